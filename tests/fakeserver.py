@@ -756,10 +756,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(*invalid)
             return
         reply = fake._next_reply()
+        # Captured now: a later reset() or stop() sets this very event.
+        wake = fake._wake
         if reply.hang:
-            fake._stopping.wait()
+            wake.wait()
             self._drop()
-        if reply.delay > 0 and fake._stopping.wait(reply.delay):
+        if reply.delay > 0 and wake.wait(reply.delay):
             self._drop()
         stream = rec.body.get("stream") is True
         if reply.drop_after is not None and not stream:
@@ -778,9 +780,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         options = rec.body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        self._stream(plan, reply, include_usage)
+        self._stream(plan, reply, include_usage, wake)
 
-    def _stream(self, plan: _Plan, reply: Reply, include_usage: bool) -> None:
+    def _stream(self, plan: _Plan, reply: Reply, include_usage: bool, wake: threading.Event) -> None:
         # Chunked framing tells HTTP/1.1 clients where the body ends while
         # keeping the connection reusable; HTTP/1.0 clients get close-delimited.
         chunked = self.request_version != "HTTP/1.0"
@@ -809,7 +811,6 @@ class _Handler(BaseHTTPRequestHandler):
                 buffered = 0
 
         sent = 0
-        stopping = self.fake._stopping
         for kind, data in stream_events(plan, include_usage, reply.malformed == "sse"):
             if reply.drop_after is not None and (kind == _TAIL or (kind == _CONTENT and sent >= reply.drop_after)):
                 flush()
@@ -820,7 +821,7 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += 1
             if reply.chunk_delay > 0:
                 flush()
-                if stopping.wait(reply.chunk_delay):
+                if wake.wait(reply.chunk_delay):
                     self._drop()
             elif buffered >= _COALESCE_BYTES:
                 flush()
@@ -966,6 +967,23 @@ class FakeServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
+        self._set_defaults()
+
+        self._lock = threading.RLock()
+        self._requests: list[RecordedRequest] = []
+        self._queue: deque[Reply] = deque()
+        self._errors: list[str] = []
+        self._files: dict[str, tuple[JSON, bytes]] = {}
+        self._batches: dict[str, JSON] = {}
+        self._batch_polls: dict[str, int] = {}
+        self._conns: set[socket.socket] = set()
+        # Set to wake hung and delayed handlers; replaced by reset().
+        self._wake = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def _set_defaults(self) -> None:
+        """(Re)set every public knob to its documented default."""
         #: Reply used when the queue is empty.
         self.default: Reply = Reply()
         #: {param: "unsupported_parameter" | "unsupported_value"} -> 400.
@@ -983,25 +1001,14 @@ class FakeServer:
         #: clients match results by custom_id rather than by position.
         self.batch_reverse_output: bool = False
 
-        self._lock = threading.RLock()
-        self._requests: list[RecordedRequest] = []
-        self._queue: deque[Reply] = deque()
-        self._errors: list[str] = []
-        self._files: dict[str, tuple[JSON, bytes]] = {}
-        self._batches: dict[str, JSON] = {}
-        self._batch_polls: dict[str, int] = {}
-        self._conns: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
     # -- lifecycle -----------------------------------------------------
 
     def start(self) -> Self:
         """Bind and serve in a background daemon thread; returns self."""
         if self._httpd is not None:
             return self
-        self._stopping.clear()
+        if self._wake.is_set():
+            self._wake = threading.Event()
         self._httpd = _HTTPServer((self.host, self.port), self)
         self.port = self._httpd.server_port
         self._thread = threading.Thread(
@@ -1018,7 +1025,7 @@ class FakeServer:
         httpd = self._httpd
         if httpd is None:
             return
-        self._stopping.set()
+        self._wake.set()
         httpd.shutdown()
         httpd.server_close()
         with self._lock:
@@ -1068,6 +1075,22 @@ class FakeServer:
         with self._lock:
             self._requests.clear()
             self._queue.clear()
+
+    def reset(self) -> None:
+        """Back to a fresh server: clear() plus default knobs, no files or batches.
+
+        Hung or delayed requests still open are released (their connections
+        are closed unanswered), so one test's hang cannot leak into the next.
+        """
+        with self._lock:
+            self.clear()
+            self._set_defaults()
+            self._errors.clear()
+            self._files.clear()
+            self._batches.clear()
+            self._batch_polls.clear()
+            wake, self._wake = self._wake, threading.Event()
+        wake.set()
 
     def enqueue(self, reply: Reply, times: int = 1) -> None:
         """Queue *reply* for the next *times* chat requests (FIFO)."""

@@ -362,6 +362,37 @@ def test_hang_and_delay(server: FakeServer) -> None:
     assert time.monotonic() - start >= 0.2
 
 
+def test_reset_restores_defaults_and_releases_hangs(server: FakeServer) -> None:
+    server.enqueue(Reply(hang=True))
+    server.enqueue(Reply(status=500))
+    server.known_models = ["o3"]
+    server.require_key = "sk-key"
+    server.add_file(b"{}\n")
+    errors: list[BaseException] = []
+
+    def hung() -> None:
+        try:
+            request(
+                server.url + "/chat/completions",
+                {"model": "o3", "messages": MESSAGES},
+                headers={"Authorization": "Bearer sk-key"},
+            )
+        except Exception as exc:  # the reset closes it unanswered
+            errors.append(exc)
+
+    thread = threading.Thread(target=hung)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.reset()
+    thread.join(5)
+    assert not thread.is_alive() and len(errors) == 1
+    assert (server.requests, server.pending, server.files()) == ([], 0, [])
+    assert (server.known_models, server.require_key, server.default) == (None, None, Reply())
+    assert chat(server)[0] == 200
+
+
 def test_concurrent_connections(server: FakeServer) -> None:
     server.default = Reply(delay=0.2)
     statuses: list[int] = []
