@@ -1,0 +1,116 @@
+"""The one error tree of gptcli, and the exit code each error maps to.
+
+Every failure a user can cause or meet is a ``GptcliError`` subclass carrying its
+exit code and a message written for the user (one line, actionable). ``cli.main``
+is the only place that turns them into stderr text and an exit status::
+
+    GptcliError                 1  unexpected
+    ├── UsageError              2  bad flags or arguments, no prompt
+    ├── ConfigError             3  profile, TOML, store or encoding problems
+    │   └── NotFoundError       3  unknown profile or conversation id
+    ├── AuthError               4  missing or rejected API key
+    ├── RateLimitError          5  429 / quota, after the retries
+    ├── NetworkError            6  connection, timeout, 5xx, broken stream
+    ├── BudgetError             7  the call could cost more than --max-cost
+    ├── ContextLengthError      8  the request does not fit the context window
+    ├── InvalidOutputError      9  --json-object / --schema reply is not valid
+    ├── BatchFailedError       10  some batch items failed (the rest are written)
+    └── Interrupted           130  Ctrl-C / SIGTERM; what was received is kept
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    CONFIG = 3
+    AUTH = 4
+    RATE_LIMIT = 5
+    NETWORK = 6
+    BUDGET = 7
+    CONTEXT = 8
+    INVALID_OUTPUT = 9
+    BATCH_FAILED = 10
+    INTERRUPTED = 130
+
+
+class GptcliError(Exception):
+    """Base class: a failure with a user-facing one-line message."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(GptcliError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(GptcliError):
+    exit_code = ExitCode.CONFIG
+
+
+class NotFoundError(ConfigError):
+    pass
+
+
+class AuthError(GptcliError):
+    exit_code = ExitCode.AUTH
+
+
+class RateLimitError(GptcliError):
+    exit_code = ExitCode.RATE_LIMIT
+
+
+class NetworkError(GptcliError):
+    exit_code = ExitCode.NETWORK
+
+
+class BudgetError(GptcliError):
+    exit_code = ExitCode.BUDGET
+
+
+class ContextLengthError(GptcliError):
+    exit_code = ExitCode.CONTEXT
+
+
+class InvalidOutputError(GptcliError):
+    exit_code = ExitCode.INVALID_OUTPUT
+
+
+class BatchFailedError(GptcliError):
+    exit_code = ExitCode.BATCH_FAILED
+
+
+class Interrupted(GptcliError):
+    exit_code = ExitCode.INTERRUPTED
+
+
+class APIError(GptcliError):
+    """A server answer the other classes do not cover (for example a 400)."""
+
+    exit_code = ExitCode.UNEXPECTED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.code = code
+        self.param = param

@@ -1,0 +1,174 @@
+"""Frozen value types shared by every layer: profiles, prices, usage, replies, events.
+
+Each type that is written to disk or printed as JSON has ``to_dict``/``from_dict`` so
+the JSONL log, ``--json`` output and the docs name every field the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+# Keys of a profile that are request parameters (sent to the API when set).
+SAMPLING_KEYS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "n",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "reasoning_effort",
+)
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per 1M tokens; ``None`` where unknown."""
+
+    input: float | None = None
+    cached_input: float | None = None
+    output: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Resolved settings for one run: defaults < extends < profile < env < flags."""
+
+    name: str = "default"
+    model: str = "gpt-4o-mini"
+    description: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    api_key_cmd: tuple[str, ...] | None = None
+    system: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    reasoning_effort: str | None = None
+    timeout: float = 600.0
+    max_retries: int = 2
+    price: Price | None = None
+    context_window: int | None = None
+    encoding: str | None = None
+    include_usage: bool = True
+    token_limit_param: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    # key -> where its value came from ("flag", "env GPTCLI_MODEL", "profiles/coder.toml:3", "default")
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def settings(self) -> dict[str, Any]:
+        """The resolved settings as plain data, without secrets or provenance.
+
+        ``api_key_cmd`` is left out: a command line may carry a secret.
+        """
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("sources", "api_key_cmd"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, Price):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
+        if not isinstance(data, dict):
+            return None
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: int(v) for k, v in data.items() if k in known and v is not None})
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One finished (or cut short) reply from the server."""
+
+    texts: tuple[str, ...]
+    finish_reasons: tuple[str | None, ...]
+    model: str
+    usage: Usage | None = None
+    latency: float = 0.0
+    incomplete: bool = False  # the stream broke or was interrupted
+    interrupted: bool = False  # Ctrl-C / SIGTERM
+
+    @property
+    def text(self) -> str:
+        return self.texts[0] if self.texts else ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.finish_reasons[0] if self.finish_reasons else None
+
+
+# Events a use case yields while it runs; render turns them into output.
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of streamed text for choice ``index``."""
+
+    text: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know (a dropped parameter, a trimmed history)."""
+
+    text: str
+    level: str = "info"  # info | warning
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a request will cost before it is sent."""
+
+    model: str
+    prompt_tokens: int
+    exact: bool  # False: an upper bound or an approximation
+    encoding: str | None
+    cost_min: float | None
+    cost_max: float | None
+    context_window: int | None
+    max_output: int | None
+    n: int = 1
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The outcome of one request in a conversation."""
+
+    conversation_id: str | None
+    completion: Completion
+    cost: float | None
+    preflight: Preflight | None
+    request: dict[str, Any]
+    notices: tuple[str, ...] = ()

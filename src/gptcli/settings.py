@@ -1,0 +1,68 @@
+"""Where gptcli keeps things, and what it reads from the environment.
+
+Everything is computed when called, never at import, so tests (and users) can move
+every directory with ``GPTCLI_HOME`` or the XDG variables at any time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP = "gptcli"
+
+
+def _home_override() -> Path | None:
+    home = os.environ.get("GPTCLI_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def config_dir() -> Path:
+    """User profiles live in ``config_dir()/profiles``."""
+    if (home := _home_override()) is not None:
+        return home / "config"
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP, appauthor=False))
+
+
+def data_dir() -> Path:
+    """Conversations and input history."""
+    if (home := _home_override()) is not None:
+        return home / "data"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP, appauthor=False))
+
+
+def cache_dir() -> Path:
+    if (home := _home_override()) is not None:
+        return home / "cache"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir(APP, appauthor=False))
+
+
+def user_profiles_dir() -> Path:
+    return config_dir() / "profiles"
+
+
+def conversations_dir() -> Path:
+    return data_dir() / "conversations"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) 0700; tighten it if it already exists."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:
+        pass
+    return path
+
+
+def env(name: str) -> str | None:
+    """An environment variable, with empty values treated as unset."""
+    value = os.environ.get(name)
+    return value if value else None

@@ -1,0 +1,250 @@
+"""The conversation store: one JSONL file per conversation in the data dir.
+
+Format (documented in docs/log-format.md): the first record is the metadata
+(``"type": "meta"``), then one record per message (``"type": "message"``) and the
+occasional ``"type": "note"`` (a trimmed history, a dropped parameter). Every record
+carries ``"v"``; ``upgrade`` is the one place that reads older versions.
+
+Ids are random hex; any unique prefix names a conversation. A reference that looks
+like a path (or names an existing file) is read from there, never written to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import jsonl, settings
+from .errors import ConfigError, NotFoundError, UsageError
+
+VERSION = 1
+_ID_RE = re.compile(r"^[0-9a-f]{1,32}$")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def upgrade(record: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Bring a record to the current version; refuse one from a newer gptcli."""
+    v = record.get("v", 1)
+    if not isinstance(v, int) or v > VERSION:
+        raise ConfigError(
+            f"{path}: written by a newer gptcli (record version {v}, this one reads {VERSION})",
+            hint="upgrade gptcli to read it",
+        )
+    return record
+
+
+@dataclass
+class Conversation:
+    """A loaded conversation: its metadata and its messages, in order."""
+
+    id: str
+    path: Path | None
+    meta: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)  # message records
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The messages as the API takes them (role and content, name when set)."""
+        out = []
+        for r in self.records:
+            m: dict[str, Any] = {"role": r["role"], "content": r.get("content") or ""}
+            if r.get("name"):
+                m["name"] = r["name"]
+            out.append(m)
+        return out
+
+    @property
+    def system(self) -> str | None:
+        for r in self.records:
+            if r["role"] == "system":
+                return str(r.get("content") or "")
+        return None
+
+    def user_turns(self) -> list[str]:
+        return [str(r.get("content") or "") for r in self.records if r["role"] == "user"]
+
+
+def conversations_dir() -> Path:
+    return settings.conversations_dir()
+
+
+def _looks_like_path(ref: str) -> bool:
+    return "/" in ref or os.sep in ref or ref.endswith((".jsonl", ".json")) or ref.startswith(".")
+
+
+def resolve(ref: str | None, *, allow_path: bool = True) -> Path:
+    """A conversation reference to a file: None/'last' for the newest, an id prefix, or a path."""
+    if ref is None or ref in ("last", "--last"):
+        latest = latest_path()
+        if latest is None:
+            raise NotFoundError("no saved conversations yet", hint="start one with: gptcli ask or gptcli chat")
+        return latest
+    if _looks_like_path(ref) or (allow_path and Path(ref).is_file()):
+        if not allow_path:
+            raise UsageError(f"not a conversation id: {ref!r}", hint="ids are hex, as `gptcli replay` lists them")
+        path = Path(ref).expanduser()
+        if not path.is_file():
+            raise NotFoundError(f"no such conversation file: {ref}")
+        return path
+    ref = ref.lower()
+    if not _ID_RE.match(ref):
+        raise UsageError(f"not a conversation id: {ref!r}", hint="ids are hex, as `gptcli replay` lists them")
+    directory = conversations_dir()
+    exact = directory / f"{ref}.jsonl"
+    if exact.is_file():
+        return exact
+    matches = sorted(p for p in _iter_files(directory) if p.stem.startswith(ref))
+    if not matches:
+        raise NotFoundError(f"no conversation with id {ref}", hint="list them with: gptcli replay")
+    if len(matches) > 1:
+        shown = ", ".join(p.stem for p in matches[:5])
+        raise UsageError(f"id prefix {ref} is ambiguous: {shown}{' ...' if len(matches) > 5 else ''}")
+    return matches[0]
+
+
+def _iter_files(directory: Path) -> Iterable[Path]:
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.name.endswith(".jsonl") and not entry.name.startswith("."):
+                    yield Path(entry.path)
+    except FileNotFoundError:
+        return
+
+
+def latest_path() -> Path | None:
+    best: tuple[float, str] | None = None
+    best_path = None
+    for p in _iter_files(conversations_dir()):
+        try:
+            key = (p.stat().st_mtime, p.name)
+        except OSError:
+            continue
+        if best is None or key > best:
+            best, best_path = key, p
+    return best_path
+
+
+def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
+    """Load a conversation from the store or from a file (gptcli's own or OpenAI ``{"messages"}`` lines)."""
+    path = ref if isinstance(ref, Path) else resolve(ref, allow_path=allow_path)
+    bad: list[jsonl.BadLine] = []
+    try:
+        rows = list(jsonl.read(path, bad))
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    warnings = [f"{path.name}: line {b.lineno} skipped ({b.reason})" for b in bad]
+    if rows and "messages" in rows[0][1] and rows[0][1].get("type") is None:
+        return _from_openai(path, rows, warnings)
+    meta: dict[str, Any] | None = None
+    records: list[dict[str, Any]] = []
+    for lineno, rec in rows:
+        rec = upgrade(rec, path)
+        kind = rec.get("type")
+        if kind == "meta" and meta is None:
+            meta = rec
+        elif kind == "message":
+            if rec.get("role") not in ("system", "user", "assistant", "tool", "developer"):
+                warnings.append(f"{path.name}: line {lineno} skipped (unknown role)")
+                continue
+            records.append(rec)
+        elif kind == "note":
+            continue
+        else:
+            warnings.append(f"{path.name}: line {lineno} skipped (unknown record type {kind!r})")
+    if meta is None:
+        if not records:
+            raise ConfigError(f"{path}: not a gptcli conversation (no metadata record, no messages)")
+        meta = {"type": "meta", "v": VERSION, "id": path.stem}
+        warnings.append(f"{path.name}: no metadata record")
+    cid = str(meta.get("id") or path.stem)
+    return Conversation(cid, path, meta, records, warnings)
+
+
+def _from_openai(path: Path, rows: list[tuple[int, dict[str, Any]]], warnings: list[str]) -> Conversation:
+    messages = rows[0][1].get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise ConfigError(f"{path}: line {rows[0][0]}: 'messages' must be a list of {{role, content}} objects")
+    if len(rows) > 1:
+        warnings.append(f"{path.name}: {len(rows)} conversations in the file; using the first")
+    records = [
+        {"type": "message", "v": VERSION, "role": m["role"], "content": _content_text(m.get("content"))}
+        for m in messages
+    ]
+    meta = {"type": "meta", "v": VERSION, "id": path.stem, "source": "openai"}
+    return Conversation(path.stem, path, meta, records, warnings)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # multi-part content: keep the text parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+class Writer:
+    """Appends one conversation's records as they happen."""
+
+    def __init__(self, conversation_id: str, path: Path) -> None:
+        self.id = conversation_id
+        self.path = path
+        self._out = jsonl.Appender(path)
+
+    def message(self, role: str, content: str, **extra: Any) -> None:
+        record: dict[str, Any] = {"v": VERSION, "type": "message", "role": role, "content": content, "time": now_iso()}
+        record.update({k: v for k, v in extra.items() if v is not None})
+        self._out.write(record)
+
+    def note(self, text: str, **extra: Any) -> None:
+        record: dict[str, Any] = {"v": VERSION, "type": "note", "text": text, "time": now_iso()}
+        record.update(extra)
+        self._out.write(record)
+
+    def close(self) -> None:
+        self._out.close()
+
+
+def create(profile_name: str, settings_: dict[str, Any], **meta: Any) -> Writer:
+    """Start a new conversation file (0600 in a 0700 dir) and write its metadata."""
+    from . import __version__
+
+    directory = settings.ensure_private_dir(conversations_dir())
+    cid = new_id()
+    path = directory / f"{cid}.jsonl"
+    writer = Writer(cid, path)
+    record: dict[str, Any] = {
+        "v": VERSION,
+        "type": "meta",
+        "id": cid,
+        "created": now_iso(),
+        "gptcli": __version__,
+        "profile": profile_name,
+        "settings": settings_,
+    }
+    record.update({k: v for k, v in meta.items() if v is not None})
+    writer._out.write(record)
+    return writer
+
+
+def reopen(conversation: Conversation) -> Writer:
+    """Append to a stored conversation (never to a file outside the store)."""
+    path = conversation.path
+    directory = conversations_dir().resolve()
+    if path is None or path.resolve().parent != directory:
+        raise UsageError(f"{path} is not in gptcli's store; it can be read, not continued in place")
+    return Writer(conversation.id, path)
