@@ -1,0 +1,518 @@
+"""The command line: parse flags, call one use case, hand the result to render.
+
+Commands stay thin. ``main`` is the one exit path: it maps every GptcliError to its
+exit code and one line on stderr, Ctrl-C and SIGTERM to 130, and anything else to
+exit 1 with no traceback unless ``--debug`` (or GPTCLI_DEBUG=1) is given. Heavy
+imports (openai, tiktoken, rich) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .errors import ExitCode, GptcliError, Interrupted, UsageError
+
+app = typer.Typer(
+    name="gptcli",
+    help="A scriptable command line for chat models behind the OpenAI Chat Completions API.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+profiles_app = typer.Typer(help="List, show and create TOML profiles.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+
+_state: dict[str, Any] = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"gptcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
+) -> None:
+    """A scriptable command line for chat models behind the OpenAI Chat Completions API.
+
+    Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit, 6 network,
+    7 over budget, 8 context too long, 9 invalid structured output, 10 batch items failed, 130 interrupted.
+    """
+    _state["debug"] = debug or _state["debug"]
+
+
+# --- shared options --------------------------------------------------------------------
+
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", "-p", help="Profile name (default: $GPTCLI_PROFILE or 'default').")
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name (overrides the profile).")]
+TempOpt = Annotated[float | None, typer.Option("--temperature", "-t", help="Sampling temperature, 0-2.")]
+TopPOpt = Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling, 0-1.")]
+MaxTokOpt = Annotated[int | None, typer.Option("--max-tokens", help="Output token limit.")]
+NOpt = Annotated[int | None, typer.Option("-n", "--n", help="Number of choices.")]
+StopOpt = Annotated[list[str] | None, typer.Option("--stop", help="Stop sequence (repeatable, at most 4).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for best-effort determinism.")]
+SystemOpt = Annotated[str | None, typer.Option("--system", "-s", help="System prompt (overrides the profile).")]
+EffortOpt = Annotated[str | None, typer.Option("--reasoning-effort", help="For reasoning models: low, medium, high...")]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", help="Extra request field KEY=VALUE (VALUE parsed as JSON; repeatable).")
+]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Server URL, e.g. http://localhost:11434/v1.")]
+MaxCostOpt = Annotated[
+    float | None, typer.Option("--max-cost", help="Refuse (exit 7) if the call could cost more than this many USD.")
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Status (estimate, usage, cost) on stderr.")]
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any] | None:
+    import json
+
+    if not items:
+        return None
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw  # a bare word is a string
+    return out
+
+
+def resolve_profile(name: str | None, **flags: Any) -> Any:
+    from . import profiles
+
+    params = flags.pop("params", None)
+    if params:
+        flags["params"] = params
+    stop = flags.get("stop")
+    if stop is not None:
+        flags["stop"] = list(stop) or None
+    return profiles.resolve(name, flags)
+
+
+# --- ask --------------------------------------------------------------------------------
+
+
+def read_stdin() -> str:
+    """All of stdin when it is a pipe or a file; nothing when it is a terminal (never waits)."""
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        return ""
+    try:
+        if stream.isatty():
+            return ""
+        data = stream.buffer.read()
+    except (OSError, ValueError):
+        return ""
+    return decode_text(data, "stdin")
+
+
+def decode_text(data: bytes, where: str) -> str:
+    if b"\x00" in data:
+        raise UsageError(f"{where} looks binary (it contains NUL bytes); gptcli takes text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{where} is not UTF-8 text (bad byte at offset {e.start})") from None
+    return text
+
+
+def read_file_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    return decode_text(data, str(path))
+
+
+def build_prompt(words: list[str] | None, files: list[Path] | None, stdin_text: str) -> str:
+    parts = []
+    if words:
+        parts.append(" ".join(words))
+    if stdin_text:
+        parts.append(stdin_text)
+    for f in files or []:
+        parts.append(read_file_text(f))
+    prompt = "\n\n".join(p for p in parts if p)
+    if not prompt.strip():
+        raise UsageError("no prompt: pass it as an argument, pipe it on stdin, or use -f FILE")
+    return prompt
+
+
+@app.command(
+    epilog="""Examples:
+
+  gptcli ask "Explain this regex: ^a+$"
+
+  git diff | gptcli ask "Write a commit message for this diff"
+
+  gptcli ask --json "Name three rivers" | jq -r .text
+
+  gptcli ask --dry-run -m o3 "Hello"
+"""
+)
+def ask(
+    prompt: Annotated[list[str] | None, typer.Argument(help="The prompt; stdin is appended after a blank line.")] = None,
+    profile: ProfileOpt = None,
+    model: ModelOpt = None,
+    temperature: TempOpt = None,
+    top_p: TopPOpt = None,
+    max_tokens: MaxTokOpt = None,
+    n: NOpt = None,
+    stop: StopOpt = None,
+    seed: SeedOpt = None,
+    system: SystemOpt = None,
+    reasoning_effort: EffortOpt = None,
+    param: ParamOpt = None,
+    base_url: BaseUrlOpt = None,
+    file: Annotated[list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (text, usage, cost, ...).")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Plain text even on a terminal.")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole reply.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the request, its tokens and cost; send nothing.")
+    ] = False,
+    continue_: Annotated[
+        str | None,
+        typer.Option("--continue", "-c", help="Continue the last conversation, or the one with this id.", metavar="[ID]"),
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not save this conversation.")] = False,
+    max_cost: MaxCostOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Ask one question and print the answer: made for scripts."""
+    from . import conversation, render
+
+    text = build_prompt(prompt, file, read_stdin())
+    prof = resolve_profile(
+        profile,
+        model=model,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        n=n,
+        stop=stop,
+        seed=seed,
+        system=system,
+        reasoning_effort=reasoning_effort,
+        params=parse_params(param),
+        base_url=base_url,
+    )
+    if continue_ is not None:
+        conv = conversation.load_for_continue(None if continue_ == "last" else continue_)
+        session = conversation.Session.resume(prof, conv, log=not no_log)
+    else:
+        session = conversation.Session.start(prof, log=not no_log)
+    status = render.Status(verbose)
+    if dry_run:
+        show_dry_run(session.dry_run(text, max_cost=max_cost))
+        return
+    run_turn(session, text, status=status, json_out=json_out, raw=raw, stream=not no_stream, max_cost=max_cost)
+
+
+def show_dry_run(d: Any) -> None:
+    from . import render
+
+    render.print_json(
+        {
+            "method": "POST",
+            "url": d.base_url.rstrip("/") + "/chat/completions",
+            "headers": {"Authorization": "Bearer [redacted]", "Content-Type": "application/json"},
+            "body": d.body,
+            "estimate": estimate_dict(d.preflight),
+            "notes": list(d.notes),
+        }
+    )
+
+
+def estimate_dict(pre: Any) -> dict[str, Any]:
+    return {
+        "prompt_tokens": pre.prompt_tokens,
+        "exact": pre.exact,
+        "encoding": pre.encoding,
+        "cost_min": pre.cost_min,
+        "cost_max": pre.cost_max,
+        "context_window": pre.context_window,
+        "max_output_tokens": pre.max_output,
+    }
+
+
+def run_turn(
+    session: Any,
+    text: str,
+    *,
+    status: Any,
+    json_out: bool,
+    raw: bool,
+    stream: bool,
+    max_cost: float | None,
+) -> Any:
+    """Run one turn, printing as it streams; return the Turn."""
+    from . import render
+    from .models import Delta, Notice, Preflight
+
+    prof = session.profile
+    tty = render.isatty(sys.stdout)
+    markdown = tty and not raw and not json_out
+    multi = prof.n > 1
+    printer: Any = None
+    gen = session.turn(text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled)
+    try:
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                turn = stop.value
+                break
+            if isinstance(event, Preflight):
+                status(
+                    f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
+                    f"{render.cost_range(event.cost_min, event.cost_max)}"
+                )
+            elif isinstance(event, Notice):
+                status(event.text, warning=event.level == "warning")
+            elif isinstance(event, Delta) and not json_out and not multi:
+                if printer is None:
+                    printer = render.MarkdownStream() if markdown else render.PlainStream()
+                printer.feed(event.text)
+    finally:
+        if printer is not None:
+            printer.close()
+            printer = None
+    c = turn.completion
+    if json_out:
+        render.print_json(turn_json(turn, prof))
+    elif multi:
+        for i, choice in enumerate(c.texts, start=1):
+            header = f"--- choice {i} of {len(c.texts)} ---"
+            if markdown:
+                render.print_markdown(f"**{header}**\n\n{choice}")
+            else:
+                sys.stdout.write(f"{header}\n{choice}\n")
+        sys.stdout.flush()
+    elif printer is None and not c.text and not markdown:
+        sys.stdout.write("\n")
+    u = c.usage
+    usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
+    status(
+        f"{usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
+        + (f" · {turn.conversation_id}" if turn.conversation_id else "")
+        + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
+    )
+    return turn
+
+
+def turn_json(turn: Any, prof: Any) -> dict[str, Any]:
+    c = turn.completion
+    multi = len(c.texts) > 1
+    return {
+        "text": list(c.texts) if multi else c.text,
+        "model": c.model,
+        "profile": prof.name,
+        "finish_reason": list(c.finish_reasons) if multi else c.finish_reason,
+        "usage": c.usage.to_dict() if c.usage else None,
+        "cost": turn.cost,
+        "estimate": estimate_dict(turn.preflight),
+        "conversation_id": turn.conversation_id,
+        "latency": round(c.latency, 4),
+        "incomplete": c.incomplete,
+        "notes": list(turn.notices),
+    }
+
+
+# --- profiles ---------------------------------------------------------------------------
+
+
+@profiles_app.command("list")
+def profiles_list(json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
+    """List built-in and user profiles.
+
+    Example: gptcli profiles list
+    """
+    from . import profiles, render
+
+    rows = []
+    for name, pf in sorted(profiles.available().items()):
+        data = profiles.read_file(pf)
+        rows.append(
+            {
+                "name": name,
+                "model": data.get("model", (None,))[0],
+                "description": data.get("description", (None,))[0],
+                "source": "built-in" if pf.builtin else "user",
+                "path": str(pf.path),
+            }
+        )
+    if json_out:
+        render.print_json(rows)
+        return
+    render.print_table(
+        ["name", "model", "source", "description"],
+        [[r["name"], r["model"] or "(inherited)", r["source"], r["description"] or ""] for r in rows],
+    )
+
+
+@profiles_app.command("show")
+def profiles_show(
+    name: Annotated[str | None, typer.Argument(help="Profile name (default: the active one).")] = None,
+    model: ModelOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Show a profile's effective settings and where each one came from.
+
+    Example: gptcli profiles show coder
+    """
+    from . import render
+
+    prof = resolve_profile(name, model=model)
+    settings = prof.settings()
+    if json_out:
+        render.print_json({"name": prof.name, "settings": settings, "sources": prof.sources})
+        return
+    rows = [[k, render.dumps_json(v, indent=None), prof.sources.get(k, "default")] for k, v in settings.items()]
+    render.print_table(["key", "value", "from"], rows, title=f"profile {prof.name}")
+
+
+@profiles_app.command("new")
+def profiles_new(
+    name: Annotated[str, typer.Argument(help="Name of the new profile.")],
+    from_: Annotated[str | None, typer.Option("--from", help="Profile to extend.")] = None,
+    model: ModelOpt = None,
+    temperature: TempOpt = None,
+    top_p: TopPOpt = None,
+    max_tokens: MaxTokOpt = None,
+    system: SystemOpt = None,
+    base_url: BaseUrlOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Create a user profile (TOML) in the config dir.
+
+    Example: gptcli profiles new mycoder --from coder -m gpt-4o -t 0.3
+    """
+    from . import profiles
+
+    table: dict[str, Any] = {}
+    if from_:
+        profiles.find(from_)
+        table["extends"] = from_
+    for key, value in (
+        ("model", model),
+        ("temperature", temperature),
+        ("top_p", top_p),
+        ("max_tokens", max_tokens),
+        ("system", system),
+        ("base_url", base_url),
+    ):
+        if value is not None:
+            table[key] = value
+    path = profiles.write_user_profile(name, table, force=force)
+    print(path)
+
+
+# --- the one exit path ----------------------------------------------------------------------
+
+_HEX_ID = re.compile(r"^[0-9a-fA-F]{4,32}$")
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """Give ``-c/--continue`` (and ``--resume``) an optional value.
+
+    The next word is taken as the id only if it looks like one (hex, or an existing
+    .jsonl file); otherwise it stays part of the prompt and the last conversation is meant.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-c", "--continue", "--resume"):
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            name = "--resume" if arg == "--resume" else "--continue"
+            if nxt is not None and (_HEX_ID.match(nxt) or (nxt.endswith(".jsonl") and os.path.isfile(nxt))):
+                out.append(f"{name}={nxt}")
+                i += 2
+                continue
+            out.append(f"{name}=last")
+            i += 1
+            continue
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = normalize_argv(list(sys.argv[1:] if argv is None else argv))
+    _state["debug"] = "--debug" in args or os.environ.get("GPTCLI_DEBUG") == "1"
+    try:
+        signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:
+        pass  # not the main thread (tests calling main() in a thread)
+    code = run(args)
+    sys.exit(code)
+
+
+def run(args: list[str]) -> int:
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    from typer.exceptions import Abort, Exit
+
+    from . import render
+
+    try:
+        result = app(args=args, prog_name="gptcli", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except GptcliError as e:
+        render.print_error(e)
+        return int(e.exit_code)
+    except (KeyboardInterrupt, Abort):
+        render.print_error(Interrupted("interrupted"))
+        return int(ExitCode.INTERRUPTED)
+    except Exit as e:
+        return int(e.exit_code)
+    except NoArgsIsHelpError as e:
+        print(e.format_message(), file=sys.stderr)
+        return int(ExitCode.USAGE)
+    except ClickException as e:
+        render.print_error(e.format_message())
+        return int(ExitCode.USAGE) if e.exit_code == 2 else int(e.exit_code)
+    except BrokenPipeError:
+        # The reader went away (| head): not an error worth a message.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return 0
+    except Exception as e:
+        if _state["debug"]:
+            raise
+        render.print_error(f"unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)")
+        return int(ExitCode.UNEXPECTED)
