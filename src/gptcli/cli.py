@@ -300,10 +300,17 @@ def run_turn(
                     printer = render.MarkdownStream() if markdown else render.PlainStream()
                 printer.feed(event.text)
     finally:
+        streamed = printer is not None
         if printer is not None:
             printer.close()
             printer = None
     c = turn.completion
+    if not streamed and not json_out and not multi:
+        # Not streamed (--no-stream, or a server that sent no deltas): print it whole.
+        whole = render.MarkdownStream() if markdown else render.PlainStream()
+        if c.text:
+            whole.feed(c.text)
+        whole.close()
     if json_out:
         render.print_json(turn_json(turn, prof))
     elif multi:
@@ -314,8 +321,6 @@ def run_turn(
             else:
                 sys.stdout.write(f"{header}\n{choice}\n")
         sys.stdout.flush()
-    elif printer is None and not c.text and not markdown:
-        sys.stdout.write("\n")
     u = c.usage
     usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
     status(

@@ -6,8 +6,12 @@ the JSONL log, ``--json`` output and the docs name every field the same way.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+# Header names whose values are credentials: never logged or printed.
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
 
 # Keys of a profile that are request parameters (sent to the API when set).
 SAMPLING_KEYS = (
@@ -81,6 +85,8 @@ class Profile:
                 value = value.to_dict()
             elif isinstance(value, tuple):
                 value = list(value)
+            elif f.name == "headers":
+                value = {k: ("[redacted]" if _SECRET_HEADER.search(k) else v) for k, v in value.items()}
             out[f.name] = value
         return out
 

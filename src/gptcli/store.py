@@ -207,7 +207,7 @@ class Writer:
 
     def message(self, role: str, content: str, **extra: Any) -> None:
         record: dict[str, Any] = {"v": VERSION, "type": "message", "role": role, "content": content, "time": now_iso()}
-        record.update({k: v for k, v in extra.items() if v is not None})
+        record.update(extra)  # None stays: "cost": null says "price unknown"
         self._out.write(record)
 
     def note(self, text: str, **extra: Any) -> None:
