@@ -13,11 +13,7 @@ from typing import Any
 
 from . import tokens
 from .errors import BudgetError, ContextLengthError
-from .models import Preflight, Profile
-
-
-def _fmt_usd(x: float) -> str:
-    return f"${x:.6f}".rstrip("0").rstrip(".") if x < 0.01 else f"${x:.4f}"
+from .models import Preflight, Profile, usd
 
 
 def check(
@@ -60,8 +56,8 @@ def check(
             )
         if pre.cost_max > max_cost:
             raise BudgetError(
-                f"this call could cost up to {_fmt_usd(pre.cost_max)} ({label}{counted:,} prompt tokens, "
-                f"up to {pre.max_output or 0:,} output tokens x{n}) > --max-cost {_fmt_usd(max_cost)}"
+                f"this call could cost up to {usd(pre.cost_max)} ({label}{counted:,} prompt tokens, "
+                f"up to {pre.max_output or 0:,} output tokens x{n}) > --max-cost {usd(max_cost)}"
             )
     return pre
 
