@@ -289,6 +289,7 @@ tricky_text = st.one_of(
 def test_small_text_encoder_is_exact(text: str, reference: dict[str, Any]) -> None:
     for name in ("o200k_base", "cl100k_base"):
         tokens.get_encoding(name)  # make sure the index exists
+        tokens._small_builds.clear()  # past a few builds it would defer to the full encoder
         small = tokens._small_encoder(name, [tokens._utf8(text)])
         if not text:
             continue
@@ -343,6 +344,18 @@ def test_damaged_rank_cache_is_rebuilt(
         tokens.clear_cache()
 
 
+def test_many_small_counts_switch_to_the_full_encoder() -> None:
+    tokens.clear_cache()
+    try:
+        for i in range(tokens._SMALL_BUILDS_BEFORE_FULL):
+            tokens.count_text(f"text number {i}", "gpt-4o")
+            assert "o200k_base" not in tokens._loaded
+        tokens.count_text("one more", "gpt-4o")
+        assert "o200k_base" in tokens._loaded
+    finally:
+        tokens.clear_cache()
+
+
 def test_subset_scan_gives_up_on_budget() -> None:
     tokens.get_encoding("o200k_base")
     spec = tokens._spec("o200k_base")
@@ -382,6 +395,22 @@ def test_every_allowed_cut_is_exact(text: str, seed: int, reference: dict[str, A
         assert sum(len(enc.encode_ordinary(s)) for s in _segments(text, cuts)) == whole
         some = sorted(random.Random(seed).sample(cuts, len(cuts) // 2))
         assert sum(len(enc.encode_ordinary(s)) for s in _segments(text, some)) == whole
+
+
+def test_allowed_cuts_exhaustively_on_short_strings(reference: dict[str, Any]) -> None:
+    """Every string up to 3 characters over the characters that matter to the regexes
+    (and up to 4 over the most delicate ones): each allowed cut keeps the exact tokens."""
+    rule = tokens._split_rule("o200k_base")
+    assert rule is not None
+    delicate = [" ", "\t", "\n", "\r", "/", "a", "'", "1", ",", "中"]
+    cases = [
+        *("".join(t) for n in (2, 3) for t in itertools.product(TRICKY[:18] + delicate, repeat=n)),
+        *("".join(t) for t in itertools.product(delicate, repeat=4)),
+    ]
+    for text in cases:
+        for cut in (m.start() for m in rule.finditer(text, 1)):
+            for enc in reference.values():
+                assert enc.encode_ordinary(text[:cut]) + enc.encode_ordinary(text[cut:]) == enc.encode_ordinary(text)
 
 
 def test_naive_cuts_are_not_exact(reference: dict[str, Any]) -> None:

@@ -291,8 +291,12 @@ def _full_ranks(spec: _Spec, download: bool) -> dict[bytes, int]:
 
 
 _load_lock = threading.Lock()
-# Loaded encodings are immutable and costly to build; one per name per process.
+# Loaded encodings are immutable and costly to build; one per name per process. The
+# same goes for opened (and checksummed) rank indexes.
 _loaded: dict[str, tiktoken.Encoding] = {}
+_indexes: dict[Path, _ranks.RankIndex] = {}
+_small_builds: dict[str, int] = {}
+_SMALL_BUILDS_BEFORE_FULL = 16
 
 
 def get_encoding(name: str, *, download: bool = True) -> tiktoken.Encoding:
@@ -337,6 +341,10 @@ def clear_cache() -> None:
     """Forget loaded encodings (tests, or after changing the cache directories)."""
     with _load_lock:
         _loaded.clear()
+        _small_builds.clear()
+        for index in _indexes.values():
+            index.close()
+        _indexes.clear()
 
 
 def _small_encoder(name: str, texts: Sequence[bytes]) -> tiktoken.Encoding | None:
@@ -349,13 +357,19 @@ def _small_encoder(name: str, texts: Sequence[bytes]) -> tiktoken.Encoding | Non
         return None
     url, sha256 = spec.bpe
     _, index_path = _ranks.cache_paths(_rank_dir(), sha256 or hashlib.sha1(url.encode()).hexdigest())
-    index = _ranks.RankIndex.open(index_path)
-    if index is None:
-        return None
-    try:
-        subset = index.subset(b"\n".join(texts), _SUBSET_STEP_BUDGET)
-    finally:
-        index.close()
+    with _load_lock:
+        # Many small counts in one process (a batch): past a few, the full encoder is
+        # the cheaper one (each small encoder still compiles the regex, ~3 ms).
+        _small_builds[name] = _small_builds.get(name, 0) + 1
+        if _small_builds[name] > _SMALL_BUILDS_BEFORE_FULL:
+            return None
+        index = _indexes.get(index_path)
+        if index is None:
+            index = _ranks.RankIndex.open(index_path)  # verifies the checksum: once
+            if index is None:
+                return None
+            _indexes[index_path] = index
+    subset = index.subset(b"\n".join(texts), _SUBSET_STEP_BUDGET)
     if not subset:
         return None
     import tiktoken
