@@ -623,7 +623,7 @@ def test_counter_falls_back_to_encode_ordinary() -> None:
                 return b"\0" * 12  # a buffer that disagrees with encode_ordinary
 
     for fake in (Plain(), Broken()):
-        counter = tokens._counter(fake)
+        counter = tokens._counter(fake)  # type: ignore[arg-type]
         assert counter.__name__ == "ordinary" and counter("a b c") == 3
 
 
@@ -660,6 +660,18 @@ def test_count_file_memory_is_bounded(tmp_path: Path, corpora: dict[str, str]) -
     count, peak_mb = map(int, done.stdout.split())
     assert count > 1_000_000
     assert peak_mb < 300, f"peak RSS {peak_mb} MB"
+
+
+def test_count_file_without_any_allowed_cut(reference: dict[str, Any]) -> None:
+    """Only whitespace: no cut is exact, so the run is held whole (and counted right)."""
+    import io
+
+    text = ("  \n\t " * 60_000)[:300_000]
+    rule = tokens._split_rule("o200k_base")
+    assert rule is not None and rule.search(text) is None
+    expected = len(reference["o200k_base"].encode_ordinary(text))
+    assert tokens.count_file(io.BytesIO(text.encode()), "gpt-4o", workers=2, chunk_bytes=4096) == expected
+    assert [len(c) for c in tokens._chunks([text.encode()], tokens._split_rule("o200k_base"), 4096)] == [len(text)]
 
 
 def test_small_file_and_empty_file(tmp_path: Path) -> None:
@@ -893,7 +905,8 @@ def test_cost_range_n_multiplies_output_only() -> None:
     low, high = tokens.cost_range(price, 1_000, 500, n=3)
     assert low == pytest.approx(1_000 * 1.0 / 1e6)
     assert high == pytest.approx((1_000 * 1.0 + 3 * 500 * 4.0) / 1e6)
-    assert tokens.cost_range(price, 1_000, None) == (pytest.approx(0.001), None)
+    low, high = tokens.cost_range(price, 1_000, None)
+    assert low == pytest.approx(0.001) and high is None
 
 
 def test_model_info_to_dict() -> None:

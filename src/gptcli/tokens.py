@@ -68,7 +68,7 @@ _SMALL_TEXT_BYTES = 8192
 _SUBSET_STEP_BUDGET = 40_000
 # Hard limit on fetching a missing encoding file, DNS included (urllib's timeout does
 # not cover name resolution, so the fetch runs in a thread that is abandoned on expiry).
-_DOWNLOAD_DEADLINE = 15.0
+_DOWNLOAD_DEADLINE = 10.0
 # count_file reads this much at a time and hands chunks of about this size to workers.
 _CHUNK_BYTES = 1 << 20
 
@@ -646,23 +646,35 @@ def _chunks(blocks: Iterable[bytes], rule: re.Pattern[str] | None, size: int) ->
     ``rule`` allows (never, if it is None).
 
     Memory stays near a few chunks, except while a stretch without any allowed cut
-    (one huge whitespace run, say) has to be held whole.
+    (one huge whitespace run, say) has to be held whole. Each block is searched once,
+    so such a stretch costs linear time, not quadratic.
     """
     # The incremental decoder gives the same text as decoding everything at once, even
     # when a block ends inside a character or on invalid bytes.
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
+    held: list[str] = []
+    length = 0  # characters held
+    cut_at = -1  # the last allowed cut in the text held
+    last = ""  # the last character held: a cut depends on the characters on both sides
     for block in blocks:
-        pending += decoder.decode(block)
-        if rule is None or len(pending) < size // 2:
+        text = decoder.decode(block)
+        if not text:
             continue
-        cut = _last_cut(pending, rule)
-        if cut > 0:
-            yield pending[:cut]
-            pending = pending[cut:]
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending
+        if rule is not None:
+            k = _last_cut(last + text, rule)
+            if k > 0:
+                cut_at = length - len(last) + k
+        held.append(text)
+        length += len(text)
+        last = text[-1]
+        if cut_at > 0 and length >= size // 2:
+            whole = "".join(held)
+            yield whole[:cut_at]
+            rest = whole[cut_at:]  # no allowed cut in here: cut_at was the last one
+            held, length, cut_at = [rest], len(rest), -1
+    held.append(decoder.decode(b"", final=True))
+    if tail := "".join(held):
+        yield tail
 
 
 def _blocks(stream: IO[bytes], size: int, first: bytes) -> Iterator[bytes]:
@@ -798,6 +810,37 @@ class _Looked:
 
 
 def _genai_lookup(model: str, base_url: str | None) -> _Looked | None:
+    """``_genai_lookup_data``, remembered in the user cache dir (see ``pricecache``).
+
+    Loading genai-prices' data costs ~45 ms per process, the largest part of a short
+    ``ask`` after the openai SDK; the cached answer costs well under 1 ms.
+    """
+    from gptcli import pricecache
+
+    key = f"{base_url or OPENAI_BASE_URL} {model}"
+    hit = pricecache.get(key)
+    if hit is not pricecache.MISSING:
+        try:
+            return _looked_from_json(hit)
+        except (TypeError, ValueError, KeyError):
+            pass  # a damaged entry: look it up again
+    looked = _genai_lookup_data(model, base_url)
+    pricecache.put(key, None if looked is None else asdict(looked))
+    return looked
+
+
+def _looked_from_json(data: Any) -> _Looked | None:
+    if data is None:
+        return None
+
+    def price(d: Any) -> Price | None:
+        return None if d is None else Price(d["input"], d["cached_input"], d["output"])
+
+    tiers = tuple((int(start), price(p)) for start, p in data["tiers"])
+    return _Looked(price(data["price"]), data["context_window"], data["matched"], tiers)  # type: ignore[arg-type]
+
+
+def _genai_lookup_data(model: str, base_url: str | None) -> _Looked | None:
     """genai-prices' bundled data for ``model`` at ``base_url``; None when unknown.
 
     Never starts ``UpdatePrices`` (no network). Price data is advisory: any failure in
