@@ -173,6 +173,8 @@ def build_prompt(words: list[str] | None, files: list[Path] | None, stdin_text: 
   gptcli ask --json "Name three rivers" | jq -r .text
 
   gptcli ask --dry-run -m o3 "Hello"
+
+  gptcli ask --schema person.json "Invent a person" | jq .name
 """
 )
 def ask(
@@ -203,10 +205,18 @@ def ask(
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not save this conversation.")] = False,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    json_object: Annotated[
+        bool, typer.Option("--json-object", help="Ask for a JSON object; exit 9 if the reply is not one.")
+    ] = False,
+    schema: Annotated[
+        Path | None,
+        typer.Option("--schema", help="JSON Schema file the reply must match (sent as json_schema; exit 9 if not)."),
+    ] = None,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from . import conversation, render
 
+    output = output_spec(json_object, schema)
     text = build_prompt(prompt, file, read_stdin())
     prof = resolve_profile(
         profile,
@@ -228,10 +238,44 @@ def ask(
     else:
         session = conversation.Session.start(prof, log=not no_log)
     status = render.Status(verbose)
+    if output is not None and output.kind == "json_object":
+        text = add_json_hint(session, text, status)
+    extra_body = output.extra_body() if output is not None else None
     if dry_run:
-        show_dry_run(session.dry_run(text, max_cost=max_cost))
+        show_dry_run(session.dry_run(text, max_cost=max_cost, extra_body=extra_body))
         return
-    run_turn(session, text, status=status, json_out=json_out, raw=raw, stream=not no_stream, max_cost=max_cost)
+    run_turn(
+        session,
+        text,
+        status=status,
+        json_out=json_out,
+        raw=raw,
+        stream=not no_stream,
+        max_cost=max_cost,
+        extra_body=extra_body,
+        output=output,
+    )
+
+
+def output_spec(json_object: bool, schema: Path | None) -> Any:
+    """The structured-output spec for --json-object / --schema (None: free text)."""
+    from . import structured
+
+    if json_object and schema is not None:
+        raise UsageError("--json-object and --schema exclude each other (a schema already asks for JSON)")
+    if schema is not None:
+        return structured.from_schema_file(schema)
+    return structured.json_object() if json_object else None
+
+
+def add_json_hint(session: Any, text: str, status: Any) -> str:
+    """OpenAI refuses json_object mode unless a message says "JSON": say it if none does."""
+    from . import structured
+
+    if structured.mentions_json(session.request_messages(text)):
+        return text
+    status(f"--json-object: added {structured.JSON_HINT!r} to the prompt (the API wants the word JSON)")
+    return f"{text}\n\n{structured.JSON_HINT}"
 
 
 def show_dry_run(d: Any) -> None:
@@ -270,17 +314,25 @@ def run_turn(
     raw: bool,
     stream: bool,
     max_cost: float | None,
+    extra_body: dict[str, Any] | None = None,
+    output: Any = None,
 ) -> Any:
-    """Run one turn, printing as it streams; return the Turn."""
+    """Run one turn, printing as it streams; return the Turn.
+
+    With ``output`` (structured output) nothing is printed until the whole reply has
+    been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
+    """
     from . import render
     from .models import Delta, Notice, Preflight
 
     prof = session.profile
     tty = render.isatty(sys.stdout)
-    markdown = tty and not raw and not json_out
+    markdown = tty and not raw and not json_out and output is None
     multi = prof.n > 1
     printer: Any = None
-    gen = session.turn(text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled)
+    gen = session.turn(
+        text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled, extra_body=extra_body
+    )
     try:
         while True:
             try:
@@ -295,7 +347,7 @@ def run_turn(
                 )
             elif isinstance(event, Notice):
                 status(event.text, warning=event.level == "warning")
-            elif isinstance(event, Delta) and not json_out and not multi:
+            elif isinstance(event, Delta) and not json_out and not multi and output is None:
                 if printer is None:
                     printer = render.MarkdownStream() if markdown else render.PlainStream()
                 printer.feed(event.text)
@@ -305,6 +357,9 @@ def run_turn(
             printer.close()
             printer = None
     c = turn.completion
+    if output is not None:
+        turn = check_output(turn, output)
+        c = turn.completion
     if not streamed and not json_out and not multi:
         # Not streamed (--no-stream, or a server that sent no deltas): print it whole.
         whole = render.MarkdownStream() if markdown else render.PlainStream()
@@ -329,6 +384,27 @@ def run_turn(
         + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
     )
     return turn
+
+
+def check_output(turn: Any, output: Any) -> Any:
+    """The turn with each choice checked (and unfenced); InvalidOutputError (9) if one fails."""
+    import dataclasses
+
+    from . import structured
+    from .errors import InvalidOutputError
+
+    c = turn.completion
+    texts = []
+    for i, choice in enumerate(c.texts):
+        where = "the reply" if len(c.texts) == 1 else f"choice {i + 1}"
+        reason = c.finish_reasons[i] if i < len(c.finish_reasons) else None
+        try:
+            structured.check(choice, output, finish_reason=reason, where=where)
+        except InvalidOutputError as e:
+            kept = f"; it is kept in conversation {turn.conversation_id}" if turn.conversation_id else ""
+            raise InvalidOutputError(e.message + kept) from None
+        texts.append(structured.unfence(choice))
+    return dataclasses.replace(turn, completion=dataclasses.replace(c, texts=tuple(texts)))
 
 
 def turn_json(turn: Any, prof: Any) -> dict[str, Any]:
@@ -436,6 +512,53 @@ def profiles_new(
             table[key] = value
     path = profiles.write_user_profile(name, table, force=force)
     print(path)
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="""Examples:
+
+  gptcli models
+
+  gptcli models -p local
+
+  gptcli models gpt-5 --json | jq -r '.[] | select(.context_window > 200000) | .id'
+"""
+)
+def models(
+    contains: Annotated[str | None, typer.Argument(help="Only models whose id contains this text.")] = None,
+    profile: ProfileOpt = None,
+    base_url: BaseUrlOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="A JSON list (id, context_window, price, ...).")] = False,
+) -> None:
+    """List the server's models, with price and context window where known."""
+    from . import catalog, render
+
+    prof = resolve_profile(profile, base_url=base_url)
+    rows = catalog.list_models(prof, contains)
+    if json_out:
+        render.print_json([r.to_dict() for r in rows])
+        return
+
+    def money(x: float | None) -> str:
+        return "" if x is None else f"${x:g}"
+
+    render.print_table(
+        ["model", "context", "input $/1M", "output $/1M", "owned by"],
+        [
+            [
+                r.id,
+                f"{r.context_window:,}" if r.context_window else "",
+                money(r.price.input if r.price else None),
+                money(r.price.output if r.price else None),
+                r.owned_by or "",
+            ]
+            for r in rows
+        ],
+        title=f"{len(rows)} models at {prof.base_url or 'https://api.openai.com/v1'}",
+    )
 
 
 # --- the one exit path ----------------------------------------------------------------------

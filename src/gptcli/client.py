@@ -36,9 +36,18 @@ def base_model(model: str) -> str:
 
 
 # --- the rules table ------------------------------------------------------------------
+#
+# Sources: /work/shared/reference/tokens-and-params.md 2.2-2.5 (litellm's o-series and
+# gpt-5 transformations, smolagents' supports_stop_parameter, OpenAI's error messages in
+# public issues, per-model effort probes). Where a rule is unsure, the safe direction is to
+# *send*: a rejected parameter costs one unbilled 400 and the second chance drops it,
+# while a parameter dropped by mistake is lost without trace.
 
 _SAMPLING = frozenset({"temperature", "top_p"})
-_PENALTIES = frozenset({"presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs"})
+_LOGPROBS = frozenset({"logprobs", "top_logprobs"})
+_PENALTIES = frozenset({"presence_penalty", "frequency_penalty", "logit_bias"})
+# Allowed again on gpt-5.1+ when reasoning_effort is "none" (the model then samples normally).
+_AT_EFFORT_NONE = _SAMPLING | _LOGPROBS
 
 
 @dataclass(frozen=True)
@@ -46,42 +55,113 @@ class FamilyRule:
     """What one model family accepts. The first rule whose pattern matches wins."""
 
     family: str
-    pattern: str
-    reasoning: bool = False
+    pattern: str  # matched against base_model(name)
+    examples: str = ""  # for the docs table
+    reasoning: bool = False  # OpenAI reasoning model: the token limit is max_completion_tokens
     drop: frozenset[str] = frozenset()  # always left out
     only_one: frozenset[str] = frozenset()  # left out unless equal to 1
-    efforts: tuple[str, ...] = ()  # accepted reasoning_effort values; () = none
-    sampling_with_effort_none: bool = False  # gpt-5.1+: temperature/top_p/logprobs allowed at effort "none"
+    # Accepted reasoning_effort values: () = the family takes no reasoning_effort;
+    # None = not known (a third-party model): sent as given, the server decides.
+    efforts: tuple[str, ...] | None = ()
+    at_effort_none: frozenset[str] = frozenset()  # keys kept after all when reasoning_effort is "none"
 
     def matches(self, model: str) -> bool:
         return re.match(self.pattern, model) is not None
 
 
+_O_EFFORTS = ("low", "medium", "high")
+
 RULES: tuple[FamilyRule, ...] = (
-    # gpt-5-chat* is a plain chat model, not a reasoning one.
-    FamilyRule("gpt-5-chat", r"^gpt-5(\.\d+)?-chat"),
-    FamilyRule("o1", r"^o1(-|$)", True, _PENALTIES, _SAMPLING, ("low", "medium", "high")),
-    FamilyRule("o3-mini", r"^o3-mini(-|$)", True, _PENALTIES, _SAMPLING, ("low", "medium", "high")),
-    FamilyRule("o-series", r"^o[3-9](-|$)", True, _PENALTIES | {"stop"}, _SAMPLING, ("low", "medium", "high")),
+    # gpt-5-chat-latest and friends are plain chat models, not reasoning ones (they take temperature).
+    FamilyRule("gpt-N-chat", r"^gpt-\d+(\.\d+)?-chat", "gpt-5-chat-latest, gpt-5.1-chat-latest"),
+    FamilyRule(
+        "gpt-3.5 / gpt-4 / gpt-4o / gpt-4.1",
+        r"^(gpt-3\.5|gpt-35|gpt-4|chatgpt-4o)",
+        "gpt-4o, gpt-4o-mini, gpt-4.1, gpt-4-turbo, gpt-3.5-turbo",
+        drop=frozenset({"verbosity"}),
+    ),
+    FamilyRule(
+        "o1",
+        r"^o1(-|$)",
+        "o1, o1-2024-12-17",
+        True,
+        _PENALTIES | _LOGPROBS | {"verbosity"},
+        _SAMPLING,
+        _O_EFFORTS,
+    ),
+    # o3-mini is the one o-series model that still takes stop.
+    FamilyRule(
+        "o3-mini",
+        r"^o3-mini(-|$)",
+        "o3-mini",
+        True,
+        _PENALTIES | _LOGPROBS | {"verbosity"},
+        _SAMPLING,
+        _O_EFFORTS,
+    ),
+    FamilyRule(
+        "o3 / o4-mini",
+        r"^o[3-9](-|$)",
+        "o3, o4-mini",
+        True,
+        _PENALTIES | _LOGPROBS | {"stop", "verbosity"},
+        _SAMPLING,
+        _O_EFFORTS,
+    ),
     FamilyRule(
         "gpt-5",
         r"^gpt-5(-|$)",
+        "gpt-5, gpt-5-mini, gpt-5-nano",
         True,
-        _PENALTIES | {"stop"},
+        _PENALTIES | _LOGPROBS | {"stop"},
         _SAMPLING,
         ("minimal", "low", "medium", "high"),
     ),
     FamilyRule(
-        "gpt-5.1+",
-        r"^gpt-(5\.\d+|[6-9](\.\d+)?)(-|$)",
+        "gpt-5.1",
+        r"^gpt-5\.1(-|$)",
+        "gpt-5.1",
         True,
-        _PENALTIES | {"stop"},
+        _PENALTIES | _LOGPROBS | {"stop"},
+        _SAMPLING,
+        ("none", "low", "medium", "high"),
+        _AT_EFFORT_NONE,
+    ),
+    FamilyRule(
+        "gpt-5.2 - 5.5",
+        r"^gpt-5\.[2-5](-|$)",
+        "gpt-5.2, gpt-5.4, gpt-5.5",
+        True,
+        _PENALTIES | _LOGPROBS | {"stop"},
         _SAMPLING,
         ("none", "low", "medium", "high", "xhigh"),
-        sampling_with_effort_none=True,
+        _AT_EFFORT_NONE,
     ),
+    FamilyRule(
+        "gpt-5.6+",
+        r"^gpt-5\.([6-9]|\d\d+)(-|$)",
+        "gpt-5.6, gpt-5.6-terra",
+        True,
+        _PENALTIES | _LOGPROBS | {"stop"},
+        _SAMPLING,
+        ("none", "low", "medium", "high", "xhigh", "max"),
+        _AT_EFFORT_NONE,
+    ),
+    # gpt-6 always reasons: no "none" effort (reported for gpt-6-astra).
+    FamilyRule(
+        "gpt-6+",
+        r"^gpt-([6-9]|\d\d+)(\.\d+)?(-|$)",
+        "gpt-6, gpt-6-astra",
+        True,
+        _PENALTIES | _LOGPROBS | {"stop"},
+        _SAMPLING,
+        ("low", "medium", "high", "xhigh", "max"),
+    ),
+    # Open-weight, served by vLLM / Ollama / llama.cpp: normal sampling, three effort levels.
+    FamilyRule("gpt-oss", r"^gpt-oss", "gpt-oss-20b, gpt-oss:120b", efforts=_O_EFFORTS),
 )
-PLAIN = FamilyRule("chat", r"")
+# Everything else (llama3.2, qwen3, deepseek-chat, claude-... behind a proxy): sent as given.
+PLAIN = FamilyRule("other", r"", "llama3.2, qwen3, deepseek-chat, mistral-large", efforts=None)
 
 
 def rule_for(model: str) -> FamilyRule:
@@ -92,6 +172,21 @@ def rule_for(model: str) -> FamilyRule:
     return PLAIN
 
 
+def token_limit_param(profile: Profile, rule: FamilyRule | None = None) -> str:
+    """Which name the output limit travels under.
+
+    The profile's ``token_limit_param`` wins. Otherwise OpenAI reasoning models get
+    ``max_completion_tokens`` wherever they are served (OpenAI, Azure, a proxy: they reject
+    ``max_tokens``), OpenAI's own host gets it for every model (``max_tokens`` is
+    deprecated there), and every other server gets ``max_tokens`` (Ollama silently ignores
+    ``max_completion_tokens``; older llama.cpp and vLLM builds do not know it).
+    """
+    if profile.token_limit_param is not None:
+        return profile.token_limit_param
+    rule = rule or rule_for(profile.model)
+    return "max_completion_tokens" if rule.reasoning or is_openai(profile.base_url) else "max_tokens"
+
+
 @dataclass(frozen=True)
 class BuiltRequest:
     body: dict[str, Any]
@@ -99,7 +194,11 @@ class BuiltRequest:
 
 
 def build_body(profile: Profile, messages: list[dict[str, Any]], *, stream: bool) -> BuiltRequest:
-    """The exact JSON body to send: only keys that are set, adapted to the model family."""
+    """The exact JSON body to send: only keys that are set, adapted to the model family.
+
+    Profile settings and the ``[params]`` table / ``--param`` fields go through the same
+    rules, so a ``logit_bias`` in ``[params]`` is left out for o3 like a temperature is.
+    """
     rule = rule_for(profile.model)
     notes: list[str] = []
     body: dict[str, Any] = {"model": profile.model, "messages": messages}
@@ -112,42 +211,76 @@ def build_body(profile: Profile, messages: list[dict[str, Any]], *, stream: bool
         "presence_penalty": profile.presence_penalty,
         "frequency_penalty": profile.frequency_penalty,
         "reasoning_effort": profile.reasoning_effort,
+        "max_tokens": profile.max_tokens,
     }
-    effort = profile.reasoning_effort
-    relaxed = rule.sampling_with_effort_none and effort == "none"
+    for key, value in profile.params.items():
+        if key in ("max_completion_tokens", "max_tokens"):
+            key = "max_tokens"  # one limit, sent under the name token_limit_param picks
+        wanted[key] = value
+    effort = wanted.get("reasoning_effort")
+    relaxed = effort == "none" and rule.efforts is not None and "none" in rule.efforts
+    limit_name = token_limit_param(profile, rule)
     for key, value in wanted.items():
         if value is None:
             continue
-        if key == "reasoning_effort":
-            if not rule.reasoning:
+        if key == "max_tokens":
+            if limit_name != "max_tokens":
+                why = (
+                    f"{rule.family} models take only max_completion_tokens"
+                    if rule.reasoning and profile.token_limit_param is None
+                    else "OpenAI's current name"
+                    if profile.token_limit_param is None
+                    else "token_limit_param in the profile"
+                )
+                notes.append(f"max_tokens sent as {limit_name} ({why})")
+            body[limit_name] = value
+            continue
+        if key == "reasoning_effort" and rule.efforts is not None:
+            if not rule.efforts:
                 notes.append(f"reasoning_effort dropped: {profile.model} is not a reasoning model")
                 continue
             if value not in rule.efforts:
-                notes.append(
-                    f"reasoning_effort={value!r} dropped: {rule.family} models take {', '.join(rule.efforts)}"
-                )
+                notes.append(f"reasoning_effort={value!r} dropped: {rule.family} models take {', '.join(rule.efforts)}")
                 continue
-        elif key in rule.drop:
+        elif key in rule.drop and not (relaxed and key in rule.at_effort_none):
             notes.append(f"{key} dropped: not supported by {rule.family} models")
             continue
-        elif key in rule.only_one and value != 1 and not relaxed:
+        elif key in rule.only_one and value != 1 and not (relaxed and key in rule.at_effort_none):
             notes.append(f"{key}={value} dropped: {rule.family} models accept only the default (1)")
             continue
         body[key] = value
-    if profile.max_tokens is not None:
-        param = profile.token_limit_param
-        if param is None:
-            param = "max_completion_tokens" if rule.reasoning or is_openai(profile.base_url) else "max_tokens"
-        if param != "max_tokens" and rule.reasoning and profile.token_limit_param is None:
-            notes.append(f"max_tokens sent as max_completion_tokens for {rule.family} models")
-        body[param] = profile.max_tokens
     if stream:
         body["stream"] = True
         if profile.include_usage:
             body["stream_options"] = {"include_usage": True}
-    for key, value in profile.params.items():
-        body[key] = value
     return BuiltRequest(body, tuple(notes))
+
+
+def rules_markdown() -> str:
+    """The rules table as Markdown: docs/model-families.md embeds it (a test keeps them equal)."""
+
+    def cell(keys: frozenset[str]) -> str:
+        return ", ".join(f"`{k}`" for k in sorted(keys)) or "-"
+
+    head = (
+        "| family | examples | token limit sent as | left out unless 1 | always left out | reasoning_effort |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for rule in (*RULES, PLAIN):
+        limit = "`max_completion_tokens`" if rule.reasoning else "host default"
+        if rule.efforts is None:
+            efforts = "sent as given"
+        elif not rule.efforts:
+            efforts = "left out"
+        else:
+            efforts = ", ".join(f"`{e}`" for e in rule.efforts)
+        if rule.at_effort_none:
+            efforts += f" (at `none`, {cell(rule.at_effort_none)} are kept)"
+        rows.append(
+            f"| {rule.family} | {rule.examples} | {limit} | {cell(rule.only_one)} | {cell(rule.drop)} | {efforts} |"
+        )
+    return head + "\n".join(rows) + "\n"
 
 
 # --- the key ---------------------------------------------------------------------------
@@ -193,6 +326,9 @@ def _key_from_command(cmd: tuple[str, ...]) -> str:
 # --- sending ---------------------------------------------------------------------------
 
 SECOND_CHANCE_CODES = ("unsupported_parameter", "unsupported_value")
+# Never dropped: without them there is no request, or not the one the user asked for
+# (a reply without the requested response_format would not be the JSON they wait for).
+_ESSENTIAL = frozenset({"model", "messages", "response_format"})
 
 
 def send(
@@ -204,29 +340,54 @@ def send(
 ) -> Generator[Delta, None, Completion]:
     """Send ``body``; yield text deltas; return the finished Completion.
 
-    A 400 naming a parameter the body set (``unsupported_parameter`` or
-    ``unsupported_value``) drops that parameter and retries once: rejected requests
-    are not billed, and unknown future models then still work.
+    The second chance: a 400 naming a parameter the body set (``unsupported_parameter``
+    or ``unsupported_value``) drops that parameter and retries once. Rejected requests
+    are not billed, and unknown future models then still work. A refused output limit
+    (``max_tokens`` / ``max_completion_tokens``) is renamed to the other name rather than
+    dropped, so the limit holds. ``body`` is updated in place: afterwards it is what was
+    last sent.
     """
     from . import openai_backend
 
     try:
         return (yield from openai_backend.chat(profile, body, key=key))
     except APIError as e:
-        param = _named_param(e, body)
+        param = second_chance(e, body)
         if param is None:
             raise
-        notice(f"the server rejected {param!r} ({e.code}); retrying once without it")
-        body.pop(param)
-        if param == "stream":
-            body.pop("stream_options", None)
+        other = _LIMIT_NAMES.get(param)
+        if other and other not in body and e.code == "unsupported_parameter":
+            body[other] = body.pop(param)
+            notice(
+                f"the server rejected {param!r} ({e.code}); retrying once with {other!r}"
+                f' (set token_limit_param = "{other}" in the profile to skip this)'
+            )
+        else:
+            body.pop(param)
+            if param == "stream":
+                body.pop("stream_options", None)
+            notice(f"the server rejected {param!r} ({e.code}); retrying once without it{_SWITCHES.get(param, '')}")
         return (yield from openai_backend.chat(profile, body, key=key))
 
 
-def _named_param(error: APIError, body: dict[str, Any]) -> str | None:
-    if error.status != 400 or error.code not in SECOND_CHANCE_CODES or not error.param:
+# The output limit's two names: a server that refuses one gets the other, so the limit holds.
+_LIMIT_NAMES = {"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
+# Profile switches that avoid the extra request next time.
+_SWITCHES = {"stream_options": " (set include_usage = false in the profile to skip this)"}
+
+
+def list_models(profile: Profile, key: str) -> list[dict[str, Any]]:
+    """The server's ``GET /models`` list (dicts with id, owned_by, created)."""
+    from . import openai_backend
+
+    return openai_backend.list_models(profile, key)
+
+
+def second_chance(error: APIError, body: dict[str, Any]) -> str | None:
+    """The body key a 400 names as unsupported, if dropping it could help; else None."""
+    if error.status not in (400, 422) or error.code not in SECOND_CHANCE_CODES or not error.param:
         return None
     param = error.param.split(".", 1)[0].split("[", 1)[0]
-    if param in ("model", "messages") or param not in body:
+    if param in _ESSENTIAL or param not in body:
         return None
     return param

@@ -94,11 +94,14 @@ class Session:
     def request_messages(self, user_text: str) -> list[dict[str, Any]]:
         return [*self.messages, {"role": "user", "content": user_text}]
 
-    def dry_run(self, user_text: str, *, max_cost: float | None = None) -> DryRun:
+    def dry_run(
+        self, user_text: str, *, max_cost: float | None = None, extra_body: dict[str, Any] | None = None
+    ) -> DryRun:
         messages = self.request_messages(user_text)
         pre = preflight.check(self.profile, messages, exact=True, max_cost=max_cost)
         built = client.build_body(self.profile, messages, stream=False)
-        return DryRun(built.body, pre, built.notes, self.profile.base_url or "https://api.openai.com/v1")
+        body = {**built.body, **(extra_body or {})}
+        return DryRun(body, pre, built.notes, self.profile.base_url or "https://api.openai.com/v1")
 
     def turn(
         self,
@@ -153,6 +156,10 @@ class Session:
             self._keep(partial, pre, body, writer)
             raise Interrupted("interrupted; the partial reply was kept") from None
         except GptcliError as e:
+            for r in retried:  # a second chance that failed too: still say what was tried
+                if writer is not None:
+                    writer.note(r, kind="parameter")
+                yield Notice(r, "warning")
             partial_c = getattr(e, "partial", None)
             if isinstance(partial_c, Completion) and partial_c.text:
                 self._keep(partial_c, pre, body, writer)

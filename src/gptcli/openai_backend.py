@@ -187,6 +187,10 @@ def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
         message = _scrub(err.get("message") or e.message or f"HTTP {status}", key)
         code = err.get("code")
         param = err.get("param")
+        if code is None and status in (400, 422) and (extra := _extra_forbidden(e.body)):
+            # pydantic-validated servers (Mistral, FastAPI proxies) refuse an unknown field this way.
+            code, param = "unsupported_parameter", extra
+            message = f"{extra!r} is not permitted by this server (extra_forbidden)"
         if status in (401, 403):
             return AuthError(f"the server refused the API key (HTTP {status}): {message}")
         if status == 429:
@@ -203,6 +207,50 @@ def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
     if isinstance(e, openai.APIError):
         return NetworkError(f"bad reply from the server: {_scrub(e.message, key)}")
     return NetworkError(_scrub(_describe(e), key))
+
+
+def _extra_forbidden(body: object) -> str | None:
+    """The top-level field a pydantic 422 ("extra_forbidden") names, if any.
+
+    Shapes seen: ``{"detail": [...]}`` (FastAPI) and Mistral's
+    ``{"object": "error", "message": {"detail": [...]}}``, the message sometimes a JSON string.
+    """
+    import json
+
+    inner: Any = body.get("error", body) if isinstance(body, dict) else None
+    for _ in range(3):
+        if isinstance(inner, str):
+            try:
+                inner = json.loads(inner)
+            except ValueError:
+                return None
+        if isinstance(inner, dict) and "detail" not in inner and "message" in inner:
+            inner = inner["message"]
+            continue
+        break
+    details = inner.get("detail") if isinstance(inner, dict) else None
+    if not isinstance(details, list):
+        return None
+    for d in details:
+        if not isinstance(d, dict):
+            continue
+        loc = d.get("loc")
+        if d.get("type") == "extra_forbidden" and isinstance(loc, list) and len(loc) >= 2 and loc[0] == "body":
+            return str(loc[1])
+    return None
+
+
+def list_models(profile: Profile, key: str) -> list[dict[str, Any]]:
+    """``GET /models``: one dict per model (id, owned_by, created), in the server's order."""
+    client = make_client(profile, key)
+    try:
+        page = client.models.list()
+        return [
+            {"id": m.id, "owned_by": getattr(m, "owned_by", None), "created": getattr(m, "created", None)}
+            for m in page
+        ]
+    except openai.APIError as e:
+        raise translate(e, key, profile) from None
 
 
 def _error_fields(body: object) -> dict[str, Any]:
