@@ -566,3 +566,19 @@ def test_local_profile_against_a_loopback_server(server, gptcli, isolated: Path)
     r = gptcli("ask", "-p", "local", "-t", "0.1", "--reasoning-effort", "low", "hi")
     assert r.code == 0, r.stderr
     assert sent(server.chat_requests()[-1]) == {"model": "qwen3", "temperature": 0.1, "reasoning_effort": "low"}
+
+
+def test_readme_server_profiles_are_valid(tmp_path: Path) -> None:
+    from gptcli import profiles
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Models and servers") :]
+    section = section[: section.index("\n## ", 5)]
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) >= 4  # Ollama, vLLM, LM Studio, OpenRouter
+    for block in blocks:
+        name = re.match(r"# (\w+)\.toml", block).group(1)  # type: ignore[union-attr]
+        path = tmp_path / f"{name}.toml"
+        path.write_text(block, encoding="utf-8")
+        data = profiles.read_file(profiles.ProfileFile(name, path, False))
+        assert "base_url" in data and "model" in data
