@@ -561,6 +561,249 @@ def models(
     )
 
 
+# --- batch -------------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="""Examples:
+
+  gptcli batch prompts.txt -o results.jsonl
+
+  gptcli batch reviews.csv --column text --template "Classify the sentiment: {text}" -o labels.jsonl
+
+  gptcli batch prompts.txt -o results.jsonl --resume
+
+  gptcli batch big.jsonl --dry-run
+
+  gptcli batch huge.jsonl --via openai-batch -o out.jsonl
+
+Exit codes: 0 every item done, 10 some items failed (their records carry "error";
+--resume retries them), 7 over --max-cost (nothing sent), 2 bad flags or (with --strict)
+a bad input line, 130 interrupted (the output is intact; --resume continues).
+"""
+)
+def batch(
+    source: Annotated[
+        str, typer.Argument(help="Prompt file (.txt, .jsonl, .csv, .tsv), or - for stdin.", metavar="INPUT")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Append one JSON record per item here (default: stdout).")
+    ] = None,
+    format_: Annotated[
+        str | None, typer.Option("--format", help="txt, jsonl, csv or tsv (default: from the extension; stdin: txt).")
+    ] = None,
+    column: Annotated[
+        str | None, typer.Option("--column", help="CSV/TSV column (or JSONL key) holding the prompt.")
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option("--template", help='Build each prompt, e.g. "Classify: {text}" ({field}: a column or key).'),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="A bad input line stops everything (exit 2).")] = False,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Write the input's sha256 instead of the input itself.")
+    ] = False,
+    ordered: Annotated[bool, typer.Option("--ordered", help="Write records in input order.")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-j", help="Requests in flight at once.")] = 8,
+    rpm: Annotated[float | None, typer.Option("--rpm", help="At most this many requests per minute.")] = None,
+    tpm: Annotated[float | None, typer.Option("--tpm", help="At most this many tokens per minute.")] = None,
+    retries: Annotated[
+        int | None, typer.Option("--retries", help="Retries per item on 429, 5xx, timeouts (default 4).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue -o FILE: skip items done, retry failed ones.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start -o FILE afresh if it exists.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (items, tokens, cost) as JSON; send nothing.")
+    ] = False,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Refuse (exit 7) if the batch could cost more than this (USD).")
+    ] = None,
+    via: Annotated[
+        str, typer.Option("--via", help="local (requests from here) or openai-batch (OpenAI's Batch API).")
+    ] = "local",
+    submit_only: Annotated[
+        bool, typer.Option("--submit-only", help="With --via openai-batch: submit, print the batch id, exit.")
+    ] = False,
+    collect: Annotated[
+        str | None, typer.Option("--collect", help="Finish Batch API batch(es) BATCH_ID[,BATCH_ID...].", metavar="ID")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (with -o).")] = False,
+    profile: ProfileOpt = None,
+    model: ModelOpt = None,
+    temperature: TempOpt = None,
+    top_p: TopPOpt = None,
+    max_tokens: MaxTokOpt = None,
+    n: NOpt = None,
+    stop: StopOpt = None,
+    seed: SeedOpt = None,
+    system: SystemOpt = None,
+    reasoning_effort: EffortOpt = None,
+    param: ParamOpt = None,
+    base_url: BaseUrlOpt = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Progress and retries on stderr even when it is not a terminal.")
+    ] = False,
+) -> None:
+    """Send every prompt of a file, concurrently, with rate limits, retries and resume."""
+    from . import batch as batches
+    from . import render
+    from .errors import BatchFailedError
+
+    if json_out and output is None and not dry_run:
+        raise UsageError("--json prints the summary on stdout, which holds the records without -o FILE")
+    if (submit_only or collect) and via == "local":
+        via = "openai-batch"
+    prof = resolve_profile(
+        profile,
+        model=model,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        n=n,
+        stop=stop,
+        seed=seed,
+        system=system,
+        reasoning_effort=reasoning_effort,
+        params=parse_params(param),
+        base_url=base_url,
+    )
+    if retries is None:
+        retries = prof.max_retries if prof.sources.get("max_retries", "default") != "default" else None
+    opts = batches.Options(
+        output=output,
+        format=format_,
+        column=column,
+        template=template,
+        strict=strict,
+        no_input=no_input,
+        ordered=ordered,
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        retries=batches.DEFAULT_RETRIES if retries is None else retries,
+        resume=resume,
+        overwrite=overwrite,
+        max_cost=max_cost,
+        via=via,
+    )
+    progress = render.BatchProgress(verbose=verbose)
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, batches.Progress):
+            progress.update(event)
+        else:
+            progress.notice(event.text, event.level)
+
+    with batches.Batch(prof, source, opts) as job:
+        try:
+            if collect:
+                ids = [x.strip() for x in collect.split(",") if x.strip()]
+                if not ids:
+                    raise UsageError("--collect needs a batch id")
+                progress.start(0)
+                summary = job.collect(ids, on_event)
+            else:
+                plan = job.plan(exact=dry_run, on_event=on_event, check_budget=not dry_run)
+                if dry_run:
+                    render.print_json(plan.to_dict())
+                    job.check_budget(plan)
+                    return
+                progress.notice(render.batch_plan_text(plan), "info")
+                if via == "local":
+                    progress.start(plan.to_send)
+                    summary = job.run(plan, on_event)
+                else:
+                    ids = job.submit(plan, on_event)
+                    if submit_only:
+                        sys.stdout.write("".join(f"{i}\n" for i in ids))
+                        sys.stdout.flush()
+                        return
+                    progress.start(0)
+                    summary = job.collect(ids, on_event)
+        finally:
+            progress.stop()
+    if json_out:
+        render.print_json(summary.to_dict())
+    else:
+        progress.notice(render.batch_summary_text(summary), "note")
+    if summary.interrupted:
+        raise Interrupted(
+            f"interrupted; {summary.done + summary.failed:,} records are in {summary.output}",
+            hint="run the same command with --resume to continue" if output is not None else None,
+        )
+    if summary.failed:
+        raise BatchFailedError(
+            f"{summary.failed:,} of {summary.done + summary.failed:,} items failed (see 'error' in {summary.output})",
+            hint="--resume retries them" if output is not None else None,
+        )
+
+
+# --- chat ----------------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="""Examples:
+
+  gptcli chat -p coder
+
+  gptcli chat --resume            (the last conversation; --resume ID for another)
+
+  printf 'hi\\n退出\\n' | gptcli chat   (one turn per line; replies on stdout)
+
+Inside: /help lists the commands (/system, /model, /set, /undo, /retry, /tokens, /cost...).
+"""
+)
+def chat(
+    profile: ProfileOpt = None,
+    model: ModelOpt = None,
+    temperature: TempOpt = None,
+    top_p: TopPOpt = None,
+    max_tokens: MaxTokOpt = None,
+    stop: StopOpt = None,
+    seed: SeedOpt = None,
+    system: SystemOpt = None,
+    reasoning_effort: EffortOpt = None,
+    param: ParamOpt = None,
+    base_url: BaseUrlOpt = None,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Continue the last conversation, or the one with this id.", metavar="[ID]"),
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Keep nothing: no conversation log, no input history.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Plain text replies even on a terminal.")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for each whole reply.")] = False,
+    max_cost: MaxCostOpt = None,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
+    from . import chat as chat_use_case
+    from . import conversation
+
+    conv = None
+    if resume is not None:
+        conv = conversation.load_for_continue(None if resume == "last" else resume)
+        was_profile, was_model = chat_use_case.resume_defaults(conv)
+        profile = profile or was_profile
+        model = model or was_model
+    prof = resolve_profile(
+        profile,
+        model=model,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        stop=stop,
+        seed=seed,
+        system=system,
+        reasoning_effort=reasoning_effort,
+        params=parse_params(param),
+        base_url=base_url,
+    )
+    options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose)
+    return chat_use_case.main(prof, conv=conv, log=not no_log, raw=raw, options=options)
+
+
 # --- the one exit path ----------------------------------------------------------------------
 
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{4,32}$")
@@ -572,6 +815,8 @@ def normalize_argv(argv: list[str]) -> list[str]:
     The next word is taken as the id only if it looks like one (hex, or an existing
     .jsonl file); otherwise it stays part of the prompt and the last conversation is meant.
     """
+    if next((a for a in argv if not a.startswith("-")), None) == "batch":
+        return list(argv)  # batch's --resume is a plain flag: its next word is the input file
     out: list[str] = []
     i = 0
     while i < len(argv):

@@ -383,6 +383,23 @@ def list_models(profile: Profile, key: str) -> list[dict[str, Any]]:
     return openai_backend.list_models(profile, key)
 
 
+def async_chat(profile: Profile, key: str) -> Any:
+    """A sender for many requests at once (``batch``): ``openai_backend.AsyncChat``.
+
+    One attempt per ``await sender.send(body)``, returning an ``Outcome``; the caller retries.
+    """
+    from . import openai_backend
+
+    return openai_backend.AsyncChat(profile, key)
+
+
+def batch_api(profile: Profile, key: str) -> Any:
+    """OpenAI's Files and Batches endpoints: ``openai_backend.BatchAPI``."""
+    from . import openai_backend
+
+    return openai_backend.BatchAPI(profile, key)
+
+
 def second_chance(error: APIError, body: dict[str, Any]) -> str | None:
     """The body key a 400 names as unsupported, if dropping it could help; else None."""
     if error.status not in (400, 422) or error.code not in SECOND_CHANCE_CODES or not error.param:

@@ -6,8 +6,11 @@ A stream that breaks after some text raises ``StreamBroken`` carrying what arriv
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -259,3 +262,259 @@ def _error_fields(body: object) -> dict[str, Any]:
         if isinstance(inner, dict):
             return inner
     return {}
+
+
+# --- batch: many requests at once, one attempt per call (the caller retries) ------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt at one request: a Completion, or an error and whether retrying may help."""
+
+    completion: Completion | None = None
+    error: GptcliError | None = None
+    status: int | None = None  # the HTTP status of an error reply
+    code: str | None = None  # the error body's code (rate_limit_exceeded, insufficient_quota...)
+    retryable: bool = False
+    retry_after: float | None = None  # seconds the server asked for (Retry-After, retry-after-ms)
+
+
+class AsyncChat:
+    """Non-streamed chat requests over one ``AsyncOpenAI`` client, so one connection pool.
+
+    The SDK's own retries are off (``max_retries=0``): the caller retries, so it can count
+    attempts, share a server's Retry-After with every request in flight, and back off
+    on its own schedule. The body goes out through the SDK's generic ``post`` exactly as
+    ``client.build_body`` made it (so ``_split`` is not needed), and the reply is read
+    as plain JSON: with 64 requests in flight on two cores, the SDK's per-request
+    parameter transform and pydantic parsing cost about as much CPU as the rest of the
+    request (measured: 1.6 s vs 1.2 s of CPU for 1,000 requests).
+    """
+
+    def __init__(self, profile: Profile, key: str) -> None:
+        self.profile = profile
+        self.key = key
+        self.client = make_client(replace(profile, max_retries=0), key, async_=True)
+
+    async def send(self, body: dict[str, Any]) -> Outcome:
+        import httpx2 as httpx
+
+        start = time.monotonic()
+        try:
+            response = await self.client.post("/chat/completions", body=body, cast_to=httpx.Response)
+            data = json.loads(response.content)
+        except openai.APIStatusError as e:
+            return self._refused(e)
+        except openai.APIError as e:  # a timeout, a refused or dropped connection
+            return Outcome(error=translate(e, self.key, self.profile), retryable=True)
+        except ValueError as e:
+            error = NetworkError(f"the server's reply is not valid JSON ({_describe(e)})")
+            return Outcome(error=error, retryable=True)
+        try:
+            completion = completion_from_dict(data, str(body.get("model", "")), time.monotonic() - start)
+        except NetworkError as e:
+            return Outcome(error=e, retryable=True)
+        return Outcome(completion=completion)
+
+    def _refused(self, e: openai.APIStatusError) -> Outcome:
+        status = e.status_code
+        code = _error_fields(e.body).get("code")
+        headers = e.response.headers
+        should = (headers.get("x-should-retry") or "").lower()
+        # The server's explicit say wins; else what the SDK itself would retry.
+        retryable = should == "true" if should in ("true", "false") else status in (408, 409, 429) or status >= 500
+        if code == "insufficient_quota":  # no point waiting: the account is out of credit
+            retryable = False
+        return Outcome(
+            error=translate(e, self.key, self.profile),
+            status=status,
+            code=code if isinstance(code, str) else None,
+            retryable=retryable,
+            retry_after=retry_after(headers),
+        )
+
+    async def aclose(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):  # closing after a cancellation must not raise
+            await self.client.close()
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms``, or ``retry-after`` (seconds or an HTTP date)."""
+    import email.utils
+
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue
+        if seconds == seconds and seconds >= 0:  # not NaN
+            return seconds
+    value = headers.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
+    """A ``chat.completion`` object, as parsed JSON, as a Completion."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list):
+        raise NetworkError("the server's reply is not a chat completion")
+    ordered = sorted((c for c in choices if isinstance(c, dict)), key=lambda c: c.get("index") or 0)
+    texts: list[str] = []
+    reasons: list[str | None] = []
+    for c in ordered:
+        message = c.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):  # content parts, from some servers
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        texts.append(content if isinstance(content, str) else "")
+        reason = c.get("finish_reason")
+        reasons.append(reason if isinstance(reason, str) else None)
+    return Completion(
+        tuple(texts),
+        tuple(reasons),
+        str(data.get("model") or model),
+        _usage_from_dict(data.get("usage")),
+        latency,
+    )
+
+
+def _usage_from_dict(u: Any) -> Usage | None:
+    if not isinstance(u, dict):
+        return None
+
+    def num(d: Any, key: str) -> int:
+        v = d.get(key) if isinstance(d, dict) else None
+        return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+    return Usage(
+        prompt_tokens=num(u, "prompt_tokens"),
+        completion_tokens=num(u, "completion_tokens"),
+        total_tokens=num(u, "total_tokens"),
+        cached_tokens=num(u.get("prompt_tokens_details"), "cached_tokens"),
+        reasoning_tokens=num(u.get("completion_tokens_details"), "reasoning_tokens"),
+    )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One line of a Batch API output or error file."""
+
+    custom_id: str | None
+    completion: Completion | None
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class BatchAPI:
+    """OpenAI's Files and Batches endpoints (a handful of calls per batch, so sync)."""
+
+    ENDPOINT = "/v1/chat/completions"
+
+    def __init__(self, profile: Profile, key: str) -> None:
+        self.profile = profile
+        self.key = key
+        self.client = make_client(profile, key)
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except openai.NotFoundError:
+            where = self.profile.base_url or "https://api.openai.com/v1"
+            raise NotFoundError(f"{what}: not found at {where}") from None
+        except openai.APIError as e:
+            raise translate(e, self.key, self.profile) from None
+
+    def upload(self, path: Path) -> str:
+        """Upload a request file (purpose "batch"); its file id."""
+        with open(path, "rb") as f:
+            obj = self._call("upload", self.client.files.create, file=(path.name, f), purpose="batch")
+        return str(obj.id)
+
+    def create(self, file_id: str, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        obj = self._call(
+            "create batch",
+            self.client.batches.create,
+            input_file_id=file_id,
+            endpoint=self.ENDPOINT,
+            completion_window="24h",
+            metadata=metadata,
+        )
+        return dict(obj.model_dump())
+
+    def retrieve(self, batch_id: str) -> dict[str, Any]:
+        return dict(self._call(f"batch {batch_id}", self.client.batches.retrieve, batch_id).model_dump())
+
+    def download(self, file_id: str, dest: Path) -> None:
+        """A file's content, streamed to ``dest`` (output files can be large)."""
+
+        def fetch() -> None:
+            with self.client.files.with_streaming_response.content(file_id) as response, open(dest, "wb") as f:
+                for chunk in response.iter_bytes():
+                    f.write(chunk)
+
+        self._call(f"file {file_id}", fetch)
+
+    @staticmethod
+    def custom_ids(path: Path) -> Iterator[str]:
+        """The custom_id of every line of a request file."""
+        with open(path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    try:
+                        cid = json.loads(line).get("custom_id")
+                    except (ValueError, AttributeError):
+                        continue
+                    if isinstance(cid, str):
+                        yield cid
+
+    @staticmethod
+    def results(path: Path) -> Iterator[BatchResult]:
+        """The lines of a downloaded output or error file."""
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(obj, dict):
+                    continue
+                cid = obj.get("custom_id")
+                cid = cid if isinstance(cid, str) else None
+                response = obj.get("response")
+                if not isinstance(response, dict):
+                    response = {}
+                status = response.get("status_code")
+                body = response.get("body")
+                if isinstance(status, int) and status < 400 and isinstance(body, dict):
+                    try:
+                        yield BatchResult(cid, completion_from_dict(body, "", 0.0), status)
+                        continue
+                    except NetworkError as e:
+                        yield BatchResult(cid, None, status, None, e.message)
+                        continue
+                err = obj.get("error")
+                if not isinstance(err, dict):
+                    err = _error_fields(body)
+                message = err.get("message") or (f"HTTP {status}" if status else "no result")
+                code = err.get("code")
+                yield BatchResult(
+                    cid,
+                    None,
+                    status if isinstance(status, int) else None,
+                    code if isinstance(code, str) else None,
+                    _scrub(str(message), "").splitlines()[0] if message else None,
+                )

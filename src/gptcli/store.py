@@ -163,7 +163,7 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
                 continue
             records.append(rec)
         elif kind == "note":
-            continue
+            _apply_note(rec, records)
         else:
             warnings.append(f"{path.name}: line {lineno} skipped (unknown record type {kind!r})")
     if meta is None:
@@ -173,6 +173,23 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
         warnings.append(f"{path.name}: no metadata record")
     cid = str(meta.get("id") or path.stem)
     return Conversation(cid, path, meta, records, warnings)
+
+
+def _apply_note(note: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Notes that change the history as chat changed it: ``drop`` (undo, retry), ``system``."""
+    drop = note.get("drop")
+    if isinstance(drop, int) and not isinstance(drop, bool) and drop > 0:
+        del records[max(0, len(records) - drop) :]
+    if note.get("kind") == "system":
+        text = note.get("system")
+        first = next((i for i, r in enumerate(records) if r.get("role") == "system"), None)
+        if not isinstance(text, str) or not text:
+            if first is not None:
+                del records[first]
+        elif first is not None:
+            records[first] = {**records[first], "content": text}
+        else:
+            records.insert(0, {"type": "message", "v": VERSION, "role": "system", "content": text})
 
 
 def _from_openai(path: Path, rows: list[tuple[int, dict[str, Any]]], warnings: list[str]) -> Conversation:
