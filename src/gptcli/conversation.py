@@ -15,10 +15,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import client, preflight, store, tokens
-from .errors import GptcliError, Interrupted
+from .errors import GptcliError, Interrupted, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, Turn
 
 Event = Preflight | Notice | Delta
+
+
+@dataclass(frozen=True)
+class Context:
+    """How much of the context window the history takes (chat's /tokens and status line)."""
+
+    tokens: int
+    exact: bool
+    window: int | None
+    exchanges: int
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class Session:
     _writer: store.Writer | None = None
     _meta: dict[str, Any] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)  # history to copy into a new file
+    _token_cache: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False)
+    _trim_window: int = 0
 
     @classmethod
     def start(cls, profile: Profile, *, log: bool = True, **meta: Any) -> Session:
@@ -91,7 +103,11 @@ class Session:
 
     # -- one turn -------------------------------------------------------------------------
 
-    def request_messages(self, user_text: str) -> list[dict[str, Any]]:
+    def request_messages(self, user_text: str | None) -> list[dict[str, Any]]:
+        """The history plus ``user_text``; for None (``retry``), the history without its last reply."""
+        if user_text is None:
+            end = len(self.messages) - (1 if self.messages and self.messages[-1]["role"] == "assistant" else 0)
+            return self.messages[:end]
         return [*self.messages, {"role": "user", "content": user_text}]
 
     def dry_run(
@@ -105,16 +121,23 @@ class Session:
 
     def turn(
         self,
-        user_text: str,
+        user_text: str | None,
         *,
         stream: bool = True,
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
     ) -> Generator[Event, None, Turn]:
-        """Send one user message with the whole history; keep the reply in the history."""
-        messages = self.request_messages(user_text)
+        """Send one user message with the whole history; keep the reply in the history.
+
+        ``user_text=None`` regenerates the last reply (``retry``). When the history does
+        not fit the context window, the oldest exchanges are left out of the request
+        (never the system prompt), with a Notice and a note in the log.
+        """
+        messages, omitted = self.fit(self.request_messages(user_text))
         warnings: list[str] = []
+        if omitted:
+            warnings.append(self._trim_text(omitted))
         pre = preflight.check(self.profile, messages, exact=exact, max_cost=max_cost, warn=warnings.append)
         for w in warnings:
             yield Notice(w, "warning")
@@ -129,8 +152,14 @@ class Session:
         if writer is not None:
             for note in built.notes:
                 writer.note(note, kind="parameter")
-            writer.message("user", user_text)
-        self.messages.append({"role": "user", "content": user_text})
+            if omitted:
+                writer.note(self._trim_text(omitted), kind="trim", omitted=omitted)
+        if user_text is None:
+            self._withdraw_reply()
+        else:
+            if writer is not None:
+                writer.message("user", user_text)
+            self.messages.append({"role": "user", "content": user_text})
 
         retried: list[str] = []
         texts: dict[int, list[str]] = {}
@@ -152,6 +181,11 @@ class Session:
                 texts.setdefault(event.index, []).append(event.text)
                 yield event
         except KeyboardInterrupt:
+            if not any("".join(t) for t in texts.values()):
+                # Nothing arrived: no empty reply in the history (a retry resends the question).
+                if writer is not None:
+                    writer.note("interrupted before the reply began", kind="interrupted")
+                raise Interrupted("interrupted before the reply began") from None
             partial = _partial(texts, self.profile.model, time.monotonic() - start, interrupted=True)
             self._keep(partial, pre, body, writer)
             raise Interrupted("interrupted; the partial reply was kept") from None
@@ -211,6 +245,137 @@ class Session:
     def with_profile(self, profile: Profile) -> None:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""
         self.profile = profile
+
+    # -- chat: retry, undo, reset, the system prompt, the context window -------------------
+    #
+    # Changes to the history are logged as notes that ``store.load`` applies: a note with
+    # ``"drop": N`` withdraws the last N messages (``undo``, ``retry``); a note of kind
+    # ``"system"`` replaces the system prompt. A resumed conversation is the one the user saw.
+
+    def retry(self, **kwargs: Any) -> Generator[Event, None, Turn]:
+        """Regenerate the last reply (or answer a question whose reply failed or was cut off)."""
+        if not any(m["role"] == "user" for m in self.messages):
+            raise UsageError("nothing to retry yet")
+        return (yield from self.turn(None, **kwargs))
+
+    def _withdraw_reply(self) -> None:
+        if self.messages and self.messages[-1]["role"] == "assistant":
+            self.messages.pop()
+            self._log_change("retry: the last reply was withdrawn", kind="retry", drop=1)
+
+    def undo(self) -> list[dict[str, Any]]:
+        """Drop the last exchange (the last user message and the reply to it); return it."""
+        last = max((i for i, m in enumerate(self.messages) if m["role"] == "user"), default=None)
+        if last is None:
+            raise UsageError("nothing to undo")
+        dropped = self.messages[last:]
+        del self.messages[last:]
+        self._log_change("undo: the last exchange was dropped", kind="undo", drop=len(dropped))
+        return dropped
+
+    def reset(self) -> None:
+        """Start a new conversation with the same settings and system prompt (a new log file on the next turn)."""
+        system = self.system
+        self.close()
+        self.messages = [{"role": "system", "content": system}] if system else []
+        self.conversation_id = None
+        self._meta = {}
+        self._pending = []
+
+    @property
+    def system(self) -> str | None:
+        for m in self.messages:
+            if m["role"] == "system":
+                return str(m["content"])
+        return None
+
+    def set_system(self, text: str | None) -> None:
+        """Replace (or, with None, remove) the system prompt of this conversation."""
+        text = text or None
+        first = next((i for i, m in enumerate(self.messages) if m["role"] == "system"), None)
+        if first is not None:
+            if text is None:
+                del self.messages[first]
+            else:
+                self.messages[first] = {"role": "system", "content": text}
+        elif text is not None:
+            self.messages.insert(0, {"role": "system", "content": text})
+        self._log_change("the system prompt was changed", kind="system", system=text)
+
+    def _log_change(self, text: str, **extra: Any) -> None:
+        if self._writer is not None:
+            self._writer.note(text, **extra)
+        elif self._pending:  # a copy not written yet: copy the history as it now stands
+            self._pending = list(self.messages)
+
+    def _counts(self, messages: list[dict[str, Any]]) -> tuple[int, list[int], bool]:
+        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive."""
+        model, encoding = self.profile.model, self.profile.encoding
+        try:
+            base = tokens.count_messages([], model, encoding)
+            exact = tokens.encoding_name(model, encoding)[1]
+            count = lambda m: tokens.count_messages([m], model, encoding) - base  # noqa: E731
+        except tokens.EncodingUnavailable:
+            base = tokens.approx_tokens([])
+            exact = False
+            count = lambda m: tokens.approx_tokens([m]) - base  # noqa: E731
+        cache = self._token_cache
+        each = []
+        for m in messages:
+            k = (model, encoding, exact, m["role"], m.get("name"), str(m.get("content")))
+            if k not in cache:
+                cache[k] = count(m)
+            each.append(cache[k])
+        return base, each, exact
+
+    def context(self) -> Context:
+        """The tokens the history takes (what the next request carries before its question)."""
+        info = tokens.model_info(self.profile.model, self.profile.base_url, self.profile.price,
+                                 self.profile.context_window)
+        base, each, exact = self._counts(self.messages)
+        exchanges = sum(1 for m in self.messages if m["role"] == "user")
+        return Context(base + sum(each), exact, info.context_window, exchanges)
+
+    def fit(self, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """``messages`` within the context window: the oldest exchanges left out; never a system message.
+
+        Returns the request and how many messages were left out. When even the system
+        prompt and the last question do not fit, nothing more is done: preflight says so.
+        """
+        info = tokens.model_info(self.profile.model, self.profile.base_url, self.profile.price,
+                                 self.profile.context_window)
+        window = info.context_window
+        reserve = self.profile.max_tokens or 0
+        if window is None or tokens.upper_bound_tokens(messages) + reserve <= window:
+            return messages, 0
+        base, each, _ = self._counts(messages)
+        total = base + sum(each)
+        last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=0)
+        keep = [True] * len(messages)
+        i = 0
+        while total + reserve > window:
+            while i < last_user and messages[i]["role"] == "system":
+                i += 1
+            if i >= last_user:
+                break
+            # One exchange: this message up to the next user message.
+            j = i + 1
+            while j < last_user and messages[j]["role"] != "user":
+                j += 1
+            for k in range(i, j):
+                if messages[k]["role"] != "system":
+                    keep[k] = False
+                    total -= each[k]
+            i = j
+        omitted = keep.count(False)
+        self._trim_window = window
+        return [m for m, k in zip(messages, keep, strict=True) if k], omitted
+
+    def _trim_text(self, omitted: int) -> str:
+        return (
+            f"context window: the {omitted} oldest message{'s' if omitted != 1 else ''} left out of this request "
+            f"to fit {self.profile.model}'s {self._trim_window:,} tokens (the system prompt is kept)"
+        )
 
 
 def _partial(texts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool) -> Completion:

@@ -96,6 +96,7 @@ class PlainStream:
 _FENCE_RE = re.compile(r"^( {0,3})(`{3,}|~{3,})([^`]*)$")
 _ITEM_RE = re.compile(r"^(?:[-*+]|\d{1,9}[.)])\s|^#{1,6}\s")
 _UNDERLINE_RE = re.compile(r"^ {0,3}(?:=+|-+)\s*$")
+CODE_LINES = 6  # a long code block is printed (highlighted) this many finished lines at a time
 
 
 class _Fence:
@@ -150,6 +151,7 @@ class MarkdownStream:
         self._code_top = False  # the printed part of that block had its top padding
         self._gap = False  # a blank line is due before the next block
         self._printed = False
+        self._code_bg: Any = None
         self._checked = 0  # tail length at the last settle (an endless line is checked now and then)
         width, height = self.console.size
         self.max_lines = max(4, min(16, height // 2))
@@ -211,7 +213,7 @@ class MarkdownStream:
                 self._fence = None
                 self._gap = True
                 return True
-        if len(lines) >= self.max_lines or end >= self.max_chars:
+        if len(lines) >= CODE_LINES or end >= self.max_chars:
             self._flush_code(lines, end)
         return False
 
@@ -298,6 +300,13 @@ class MarkdownStream:
 
         return Markdown(text, code_theme=self.code_theme)
 
+    def _code_background(self) -> Any:
+        if self._code_bg is None:
+            from rich.syntax import Syntax
+
+            self._code_bg = Syntax.get_theme(self.code_theme).get_background_style()
+        return self._code_bg
+
     def _code(self, code: str, lexer: str, top: bool, bottom: bool) -> Any:
         from rich.syntax import Syntax
 
@@ -327,6 +336,8 @@ class MarkdownStream:
         code = code.rstrip() if last else code[:-1] if code.endswith("\n") else code
         if not code and not last:
             return
+        if not code and self._code_top:  # only the bottom padding is left: one empty code line
+            last = False
         self._emit(self._code(code, self._fence.lexer, not self._code_top, last), trim=False)
         self._code_top = True
         self._gap = False
@@ -369,7 +380,11 @@ class _Lazy:
         if gap:
             yield Text("")
         if fence is not None:
-            yield self.stream._code(tail.rstrip("\n"), fence.lexer, False, False)
+            # Unhighlighted until printed (a few lines later): rich's Syntax costs milliseconds a redraw.
+            from rich.padding import Padding
+
+            bg = self.stream._code_background()
+            yield Padding(Text(tail.rstrip("\n"), style=bg), (0, 1), style=bg, expand=True)
         else:
             yield self.stream._md(tail)
 
