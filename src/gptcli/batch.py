@@ -460,7 +460,8 @@ class Batch:
         self._infos: dict[str, tokens.ModelInfo] = {}
         self._existing = _Existing()
         self._notes: set[str] = set()
-        self._dropped: dict[str, set[str]] = {}
+        self._dropped: dict[str, set[str]] = {}  # model -> parameters the server rejected
+        self._renamed: dict[str, str] = {}  # a rejected output-limit name -> the one that worked
         self._emit: EventSink = lambda event: None
         self._started = time.monotonic()
         self._retries = 0
@@ -950,7 +951,10 @@ class Batch:
         for note in built.notes:
             self._note(f"{prof.model}: {note}")
         for param in self._dropped.get(prof.model, ()):
-            body.pop(param, None)
+            if param in self._renamed and param in body:
+                body[self._renamed[param]] = body.pop(param)
+            else:
+                body.pop(param, None)
         reserve = (prof.max_tokens or 0) * max(1, prof.n)
         window = self.info(prof).context_window
         if window is not None and tokens.upper_bound_tokens(msgs, model=prof.model) + (prof.max_tokens or 0) > window:
@@ -1006,6 +1010,8 @@ class Batch:
         other = {"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}.get(param)
         if other and other not in body and error.code == "unsupported_parameter":
             body[other] = body.pop(param)
+            self._dropped.setdefault(prof.model, set()).add(param)
+            self._renamed[param] = other
             self._note(f"the server rejected {param!r} for {prof.model}; sending {other!r} instead", "warning")
             return True
         body.pop(param)
