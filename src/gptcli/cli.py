@@ -76,7 +76,8 @@ ParamOpt = Annotated[
 ]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Server URL, e.g. http://localhost:11434/v1.")]
 MaxCostOpt = Annotated[
-    float | None, typer.Option("--max-cost", help="Refuse (exit 7) if the call could cost more than this many USD.")
+    float | None,
+    typer.Option("--max-cost", min=0.0, help="Refuse (exit 7) if the call could cost more than this many USD."),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Status (estimate, usage, cost) on stderr.")]
 
@@ -351,6 +352,11 @@ def run_turn(
                 if printer is None:
                     printer = render.MarkdownStream() if markdown else render.PlainStream()
                 printer.feed(event.text)
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
+        # session so that it keeps the partial reply and raises Interrupted.
+        gen.throw(KeyboardInterrupt())
+        raise
     finally:
         streamed = printer is not None
         if printer is not None:
@@ -870,6 +876,8 @@ def run(args: list[str]) -> int:
         render.print_error(Interrupted("interrupted"))
         return int(ExitCode.INTERRUPTED)
     except Exit as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into a silent Exit(130)
+            render.print_error(Interrupted("interrupted"))
         return int(e.exit_code)
     except NoArgsIsHelpError as e:
         print(e.format_message(), file=sys.stderr)

@@ -297,8 +297,8 @@ def api_key(profile: Profile) -> str:
     if profile.api_key_cmd:
         return _key_from_command(profile.api_key_cmd)
     key = settings.env(profile.api_key_env)
-    if key:
-        return key.strip()
+    if key and key.strip():
+        return _checked_key(key.strip(), f"${profile.api_key_env}")
     if not is_openai(profile.base_url):
         return PLACEHOLDER_KEY
     raise AuthError(
@@ -310,16 +310,35 @@ def api_key(profile: Profile) -> str:
 def _key_from_command(cmd: tuple[str, ...]) -> str:
     shown = cmd[0]
     try:
-        done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(list(cmd), capture_output=True, timeout=30, check=False, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise ConfigError(f"api_key_cmd: command not found: {shown}") from None
     except subprocess.TimeoutExpired:
         raise ConfigError(f"api_key_cmd: {shown} did not finish in 30 s") from None
+    except OSError as e:
+        raise ConfigError(f"api_key_cmd: cannot run {shown}: {e.strerror}") from None
     if done.returncode != 0:
+        # Its stderr is not shown: a password manager may print anything there.
         raise AuthError(f"api_key_cmd: {shown} exited with {done.returncode}")
-    key = done.stdout.strip()
+    # The first line, as `pass show` puts the password there and metadata after it.
+    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    key = lines[0].strip() if lines else ""
     if not key:
         raise AuthError(f"api_key_cmd: {shown} printed no key")
+    return _checked_key(key, f"api_key_cmd {shown}")
+
+
+def _checked_key(key: str, where: str) -> str:
+    """Refuse a key that cannot be an HTTP header value, without ever echoing it.
+
+    Left alone, such a key makes the HTTP library fail with the header (key included)
+    in its message.
+    """
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise AuthError(
+            f"the API key from {where} contains spaces, line breaks, control or non-ASCII characters",
+            hint="check for a stray character picked up when it was copied",
+        )
     return key
 
 

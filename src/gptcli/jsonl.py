@@ -18,9 +18,14 @@ from typing import Any
 FILE_MODE = 0o600
 
 
+# Line breaks to str.splitlines() (and to pre-2019 JavaScript) that JSON leaves raw:
+# escaped, so that every reader splits a log into the same lines we wrote.
+_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def dumps(record: dict[str, Any]) -> str:
-    """One record as one line: UTF-8 kept readable, no newline inside."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    """One record as one line: UTF-8 kept readable, no line break of any kind inside."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).translate(_BREAKS)
 
 
 class Appender:

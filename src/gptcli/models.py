@@ -60,6 +60,7 @@ class Profile:
     frequency_penalty: float | None = None
     reasoning_effort: str | None = None
     timeout: float = 600.0
+    connect_timeout: float = 10.0  # capped by ``timeout``
     max_retries: int = 2
     price: Price | None = None
     context_window: int | None = None

@@ -38,7 +38,7 @@ class StreamBroken(NetworkError):
 def make_client(profile: Profile, key: str, *, async_: bool = False) -> Any:
     import httpx2 as httpx
 
-    timeout = httpx.Timeout(profile.timeout, connect=min(profile.timeout, 10.0))
+    timeout = httpx.Timeout(profile.timeout, connect=min(profile.timeout, profile.connect_timeout))
     cls = openai.AsyncOpenAI if async_ else openai.OpenAI
     return cls(
         api_key=key,
@@ -62,6 +62,8 @@ def chat(profile: Profile, body: dict[str, Any], *, key: str) -> Generator[Delta
         chunks = client.chat.completions.create(**known, stream=True, extra_body=extra or None)
     except openai.APIError as e:
         raise translate(e, key, profile) from None
+    except ValueError as e:  # a 200 whose body is not JSON (a proxy cut it short, an HTML page)
+        raise NetworkError(f"the server's reply is not valid JSON ({_describe(e)})") from None
     return (yield from _consume(chunks, body, start, key, profile))
 
 
@@ -103,8 +105,7 @@ def _consume(
             time.monotonic() - start,
             incomplete=True,
         )
-        err = translate(e, key, profile) if isinstance(e, openai.APIError) else None
-        message = err.message if err else f"the connection broke mid-reply ({_describe(e)})"
+        message = _broken_stream_message(e, key, profile)
         raise StreamBroken(_scrub(message, key), partial) from None
     done = all(reasons)
     return Completion(
@@ -115,6 +116,19 @@ def _consume(
         time.monotonic() - start,
         incomplete=not done,
     )
+
+
+def _broken_stream_message(e: Exception, key: str, profile: Profile) -> str:
+    """Why a stream stopped after it started: a stall, a dropped connection, a bad event."""
+    if isinstance(e, openai.APITimeoutError):
+        return f"the reply stalled: nothing received for {profile.timeout:g} s"
+    if isinstance(e, openai.APIConnectionError):
+        return f"the connection broke mid-reply ({_describe(e.__cause__ or e)})"
+    if isinstance(e, openai.APIError):
+        return translate(e, key, profile).message
+    if isinstance(e, ValueError):
+        return f"the server sent a malformed event mid-reply ({_describe(e)})"
+    return f"the connection broke mid-reply ({_describe(e)})"
 
 
 def _close(chunks: Any) -> None:
@@ -180,6 +194,9 @@ def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
     """An SDK exception as a gptcli error with a one-line, key-free message."""
     where = profile.base_url or "https://api.openai.com/v1"
     if isinstance(e, openai.APITimeoutError):
+        if type(e.__cause__).__name__ == "ConnectTimeout":
+            limit = min(profile.timeout, profile.connect_timeout)
+            return NetworkError(f"could not connect to {where} within {limit:g} s", hint="raise 'connect_timeout'")
         return NetworkError(f"timed out after {profile.timeout:g} s waiting for {where}", hint="raise 'timeout'")
     if isinstance(e, openai.APIConnectionError):
         cause = e.__cause__ or e

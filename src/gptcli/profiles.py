@@ -121,7 +121,13 @@ def _price(v: Any) -> Price:
     if unknown:
         raise ValueError(f"unknown key {sorted(unknown)[0]!r} (known: input, cached_input, output)")
     check = _number(0)
-    return Price(**{k: check(x) for k, x in v.items()})
+    out = {}
+    for k, x in v.items():
+        try:
+            out[k] = check(x)
+        except ValueError as e:
+            raise ValueError(f"{k} {e}") from None  # names the sub-key: 'price' input must be a number
+    return Price(**out)
 
 
 def _table(v: Any) -> dict[str, Any]:
@@ -159,6 +165,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "frequency_penalty": _number(-2, 2),
     "reasoning_effort": _effort,
     "timeout": _number(0.001),
+    "connect_timeout": _number(0.001),
     "max_retries": _integer(0, 20),
     "price": _price,
     "context_window": _integer(1),

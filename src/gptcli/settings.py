@@ -53,7 +53,13 @@ def conversations_dir() -> Path:
 
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) 0700; tighten it if it already exists."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:  # GPTCLI_HOME names a file, a read-only disk...
+        from .errors import ConfigError
+
+        hint = "check GPTCLI_HOME and the XDG_* variables"
+        raise ConfigError(f"cannot create {path}: {e.strerror}", hint=hint) from None
     try:
         if path.stat().st_mode & 0o077:
             path.chmod(0o700)

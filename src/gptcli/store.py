@@ -220,17 +220,27 @@ class Writer:
     def __init__(self, conversation_id: str, path: Path) -> None:
         self.id = conversation_id
         self.path = path
-        self._out = jsonl.Appender(path)
+        try:
+            self._out = jsonl.Appender(path)
+        except OSError as e:
+            message = f"cannot write the conversation log {path}: {e.strerror}"
+            raise ConfigError(message, hint="or use --no-log") from None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        try:
+            self._out.write(record)
+        except OSError as e:  # a full disk: one clear line, not a traceback
+            raise ConfigError(f"cannot write the conversation log {self.path}: {e.strerror}") from None
 
     def message(self, role: str, content: str, **extra: Any) -> None:
         record: dict[str, Any] = {"v": VERSION, "type": "message", "role": role, "content": content, "time": now_iso()}
         record.update(extra)  # None stays: "cost": null says "price unknown"
-        self._out.write(record)
+        self._write(record)
 
     def note(self, text: str, **extra: Any) -> None:
         record: dict[str, Any] = {"v": VERSION, "type": "note", "text": text, "time": now_iso()}
         record.update(extra)
-        self._out.write(record)
+        self._write(record)
 
     def close(self) -> None:
         self._out.close()
@@ -254,7 +264,7 @@ def create(profile_name: str, settings_: dict[str, Any], **meta: Any) -> Writer:
         "settings": settings_,
     }
     record.update({k: v for k, v in meta.items() if v is not None})
-    writer._out.write(record)
+    writer._write(record)
     return writer
 
 
