@@ -251,6 +251,15 @@ def test_index_is_incremental_and_survives_damage(isolated: Path) -> None:
     assert set(entries) == {f"{k:012x}.jsonl" for k in (0, 1, 3, 4, 10)}
     assert replay.row(entries["000000000001.jsonl"])["turns"] == 2
 
+    # A writer killed mid-save leaves a temp file: swept on a later save once it is old.
+    stale = index.path.parent / f".{index.path.name}.dead.tmp"
+    stale.write_text("{")
+    os.utime(stale, (0, 0))
+    conv_file(isolated, "00000000000b", [("and another", "yes")])
+    index.refresh()
+    assert not stale.exists()
+    (d / "00000000000b.jsonl").unlink()
+
     # A torn or garbage index, or one for another directory, is rebuilt, never trusted.
     for damage in ('{"v":1,"dir":', "garbage", json.dumps({"v": 1, "dir": "/elsewhere", "entries": {}})):
         index.path.write_text(damage)
@@ -443,6 +452,18 @@ def test_rerun_sends_the_user_turns_with_the_new_history(server, gptcli, isolate
     first = server.chat_requests()[0]
     assert first["messages"][0]["role"] == "system" and first["messages"][0]["content"] != "You are terse."
     assert len(conversations(isolated)) == 2  # --no-log kept nothing
+
+    # A failure on turn 2: its exit code and one line; the finished turn is printed and kept.
+    server.enqueue(Reply())
+    server.enqueue(Reply(status=401))
+    r = gptcli("replay", "5eed", "--rerun", "--json")
+    assert r.code == 4
+    one_error_line(r.stderr)
+    partial = r.json()
+    assert partial["complete"] is False and len(partial["turns"]) == 1 and partial["error"]
+    kept = read_jsonl(store_dir(isolated) / f"{partial['conversation_id']}.jsonl")
+    assert [m["role"] for m in kept if m["type"] == "message"] == ["system", "user", "assistant", "user"]
+    assert sha(path) == before
 
 
 def test_rerun_budget_is_checked_before_anything_is_sent(server, gptcli, isolated: Path) -> None:
