@@ -276,6 +276,7 @@ def bench_large(env: dict[str, str], tmp: Path, size_mb: int, runs: int) -> dict
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in rows), 1),
             "ru_maxrss_mb": round(max(r["ru_maxrss_mb"] for r in rows), 1),
             "cores_used": round(statistics.median(r["cores_used"] for r in rows), 2),
+            "cpu_s": round(statistics.median(r["cores_used"] * r["seconds"] for r in rows), 3),
             "tokens": rows[0]["tokens"],
             "runs": len(rows),
         }
@@ -294,6 +295,9 @@ def bench_large(env: dict[str, str], tmp: Path, size_mb: int, runs: int) -> dict
         # best run against best run: the least disturbed by other load on the machine
         "ratio_vs_raw_best_runs": round(raw["min_s"] / parallel["min_s"], 2),
         "load_average_before_after": [load_before, _load()],
+        # What 2 idle cores would give if the workers overlap perfectly: CPU time is far
+        # less sensitive than wall time to other load on a shared machine. An estimate.
+        "ratio_from_cpu_time": round(workers * raw["cpu_s"] / parallel["cpu_s"], 2),
         "counts_equal": raw["tokens"] == parallel["tokens"] == single["tokens"],
     }
 
