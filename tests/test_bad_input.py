@@ -322,10 +322,20 @@ def test_ids_with_path_separators_stay_inside(server, isolated: Path, ref: str) 
         timeout=30,
         stdin=subprocess.DEVNULL,
     )
+    replay = subprocess.run(
+        [sys.executable, "-m", "gptcli", "replay", ref, "--rerun"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     after = _tree(isolated)
-    assert proc.returncode in (2, 3), (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gptcli: error: ") and "Traceback" not in proc.stderr
+    for p in (proc, replay):
+        assert p.returncode in (2, 3), (p.args, p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("gptcli: error: ") and "Traceback" not in p.stderr
     assert server.chat_requests() == []
     assert before == after
 

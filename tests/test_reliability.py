@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +53,30 @@ def env_for_subprocess() -> dict[str, str]:
     return env
 
 
-def spawn(*args: str, **kw: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+_spawned: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_processes() -> Iterator[None]:
+    """A failed test must not leave a gptcli running: it would eat the next test's queued replies."""
+    yield
+    while _spawned:
+        p = _spawned.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+def spawn(*args: str, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    p = subprocess.Popen(
         [sys.executable, "-m", "gptcli", *args],
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env_for_subprocess(),
-        **kw,
     )
+    _spawned.append(p)
+    return p
 
 
 def the_conversation(home: Path) -> list[dict[str, Any]]:
@@ -405,3 +421,107 @@ def test_parallel_continuations_of_one_conversation_never_interleave(server, gpt
     )
     assert all(m["content"] == "".join(markdown_tokens(300)) for m in msgs[2:] if m["role"] == "assistant")
     assert len(conversations(isolated)) == 1
+
+
+def test_torn_conversation_still_replays(server, gptcli, isolated: Path) -> None:
+    assert gptcli("ask", "one").code == 0
+    (path,) = conversations(isolated)
+    with open(path, "ab") as f:
+        f.write(b'{"v":1,"type":"message","role":"user","content":"cut he')
+    r = gptcli("replay", path.stem[:6], "--format", "openai")
+    assert r.code == 0, r.stderr
+    assert [m["content"] for m in json.loads(r.stdout)["messages"]] == ["one", "echo: one"]
+    assert "torn last line" in r.stderr and "Traceback" not in r.stderr
+    r = gptcli("replay")
+    assert r.code == 0 and path.stem in r.stdout
+
+
+# --- chat -------------------------------------------------------------------------------------
+
+
+def spawn_chat(*args: str) -> subprocess.Popen[bytes]:
+    return spawn("chat", *args, stdin=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_chat_stdin_mode_signal_keeps_the_partial_reply(server, isolated: Path, sig: int) -> None:
+    server.enqueue(Reply(tokens=500, chunk_delay=0.02))
+    proc = spawn_chat()
+    assert proc.stdin is not None
+    proc.stdin.write(b"tell me a long story\n")
+    proc.stdin.flush()  # stdin stays open: the chat waits for more
+    _read_some(proc, 40)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err.decode()
+    _, assistant = messages_of(the_conversation(isolated))
+    assert assistant["interrupted"] is True and assistant["incomplete"] is True
+    assert "".join(markdown_tokens(500)).startswith(assistant["content"]) and assistant["content"]
+
+
+def test_chat_stays_open_through_server_faults(server, gptcli, isolated: Path) -> None:
+    write_profile(isolated, "t", "max_retries = 0\ntimeout = 0.5\n")
+    server.enqueue(Reply(status=429))
+    server.enqueue(Reply(status=503))
+    server.enqueue(Reply(hang=True))
+    server.enqueue(Reply(malformed="sse"))
+    r = gptcli("chat", "-p", "t", input="one\ntwo\nthree\nfour\n/retry\n", timeout=60)
+    assert r.code == 0, r.stderr  # the last failed turn was retried successfully
+    errors = [line for line in r.stderr.splitlines() if line.startswith("gptcli: error:")]
+    assert len(errors) == 4 and "Traceback" not in r.stderr
+    assert "rate limited" in errors[0] and "HTTP 503" in errors[1]
+    assert "timed out" in errors[2] and "malformed" in errors[3]
+    assert r.stdout.endswith("echo: four\n")
+    sent = server.chat_requests()
+    assert [m["content"] for m in sent[-1]["messages"] if m["role"] == "user"] == ["one", "two", "three", "four"]
+
+
+def test_two_chat_sessions_at_once(server, isolated: Path) -> None:
+    server.default = Reply(tokens=40, chunk_delay=0.005)
+    a, b = spawn_chat(), spawn_chat()
+    inputs = {a: "alpha", b: "beta"}
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            p: pool.submit(p.communicate, "".join(f"{name} turn {i}\n" for i in range(4)).encode(), 120)
+            for p, name in inputs.items()
+        }
+        for p, fut in futures.items():
+            _, err = fut.result()
+            assert p.returncode == 0, err
+    files = conversations(isolated)
+    assert len(files) == 2
+    by_first = {}
+    for path in files:
+        msgs = messages_of(read_jsonl(path))
+        users = [m["content"] for m in msgs if m["role"] == "user"]
+        by_first[users[0].split()[0]] = msgs
+        assert [m["role"] for m in msgs] == ["user", "assistant"] * 4
+        assert len({u.split()[0] for u in users}) == 1  # nothing from the other session
+    assert sorted(by_first) == ["alpha", "beta"]
+    # Each session's requests carried its own history only.
+    for body in server.chat_requests():
+        names = {m["content"].split()[0] for m in body["messages"] if m["role"] == "user"}
+        assert len(names) == 1
+
+
+# --- batch --------------------------------------------------------------------------------------
+
+
+def test_batch_items_meet_every_fault_and_the_rest_are_written(server, gptcli, tmp_path: Path) -> None:
+    src = tmp_path / "p.txt"
+    src.write_text("".join(f"p{i}\n" for i in range(8)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    server.enqueue(Reply(malformed="json"))
+    server.enqueue(Reply(malformed="sse"))
+    server.enqueue(Reply(tokens=40, drop_after=3))
+    server.enqueue(Reply(status=400, error={"message": "bad item", "type": "x", "param": None, "code": None}))
+    r = gptcli("batch", str(src), "-o", str(out), "-j", "1", "--retries", "0")
+    assert r.code == 10, r.stderr
+    assert "Traceback" not in r.stderr
+    records = read_jsonl(out)  # every line whole
+    assert sorted(rec["input"] for rec in records) == [f"p{i}" for i in range(8)]
+    failed = [rec for rec in records if rec["error"]]
+    assert 3 <= len(failed) <= 4  # a dropped connection may be retried by the client itself
+    assert all(rec["text"] is None or rec["error"] for rec in failed)
+    assert all(rec["text"] == "echo: " + rec["input"] for rec in records if not rec["error"])

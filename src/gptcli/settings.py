@@ -52,9 +52,19 @@ def conversations_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) 0700; tighten it if it already exists."""
+    """Create ``path`` 0700, and its missing parents 0700 too; tighten ``path`` if it exists.
+
+    ``mkdir(parents=True)`` would give the parents the umask's mode (0777 under umask 0,
+    letting anyone swap the dir below); the XDG base-dir spec asks for 0700.
+    """
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        missing = []
+        p = path
+        while not p.is_dir() and p != p.parent:
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):
+            d.mkdir(mode=0o700, exist_ok=True)
     except OSError as e:  # GPTCLI_HOME names a file, a read-only disk...
         from .errors import ConfigError
 
