@@ -17,10 +17,12 @@ file: a re-run creates a new one through the Session; the index lives in the cac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import stat as stat_
+import tempfile
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field, replace
@@ -212,6 +214,25 @@ def _valid(e: Any, size: int, mtime_ns: int, ino: int) -> bool:
     )
 
 
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``path`` all at once (temp file + rename), 0600.
+
+    Unlike ``jsonl.atomic_write_text`` there is no fsync: this is a cache. After a
+    power cut the rename may survive without the data; the index then fails to parse
+    and is rebuilt, which is all a lost cache costs.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def row(entry: Entry) -> dict[str, Any] | None:
     """The listing row of an ``ok`` entry, parsed."""
     return json.loads(entry[7]) if entry[3] == "ok" else None
@@ -290,7 +311,7 @@ class Index:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         try:
             settings.ensure_private_dir(self.path.parent)
-            jsonl.atomic_write_text(self.path, text)
+            _replace_file(self.path, text.encode("utf-8"))
         except OSError:
             return  # a read-only cache only makes the next listing slower
         self._sweep_temp_files()
@@ -364,7 +385,8 @@ class Listing:
     read_files: int = 0  # files read to refresh the index (0 when warm)
 
     def rows(self) -> list[dict[str, Any]]:
-        return [json.loads(r) for r in self.rows_json]
+        rows: list[dict[str, Any]] = json.loads("[" + ",".join(self.rows_json) + "]")  # one call: faster
+        return rows
 
 
 def listing(filters: Filters, index: Index | None = None) -> Listing:
@@ -514,7 +536,7 @@ def local_time(iso: str | None) -> str:
         dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     except ValueError:
         return iso
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M")
+    return dt.astimezone().isoformat(sep=" ", timespec="minutes")[:16]  # strftime is 5x slower
 
 
 def header_parts(conv: store.Conversation) -> list[str]:
