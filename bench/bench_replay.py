@@ -230,7 +230,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         "setup_s": round(made, 2),
         "results": results,
         "target": {"warm_median_s_max": TARGET_WARM_S, "met": warm < TARGET_WARM_S},
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg_1min": round(os.getloadavg()[0], 2),  # other work on the machine skews every figure
+        },
         "quick": quick,
     }
 
