@@ -13,8 +13,9 @@ then times the real command in fresh processes, after one warm-up run each:
   few are parsed);
 * ``version``: ``gptcli --version``, the start-up floor every command pays.
 
-Reports the median and min-max of wall time (seconds) per row, the rows listed, and
-the target (warm listing well under a second). Prints one JSON object.
+Reports the median and min-max of wall time (seconds) per row, the median CPU time
+of the gptcli process (steadier than wall time on a busy machine), the rows listed,
+the load average, and the target (warm listing well under a second). Prints one JSON object.
 ``bench/run.py`` imports this and calls ``run(quick)``; ``quick`` takes 3 runs per row
 instead of 7 (still 10,000 conversations). Usage: ``python bench/bench_replay.py [--quick]``.
 """
@@ -25,6 +26,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -143,29 +145,40 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _time(args: list[str], env: dict[str, str], before: Any = None) -> tuple[float, bytes]:
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _time(args: list[str], env: dict[str, str], before: Any = None) -> tuple[float, float, bytes]:
+    """(wall seconds, CPU seconds of the child, its stdout)."""
     if before is not None:
         before()
+    cpu = _cpu()
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "gptcli", *args], env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"gptcli {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode()[:500]}")
-    return elapsed, proc.stdout
+    return elapsed, _cpu() - cpu, proc.stdout
 
 
 def _row(args: list[str], env: dict[str, str], runs: int, before: Any = None) -> dict[str, Any]:
     _time(args, env, before)  # warm-up (imports, page cache)
     times = []
+    cpus = []
     out = b""
     for _ in range(runs):
-        t, out = _time(args, env, before)
+        t, c, out = _time(args, env, before)
         times.append(t)
+        cpus.append(c)
     row: dict[str, Any] = {
         "command": "gptcli " + " ".join(args),
         "median_s": round(statistics.median(times), 4),
         "min_s": round(min(times), 4),
         "max_s": round(max(times), 4),
+        # CPU time (user + sys) of the gptcli process: less sensitive than wall time to other load.
+        "cpu_median_s": round(statistics.median(cpus), 4),
         "runs": runs,
     }
     if "--json" in args:
