@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -62,6 +63,19 @@ def test_exit_words_leave_before_anything_is_sent(server, gptcli, word: str) -> 
     assert r.stdout == ""  # the farewell is status: stderr
     assert ("再见" if not word.strip().isascii() else "Bye") in r.stderr
     assert server.chat_requests() == []
+
+
+def test_chat_path_imports_stay_lazy() -> None:
+    """prompt_toolkit (and rich) load only when chat runs on a terminal."""
+    code = "import sys, gptcli.cli, gptcli.chat; print([m for m in ('prompt_toolkit', 'rich') if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        check=True,
+    ).stdout
+    assert out.strip() == "[]"
 
 
 def test_commands_through_stdin(server, gptcli, isolated: Path) -> None:

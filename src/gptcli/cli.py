@@ -994,11 +994,12 @@ def batch(
 
   gptcli chat -p coder
 
-  gptcli chat --resume            (the last conversation; --resume ID for another)
+  gptcli chat --resume 3f2a9c
 
-  printf 'hi\\n退出\\n' | gptcli chat   (one turn per line; replies on stdout)
+  printf 'hi\\n退出\\n' | gptcli chat
 
-Inside: /help lists the commands (/system, /model, /set, /undo, /retry, /tokens, /cost...).
+--resume alone continues the last conversation. Without a terminal each line of stdin
+is a turn and stdout gets the replies only. Inside, /help lists the commands.
 """
 )
 def chat(
