@@ -278,28 +278,29 @@ def test_context_length_exceeded_from_the_server_exits_8(server, gptcli, isolate
 # --- interrupts ------------------------------------------------------------------------------
 
 
-def _read_some(proc: subprocess.Popen[bytes], at_least: int) -> bytes:
-    assert proc.stdout is not None
-    got = b""
-    while len(got) < at_least:
-        chunk = os.read(proc.stdout.fileno(), 4096)
-        if not chunk:
-            break
-        got += chunk
-    return got
+def _mid_stream(server: Any, requests: int = 1, seconds: float = 0.6) -> None:
+    """Wait until the server has the request and has been streaming for a while.
+
+    Piped output is written once, when the reply is complete (so parallel runs never
+    interleave), so stdout cannot tell a test that streaming has begun: the server can.
+    """
+    deadline = time.monotonic() + 30
+    while len(server.chat_requests()) < requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(seconds)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_stream_keeps_the_partial_reply(server, isolated: Path, sig: int) -> None:
     server.enqueue(Reply(tokens=500, chunk_delay=0.02))
     proc = spawn("ask", "hi")
-    first = _read_some(proc, 40)
+    _mid_stream(server)
     proc.send_signal(sig)
-    rest, err = proc.communicate(timeout=20)
+    printed_bytes, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     stderr = err.decode()
     one_error_line(stderr, "interrupted")
-    printed = (first + rest).decode()
+    printed = printed_bytes.decode()
     full = "".join(markdown_tokens(500))
     _, assistant = messages_of(the_conversation(isolated))
     assert assistant["interrupted"] is True and assistant["incomplete"] is True
@@ -353,7 +354,7 @@ def test_sigkill_then_torn_line_is_tolerated_and_repaired(server, gptcli, isolat
     # A real SIGKILL mid-stream first: the process dies; nothing half-written may break the file.
     server.enqueue(Reply(tokens=500, chunk_delay=0.02))
     proc = spawn("ask", "-c", "killed")
-    _read_some(proc, 20)
+    _mid_stream(server, requests=2, seconds=0.3)
     proc.kill()
     proc.communicate(timeout=20)
     # Then the torn tail a crash inside write() would leave, cut inside a multi-byte character.
@@ -450,7 +451,7 @@ def test_chat_stdin_mode_signal_keeps_the_partial_reply(server, isolated: Path, 
     assert proc.stdin is not None
     proc.stdin.write(b"tell me a long story\n")
     proc.stdin.flush()  # stdin stays open: the chat waits for more
-    _read_some(proc, 40)
+    _mid_stream(server)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err

@@ -75,20 +75,44 @@ def cost_range(lo: float | None, hi: float | None) -> str:
 
 
 class PlainStream:
-    """Streams text to a pipe verbatim: no ANSI, no wrapping, one trailing newline."""
+    """Plain text verbatim: no ANSI, no wrapping, one trailing newline.
+
+    On a terminal it streams. Into a pipe or a file the reply is written with one
+    write() when it is complete, so that parallel runs sharing a stdout
+    (``xargs -P 8 gptcli ask ... > answers.txt``) never interleave their answers.
+    """
 
     def __init__(self, out: IO[str] | None = None) -> None:
         self.out = out or sys.stdout
+        self.live = isatty(self.out)
+        self.parts: list[str] = []
         self.wrote = False
 
     def feed(self, text: str) -> None:
-        self.out.write(text)
-        self.out.flush()
         self.wrote = True
+        if self.live:
+            self.out.write(text)
+            self.out.flush()
+        else:
+            self.parts.append(text)
 
     def close(self) -> None:
-        self.out.write("\n")
+        if self.live:
+            self.out.write("\n")
+            self.out.flush()
+            return
+        data = ("".join(self.parts) + "\n").encode("utf-8", "surrogateescape")
+        self.parts = []
         self.out.flush()
+        try:
+            fd = self.out.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (tests, StringIO)
+            self.out.write(data.decode("utf-8", "surrogateescape"))
+            self.out.flush()
+            return
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 # --- live Markdown --------------------------------------------------------------------
