@@ -53,6 +53,7 @@ class Session:
     _pending: list[dict[str, Any]] = field(default_factory=list)  # history to copy into a new file
     _token_cache: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False)
     _trim_window: int = 0
+    _no_encoding: set[tuple[str, str | None]] = field(default_factory=set, repr=False)
 
     @classmethod
     def start(cls, profile: Profile, *, log: bool = True, **meta: Any) -> Session:
@@ -309,24 +310,33 @@ class Session:
             self._pending = list(self.messages)
 
     def _counts(self, messages: list[dict[str, Any]]) -> tuple[int, list[int], bool]:
-        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive."""
+        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive.
+
+        Counts are cached per message; without an encoding (offline, not cached) they
+        are the bytes-per-token approximation, said so by ``exact=False``.
+        """
         model, encoding = self.profile.model, self.profile.encoding
-        try:
-            base = tokens.count_messages([], model, encoding)
-            exact = tokens.encoding_name(model, encoding)[1]
-            count = lambda m: tokens.count_messages([m], model, encoding) - base  # noqa: E731
-        except tokens.EncodingUnavailable:
-            base = tokens.approx_tokens([])
-            exact = False
-            count = lambda m: tokens.approx_tokens([m]) - base  # noqa: E731
+        if (model, encoding) not in self._no_encoding:
+            try:
+                exact = tokens.encoding_name(model, encoding)[1]
+                base = tokens.count_messages([], model, encoding)
+                return base, self._each(messages, ("tiktoken", model, encoding), base), exact
+            except tokens.EncodingUnavailable:
+                self._no_encoding.add((model, encoding))  # one failed download is enough
+        base = tokens.approx_tokens([])
+        return base, self._each(messages, ("approx",), base), False
+
+    def _each(self, messages: list[dict[str, Any]], how: tuple[Any, ...], base: int) -> list[int]:
         cache = self._token_cache
         each = []
         for m in messages:
-            k = (model, encoding, exact, m["role"], m.get("name"), str(m.get("content")))
+            k = (*how, m["role"], m.get("name"), str(m.get("content")))
             if k not in cache:
-                cache[k] = count(m)
+                one = [m]
+                n = tokens.approx_tokens(one) if how[0] == "approx" else tokens.count_messages(one, how[1], how[2])
+                cache[k] = n - base
             each.append(cache[k])
-        return base, each, exact
+        return each
 
     def context(self) -> Context:
         """The tokens the history takes (what the next request carries before its question)."""
