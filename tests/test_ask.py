@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import SECRET_KEY, SRC, conversations, read_jsonl
+from conftest import SECRET_KEY, conversations, read_jsonl
 from fakeserver import Reply
 
 
@@ -181,25 +178,6 @@ def test_missing_key_names_the_variable(gptcli) -> None:
     assert r.code == 4
     assert "OPENAI_API_KEY" in r.stderr and "local" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
-
-
-def _fresh_interpreter_modules(*argv: str) -> set[str]:
-    code = (
-        "import sys\nfrom gptcli import cli\n"
-        f"try:\n    cli.main({list(argv)!r})\nexcept SystemExit:\n    pass\n"
-        "sys.stderr.write('\\nMODULES=' + ','.join(sorted(sys.modules)))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(SRC), "OPENAI_API_KEY": ""}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
-    marker = proc.stderr.rsplit("MODULES=", 1)[1]
-    return set(marker.strip().split(","))
-
-
-@pytest.mark.parametrize("argv", [("--help",), ("--version",), ("ask", "--dry-run", "hi")])
-def test_openai_is_not_imported(argv: tuple[str, ...]) -> None:
-    modules = _fresh_interpreter_modules(*argv)
-    assert "openai" not in modules
-    assert "gptcli.openai_backend" not in modules
 
 
 @pytest.mark.parametrize(

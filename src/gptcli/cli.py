@@ -4,9 +4,12 @@ Commands stay thin. ``main`` is the one exit path: it maps every GptcliError to 
 exit code and one line on stderr, Ctrl-C and SIGTERM to 130, and anything else to
 exit 1 with no traceback unless ``--debug`` (or GPTCLI_DEBUG=1) is given. Heavy
 imports (openai, tiktoken, rich) happen inside the commands that need them.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here, on purpose: Typer reads every command's
+annotations on every run, and string annotations are compiled again by each
+``get_type_hints`` call (about 10 ms per run, measured in docs/benchmarks.md). Annotate
+with names imported at module level, or ``Any``.
+"""
 
 import os
 import re
@@ -262,6 +265,8 @@ def ask(
 
 def output_spec(json_object: bool, schema: Path | None) -> Any:
     """The structured-output spec for --json-object / --schema (None: free text)."""
+    if not json_object and schema is None:
+        return None  # free text, the common case: not even an import
     from . import structured
 
     if json_object and schema is not None:
@@ -1105,26 +1110,29 @@ def run(args: list[str]) -> int:
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
     from typer.exceptions import Abort, Exit
 
-    from . import render
+    def print_error(err: GptcliError | str) -> None:
+        from . import render  # only on errors: --help and --version do without it
+
+        render.print_error(err)
 
     try:
         result = app(args=args, prog_name="gptcli", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except GptcliError as e:
-        render.print_error(e)
+        print_error(e)
         return int(e.exit_code)
     except (KeyboardInterrupt, Abort):
-        render.print_error(Interrupted("interrupted"))
+        print_error(Interrupted("interrupted"))
         return int(ExitCode.INTERRUPTED)
     except Exit as e:
         if isinstance(e.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into a silent Exit(130)
-            render.print_error(Interrupted("interrupted"))
+            print_error(Interrupted("interrupted"))
         return int(e.exit_code)
     except NoArgsIsHelpError as e:
         print(e.format_message(), file=sys.stderr)
         return int(ExitCode.USAGE)
     except ClickException as e:
-        render.print_error(e.format_message())
+        print_error(e.format_message())
         return int(ExitCode.USAGE) if e.exit_code == 2 else int(e.exit_code)
     except BrokenPipeError:
         # The reader went away (| head): not an error worth a message.
@@ -1136,5 +1144,5 @@ def run(args: list[str]) -> int:
     except Exception as e:
         if _state["debug"]:
             raise
-        render.print_error(f"unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)")
+        print_error(f"unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)")
         return int(ExitCode.UNEXPECTED)

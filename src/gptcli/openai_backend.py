@@ -35,18 +35,58 @@ class StreamBroken(NetworkError):
         self.partial = partial
 
 
+def _plain_http_client(base_url: str | None, timeout: Any, *, async_: bool) -> Any:
+    """For a plain-http server (Ollama, vLLM, llama.cpp): an HTTP client that loads no CA bundle.
+
+    Loading the CA bundle into an SSL context costs 15-30 ms per process, a tenth of a
+    short ``ask`` (profiled in docs/benchmarks.md), and a plain-http URL never uses it.
+    The context given instead verifies certificates but trusts no CA, so if a redirect
+    ever led to https the handshake fails closed instead of going unverified. None (the
+    SDK's own client) for https URLs, or when a proxy could carry http over TLS.
+    """
+    import os
+    from urllib.parse import urlsplit
+
+    if not base_url or urlsplit(base_url).scheme != "http":
+        return None
+    if any(os.environ.get(v) for v in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    import ssl
+
+    trusts_nothing = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname, no CAs
+    cls = openai.DefaultAsyncHttpxClient if async_ else openai.DefaultHttpxClient
+    return cls(timeout=timeout, verify=trusts_nothing)
+
+
+def _skip_platform_probe(client: Any) -> None:
+    """Tell the SDK the OS, which it otherwise finds by running ``uname -p`` (a fork: 10-20 ms).
+
+    The answer only goes into a diagnostic header (X-Stainless-OS), and on Linux and
+    macOS ``sys.platform`` gives it for free. Elsewhere, or if the SDK's internals
+    change, the SDK decides as before.
+    """
+    import sys
+
+    name = {"linux": "Linux", "darwin": "MacOS"}.get(sys.platform)
+    if name is not None and getattr(client, "_platform", "absent") is None:
+        client._platform = name
+
+
 def make_client(profile: Profile, key: str, *, async_: bool = False) -> Any:
     import httpx2 as httpx
 
     timeout = httpx.Timeout(profile.timeout, connect=min(profile.timeout, profile.connect_timeout))
     cls = openai.AsyncOpenAI if async_ else openai.OpenAI
-    return cls(
+    client = cls(
         api_key=key,
         base_url=profile.base_url,
         timeout=timeout,
         max_retries=profile.max_retries,
         default_headers=profile.headers or None,
+        http_client=_plain_http_client(profile.base_url, timeout, async_=async_),
     )
+    _skip_platform_probe(client)
+    return client
 
 
 def chat(profile: Profile, body: dict[str, Any], *, key: str) -> Generator[Delta, None, Completion]:
