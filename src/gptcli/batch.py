@@ -993,7 +993,8 @@ class Batch:
                 if outcome.status == 429:
                     limiter.pause(wait)  # the whole account is limited, not this one request
                 self._retries += 1
-                self._emit(Notice(f"item {item.id!r}: {error.message}; retry {attempts} in {wait:.1f} s", "debug"))
+                why = error.message.replace(" after retries", "")
+                self._emit(Notice(f"item {item.id!r}: {why}; retry {attempts} in {wait:.1f} s", "debug"))
                 await asyncio.sleep(wait)
                 continue
             return self._failed_attempt(item, prof, outcome, attempts)
@@ -1032,7 +1033,10 @@ class Batch:
                     hint="fix the cause, then --resume to continue",
                 )
             )
-        return self._failure(item, prof, kind, error.message, attempts, status=outcome.status, code=outcome.code)
+        message = error.message.replace(" after retries", "") + (
+            f" (after {attempts} attempts)" if attempts > 1 else ""
+        )
+        return self._failure(item, prof, kind, message, attempts, status=outcome.status, code=outcome.code)
 
     # -- OpenAI's Batch API ---------------------------------------------------------------------------
 

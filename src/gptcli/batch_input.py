@@ -252,6 +252,9 @@ def _read_jsonl(stream: IO[bytes], prompt_key: str, template: Template | None) -
         if not isinstance(obj, dict):
             yield Invalid(lineno, "not a JSON object")
             continue
+        if b"\\u" in raw and _unpaired_surrogate(obj):
+            yield Invalid(lineno, "an escape like \\ud800 that is not a character (an unpaired surrogate)")
+            continue
         try:
             ident = _check_id(obj["id"]) if "id" in obj else lineno
             overrides = check_overrides(obj)
@@ -287,6 +290,15 @@ def _read_jsonl(stream: IO[bytes], prompt_key: str, template: Template | None) -
                     warned.add(key)
                     yield Note(lineno, f"key {key!r} is not a setting (did you mean {close[0]!r}?); it is ignored")
         yield Item(ident, lineno, obj, prompt, messages, overrides or None)
+
+
+def _unpaired_surrogate(obj: Any) -> bool:
+    """True if JSON escapes made a string that cannot be written as UTF-8."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _has_surrogates(values: list[str]) -> bool:
