@@ -319,9 +319,9 @@ def test_sigint_while_waiting_keeps_the_question(server, isolated: Path) -> None
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     one_error_line(err.decode(), "interrupted")
-    msgs = messages_of(the_conversation(isolated))
-    assert msgs[0]["content"] == "hi"
-    assert all(m.get("interrupted") for m in msgs[1:])
+    records = the_conversation(isolated)
+    assert [m["content"] for m in messages_of(records)] == ["hi"]  # no empty reply in the history
+    assert any(r.get("type") == "note" and r.get("kind") == "interrupted" for r in records)
 
 
 def test_sigint_on_a_terminal_leaves_it_sane(server, isolated: Path) -> None:
@@ -381,6 +381,7 @@ def test_sigkill_then_torn_line_is_tolerated_and_repaired(server, gptcli, isolat
 # --- concurrent use --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ~30 s on 2 idle cores: 100 interpreter starts
 def test_100_prompts_through_xargs_P8(server, isolated: Path) -> None:
     n = 100
     prompts = "".join(f"prompt {i} 中文\n" for i in range(n))
