@@ -369,3 +369,18 @@ def test_server_reply_with_odd_text_round_trips(server, gptcli, isolated: Path) 
     assert r.stdout == text + "\n"
     (path,) = conversations(isolated)
     assert read_jsonl(path)[-1]["content"] == text
+
+
+def test_batch_refuses_utf16_and_binary_lines(server, gptcli, tmp_path: Path) -> None:
+    """A prompt file saved as UTF-16 (PowerShell's `>`) is valid UTF-8 byte by byte, NULs and all:
+    it must not become garbage prompts that cost money."""
+    src = tmp_path / "prompts.txt"
+    src.write_bytes("first prompt\r\nsecond prompt\r\n".encode("utf-16"))
+    r = gptcli("batch", str(src), "-o", str(tmp_path / "out.jsonl"))
+    assert server.chat_requests() == []
+    assert r.stderr.count("looks binary") == 3 and "Traceback" not in r.stderr
+    r = gptcli("batch", str(src), "--strict")
+    assert r.code == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1].startswith("gptcli: error: ") and "looks binary" in lines[-1]
+    assert server.chat_requests() == []

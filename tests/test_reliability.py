@@ -527,3 +527,21 @@ def test_batch_items_meet_every_fault_and_the_rest_are_written(server, gptcli, t
     assert 3 <= len(failed) <= 4  # a dropped connection may be retried by the client itself
     assert all(rec["text"] is None or rec["error"] for rec in failed)
     assert all(rec["text"] == "echo: " + rec["input"] for rec in records if not rec["error"])
+
+
+def test_reader_going_away_keeps_the_whole_reply(server, isolated: Path) -> None:
+    """`gptcli ask ... | head -c 20`: no error, and the log still gets the whole (paid-for) reply."""
+    server.enqueue(Reply(tokens=3000))
+    proc = subprocess.run(
+        f"{sys.executable} -m gptcli ask hi | head -c 20; echo; echo status=${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        env=env_for_subprocess(),
+        timeout=60,
+    )
+    out = proc.stdout.decode()
+    assert out.startswith("# word0 word1 word2") and out.endswith("status=0\n"), out
+    assert proc.stderr == b""
+    _, assistant = messages_of(the_conversation(isolated))
+    assert assistant["content"] == "".join(markdown_tokens(3000)) and assistant["finish_reason"] == "stop"

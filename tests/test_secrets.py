@@ -286,3 +286,17 @@ def test_an_existing_loose_dir_is_tightened(server, gptcli, isolated: Path) -> N
     convs.chmod(0o755)
     assert gptcli("ask", "hello").code == 0
     assert stat.S_IMODE(convs.stat().st_mode) == 0o700
+
+
+def test_a_saved_profile_with_a_key_command_is_private(server, gptcli, isolated: Path, tmp_path: Path) -> None:
+    """chat's /save-profile copies api_key_cmd (a command may embed a credential): 0600, not 0644."""
+    script = key_script(tmp_path, "sk-from-cmd-5678\n")
+    write_profile(isolated, "cmd", f"api_key_cmd = {toml_list(sys.executable, script)}\n")
+    r = gptcli("chat", "-p", "cmd", input="hi\n/save-profile copy\n")
+    assert r.code == 0, r.stderr
+    saved = isolated / "gptcli" / "config" / "profiles" / "copy.toml"
+    assert "api_key_cmd" in saved.read_text(encoding="utf-8")
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    r = gptcli("profiles", "new", "plain", "-m", "gpt-4o")
+    assert r.code == 0, r.stderr
+    assert stat.S_IMODE((saved.parent / "plain.toml").stat().st_mode) == 0o644

@@ -178,6 +178,8 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 
 
 def _decode(raw: bytes) -> str:
+    if b"\x00" in raw:  # valid UTF-8, but binary or UTF-16 (PowerShell's `>`): never a prompt
+        raise ValueError("looks binary (NUL bytes; UTF-16 text? save it as UTF-8)")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -166,6 +166,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "reasoning_effort": _effort,
     "timeout": _number(0.001),
     "connect_timeout": _number(0.001),
+    "connect_timeout": _number(0.001),
     "max_retries": _integer(0, 20),
     "price": _price,
     "context_window": _integer(1),
@@ -420,5 +421,7 @@ def write_user_profile(name: str, table: dict[str, Any], *, force: bool = False)
     if path.exists() and not force:
         raise UsageError(f"{display_path(path)} exists", hint="use --force to replace it")
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, tomli_w.dumps(table), mode=0o644)
+    # A key command or headers may carry a credential: then the file is the user's alone.
+    private = bool(table.get("api_key_cmd") or table.get("headers"))
+    atomic_write_text(path, tomli_w.dumps(table), mode=0o600 if private else 0o644)
     return path
