@@ -484,6 +484,8 @@ class Chat:
         self.ui.info(f"undone: {question}" + ("" if len(dropped) > 1 else " (it had no reply)"))
 
     def cmd_retry(self, arg: str) -> None:
+        if not any(m["role"] == "user" for m in self.session.messages):
+            raise UsageError("nothing to retry yet")  # a command's mistake, not a failed turn
         turn = self._exchange(self.session.retry(**self._turn_options()))
         if turn is not None:
             self.failed = None
