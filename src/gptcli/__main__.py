@@ -14,8 +14,10 @@ def main() -> None:
 
         print(f"gptcli {__version__}")
         sys.exit(0)
-    from gptcli.cli import main as cli_main
+    from gptcli._gc import frozen_imports
 
+    with frozen_imports():  # Typer and the app: long-lived objects (see _gc)
+        from gptcli.cli import main as cli_main
     cli_main()
 
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import openai
-
+from ._gc import frozen_imports
 from .errors import (
     APIError,
     AuthError,
@@ -25,6 +24,9 @@ from .errors import (
     RateLimitError,
 )
 from .models import Completion, Delta, Profile, Usage
+
+with frozen_imports():  # ~35 ms of garbage collection saved on every request (see _gc)
+    import openai
 
 
 class StreamBroken(NetworkError):
