@@ -445,6 +445,20 @@ class _StreamSink:
 # --- the use case --------------------------------------------------------------------------------
 
 
+def prefetch() -> None:
+    """Import the openai backend in a thread while the profile is resolved and the input
+    read and priced: ``import openai`` takes 0.3-0.5 s, partly waiting on file reads, so
+    the two overlap (measured: 0.37 s instead of 0.52 s for a plan plus the import). Not
+    for --dry-run, which never imports openai."""
+    import threading
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            client.preload()
+
+    threading.Thread(target=load, name="gptcli-prefetch", daemon=True).start()
+
+
 class Batch:
     """One batch: a profile, an input (a path, or "-" for stdin) and the options."""
 

@@ -838,7 +838,8 @@ def batch(
         str, typer.Argument(help="Prompt file (.txt, .jsonl, .csv, .tsv), or - for stdin.", metavar="INPUT")
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Append one JSON record per item here (default: stdout).")
+        Path | None,
+        typer.Option("--output", "-o", help="Append one JSON record per item here (default: stdout).", metavar="FILE"),
     ] = None,
     format_: Annotated[
         str | None, typer.Option("--format", help="txt, jsonl, csv or tsv (default: from the extension; stdin: txt).")
@@ -899,6 +900,9 @@ def batch(
 ) -> None:
     """Send every prompt of a file, concurrently, with rate limits, retries and resume."""
     from . import batch as batches
+
+    if not dry_run:
+        batches.prefetch()  # import openai while the flags, profile and input are read
     from . import render
     from .errors import BatchFailedError
 
@@ -1021,7 +1025,12 @@ def chat(
     base_url: BaseUrlOpt = None,
     resume: Annotated[
         str | None,
-        typer.Option("--resume", help="Continue the last conversation, or the one with this id.", metavar="[ID]"),
+        typer.Option(
+            "--resume",
+            help="Continue the last conversation, or the one with this id.",
+            metavar="[ID]",
+            autocompletion=complete_conversation,
+        ),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Keep nothing: no conversation log, no input history.")] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Plain text replies even on a terminal.")] = False,

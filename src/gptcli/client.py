@@ -412,6 +412,11 @@ def async_chat(profile: Profile, key: str) -> Any:
     return openai_backend.AsyncChat(profile, key)
 
 
+def preload() -> None:
+    """Import the openai backend now (batch does it in a thread while it reads the input)."""
+    from . import openai_backend  # noqa: F401
+
+
 def batch_api(profile: Profile, key: str) -> Any:
     """OpenAI's Files and Batches endpoints: ``openai_backend.BatchAPI``."""
     from . import openai_backend
