@@ -838,8 +838,7 @@ def batch(
         str, typer.Argument(help="Prompt file (.txt, .jsonl, .csv, .tsv), or - for stdin.", metavar="INPUT")
     ],
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Append one JSON record per item here (default: stdout).", metavar="FILE"),
+        Path | None, typer.Option("--output", "-o", help="Append one JSON record per item here (default: stdout).")
     ] = None,
     format_: Annotated[
         str | None, typer.Option("--format", help="txt, jsonl, csv or tsv (default: from the extension; stdin: txt).")
@@ -1025,12 +1024,7 @@ def chat(
     base_url: BaseUrlOpt = None,
     resume: Annotated[
         str | None,
-        typer.Option(
-            "--resume",
-            help="Continue the last conversation, or the one with this id.",
-            metavar="[ID]",
-            autocompletion=complete_conversation,
-        ),
+        typer.Option("--resume", help="Continue the last conversation, or the one with this id.", metavar="[ID]"),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Keep nothing: no conversation log, no input history.")] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Plain text replies even on a terminal.")] = False,
