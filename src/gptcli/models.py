@@ -179,3 +179,17 @@ class Turn:
     preflight: Preflight | None
     request: dict[str, Any]
     notices: tuple[str, ...] = ()
+
+
+def usd(x: float | None) -> str:
+    """Dollars with enough decimals to show the first two significant digits of small amounts."""
+    if x is None:
+        return "price unknown"
+    if x == 0:
+        return "$0"
+    if x >= 0.01:
+        return f"${x:,.4f}".rstrip("0").rstrip(".")
+    import math
+
+    digits = min(12, 1 - math.floor(math.log10(x)) + 1)
+    return f"${x:.{digits}f}".rstrip("0").rstrip(".")
