@@ -1059,6 +1059,360 @@ def chat(
     return chat_use_case.main(prof, conv=conv, log=not no_log, raw=raw, options=options)
 
 
+# --- count ------------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="""Examples:
+
+  gptcli count "你好，世界"
+
+  gptcli count -m gpt-4o -f report.md -f notes.txt
+
+  cat big.log | gptcli count -m gpt-4.1 --json
+
+  gptcli count --messages chat.jsonl -m gpt-4o
+"""
+)
+def count(
+    text: Annotated[list[str] | None, typer.Argument(help="Text to count.", metavar="TEXT")] = None,
+    profile: ProfileOpt = None,
+    model: ModelOpt = None,
+    file: Annotated[
+        list[Path] | None, typer.Option("--file", "-f", help="Count a file (repeatable).", metavar="FILE")
+    ] = None,
+    messages: Annotated[
+        str | None,
+        typer.Option(
+            "--messages",
+            help="A chat request: JSON list of messages or {\"messages\": [...]} lines; - for stdin.",
+            metavar="FILE",
+        ),
+    ] = None,
+    conversation_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--conversation",
+            help="Count what the next turn of this saved conversation sends.",
+            metavar="ID",
+            autocompletion=complete_conversation,
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Count tokens and the input cost before any call: exact, with tiktoken."""
+    from . import counting, render
+
+    prof = resolve_profile(profile, model=model)
+    if conversation_ref is not None:
+        if model is None and profile is None:
+            from . import store
+
+            conv_model = store.load(conversation_ref).meta.get("settings", {}).get("model")
+            if conv_model:
+                prof = resolve_profile(profile, model=conv_model)
+        report = counting.count_conversation(prof, conversation_ref)
+    elif messages is not None:
+        data = read_stdin() if messages == "-" else read_file_text(Path(messages))
+        report = counting.count_messages(prof, data, "stdin" if messages == "-" else messages)
+    else:
+        report = counting.count_inputs(
+            prof, text=" ".join(text) if text else None, files=file, stdin_text=read_stdin()
+        )
+    for w in report.warnings:
+        render.Status().warn(w)
+    if json_out:
+        render.print_json(report.to_dict())
+        return
+    show_count(report)
+
+
+def show_count(report: Any) -> None:
+    from . import render
+
+    def share(n: int) -> str:
+        s = report.window_share(n)
+        return f"{s:.1%} of {report.info.context_window:,}" if s is not None else "window unknown"
+
+    label = report.encoding + ("" if report.exact else " (approximate: not this model's own tokenizer)")
+    price = report.info.price
+    per_m = f" at ${price.input:g}/1M" if price and price.input is not None else ""
+    if len(report.items) == 1:
+        item = report.items[0]
+        rows = [
+            ["tokens", f"{item.tokens:,}" + (" (whole request)" if item.kind == "request" else "")],
+            ["characters", f"{item.characters:,}"],
+            ["encoding", label],
+            ["model", report.model + (f" (price data: {report.info.matched})" if report.info.matched else "")],
+            ["input cost", render.usd(report.input_cost(item.tokens)) + per_m],
+            ["context", share(item.tokens)],
+        ]
+        render.print_table(["", ""], rows)
+        return
+    rows = [
+        [i.source, f"{i.tokens:,}", f"{i.characters:,}", render.usd(report.input_cost(i.tokens)), share(i.tokens)]
+        for i in report.items
+    ]
+    total = report.total_tokens
+    rows.append(["total", f"{total:,}", f"{report.total_characters:,}", render.usd(report.input_cost(total)),
+                 share(total)])
+    render.print_table(["source", "tokens", "characters", "input cost", "context"], rows,
+                       title=f"{report.model} · {label}{per_m}")
+
+
+# --- batch -------------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="""Examples:
+
+  gptcli batch prompts.txt -o results.jsonl
+
+  gptcli batch reviews.csv --column text --template "Classify the sentiment: {text}" -o labels.jsonl
+
+  gptcli batch prompts.txt -o results.jsonl --resume
+
+  gptcli batch big.jsonl --dry-run
+
+  gptcli batch huge.jsonl --via openai-batch -o out.jsonl
+
+Exit codes: 0 every item done, 10 some items failed (their records carry "error";
+--resume retries them), 7 over --max-cost (nothing sent), 2 bad flags or (with --strict)
+a bad input line, 130 interrupted (the output is intact; --resume continues).
+"""
+)
+def batch(
+    source: Annotated[
+        str, typer.Argument(help="Prompt file (.txt, .jsonl, .csv, .tsv), or - for stdin.", metavar="INPUT")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Append one JSON record per item here (default: stdout).", metavar="FILE"),
+    ] = None,
+    format_: Annotated[
+        str | None, typer.Option("--format", help="txt, jsonl, csv or tsv (default: from the extension; stdin: txt).")
+    ] = None,
+    column: Annotated[
+        str | None, typer.Option("--column", help="CSV/TSV column (or JSONL key) holding the prompt.")
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option("--template", help='Build each prompt, e.g. "Classify: {text}" ({field}: a column or key).'),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="A bad input line stops everything (exit 2).")] = False,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Write the input's sha256 instead of the input itself.")
+    ] = False,
+    ordered: Annotated[bool, typer.Option("--ordered", help="Write records in input order.")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-j", help="Requests in flight at once.")] = 8,
+    rpm: Annotated[float | None, typer.Option("--rpm", help="At most this many requests per minute.")] = None,
+    tpm: Annotated[float | None, typer.Option("--tpm", help="At most this many tokens per minute.")] = None,
+    retries: Annotated[
+        int | None, typer.Option("--retries", help="Retries per item on 429, 5xx, timeouts (default 4).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue -o FILE: skip items done, retry failed ones.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start -o FILE afresh if it exists.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (items, tokens, cost) as JSON; send nothing.")
+    ] = False,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Refuse (exit 7) if the batch could cost more than this (USD).")
+    ] = None,
+    via: Annotated[
+        str, typer.Option("--via", help="local (requests from here) or openai-batch (OpenAI's Batch API).")
+    ] = "local",
+    submit_only: Annotated[
+        bool, typer.Option("--submit-only", help="With --via openai-batch: submit, print the batch id, exit.")
+    ] = False,
+    collect: Annotated[
+        str | None, typer.Option("--collect", help="Finish Batch API batch(es) BATCH_ID[,BATCH_ID...].", metavar="ID")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (with -o).")] = False,
+    profile: ProfileOpt = None,
+    model: ModelOpt = None,
+    temperature: TempOpt = None,
+    top_p: TopPOpt = None,
+    max_tokens: MaxTokOpt = None,
+    n: NOpt = None,
+    stop: StopOpt = None,
+    seed: SeedOpt = None,
+    system: SystemOpt = None,
+    reasoning_effort: EffortOpt = None,
+    param: ParamOpt = None,
+    base_url: BaseUrlOpt = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Progress and retries on stderr even when it is not a terminal.")
+    ] = False,
+) -> None:
+    """Send every prompt of a file, concurrently, with rate limits, retries and resume."""
+    from . import batch as batches
+
+    if not dry_run:
+        batches.prefetch()  # import openai while the flags, profile and input are read
+    from . import render
+    from .errors import BatchFailedError
+
+    if json_out and output is None and not dry_run:
+        raise UsageError("--json prints the summary on stdout, which holds the records without -o FILE")
+    if (submit_only or collect) and via == "local":
+        via = "openai-batch"
+    prof = resolve_profile(
+        profile,
+        model=model,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        n=n,
+        stop=stop,
+        seed=seed,
+        system=system,
+        reasoning_effort=reasoning_effort,
+        params=parse_params(param),
+        base_url=base_url,
+    )
+    if retries is None:
+        retries = prof.max_retries if prof.sources.get("max_retries", "default") != "default" else None
+    opts = batches.Options(
+        output=output,
+        format=format_,
+        column=column,
+        template=template,
+        strict=strict,
+        no_input=no_input,
+        ordered=ordered,
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        retries=batches.DEFAULT_RETRIES if retries is None else retries,
+        resume=resume,
+        overwrite=overwrite,
+        max_cost=max_cost,
+        via=via,
+    )
+    progress = render.BatchProgress(verbose=verbose)
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, batches.Progress):
+            progress.update(event)
+        else:
+            progress.notice(event.text, event.level)
+
+    with batches.Batch(prof, source, opts) as job:
+        try:
+            if collect:
+                ids = [x.strip() for x in collect.split(",") if x.strip()]
+                if not ids:
+                    raise UsageError("--collect needs a batch id")
+                progress.start(0)
+                summary = job.collect(ids, on_event)
+            else:
+                plan = job.plan(exact=dry_run, on_event=on_event, check_budget=not dry_run)
+                if dry_run:
+                    render.print_json(plan.to_dict())
+                    job.check_budget(plan)
+                    return
+                progress.notice(render.batch_plan_text(plan), "info")
+                if via == "local":
+                    progress.start(plan.to_send)
+                    summary = job.run(plan, on_event)
+                else:
+                    ids = job.submit(plan, on_event)
+                    if submit_only:
+                        sys.stdout.write("".join(f"{i}\n" for i in ids))
+                        sys.stdout.flush()
+                        return
+                    progress.start(0)
+                    summary = job.collect(ids, on_event)
+        finally:
+            progress.stop()
+    if json_out:
+        render.print_json(summary.to_dict())
+    else:
+        progress.notice(render.batch_summary_text(summary), "note")
+    if summary.interrupted:
+        raise Interrupted(
+            f"interrupted; {summary.done + summary.failed:,} records are in {summary.output}",
+            hint="run the same command with --resume to continue" if output is not None else None,
+        )
+    if summary.failed:
+        raise BatchFailedError(
+            f"{summary.failed:,} of {summary.done + summary.failed:,} items failed (see 'error' in {summary.output})",
+            hint="--resume retries them" if output is not None else None,
+        )
+
+
+# --- chat ----------------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="""Examples:
+
+  gptcli chat -p coder
+
+  gptcli chat --resume 3f2a9c
+
+  printf 'hi\\n退出\\n' | gptcli chat
+
+--resume alone continues the last conversation. Without a terminal each line of stdin
+is a turn and stdout gets the replies only. Inside, /help lists the commands.
+"""
+)
+def chat(
+    profile: ProfileOpt = None,
+    model: ModelOpt = None,
+    temperature: TempOpt = None,
+    top_p: TopPOpt = None,
+    max_tokens: MaxTokOpt = None,
+    stop: StopOpt = None,
+    seed: SeedOpt = None,
+    system: SystemOpt = None,
+    reasoning_effort: EffortOpt = None,
+    param: ParamOpt = None,
+    base_url: BaseUrlOpt = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue the last conversation, or the one with this id.",
+            metavar="[ID]",
+            autocompletion=complete_conversation,
+        ),
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Keep nothing: no conversation log, no input history.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Plain text replies even on a terminal.")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for each whole reply.")] = False,
+    max_cost: MaxCostOpt = None,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
+    from . import chat as chat_use_case
+    from . import conversation
+
+    conv = None
+    if resume is not None:
+        conv = conversation.load_for_continue(None if resume == "last" else resume)
+        was_profile, was_model = chat_use_case.resume_defaults(conv)
+        profile = profile or was_profile
+        model = model or was_model
+    prof = resolve_profile(
+        profile,
+        model=model,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        stop=stop,
+        seed=seed,
+        system=system,
+        reasoning_effort=reasoning_effort,
+        params=parse_params(param),
+        base_url=base_url,
+    )
+    options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose)
+    return chat_use_case.main(prof, conv=conv, log=not no_log, raw=raw, options=options)
+
+
 # --- the one exit path ----------------------------------------------------------------------
 
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{4,32}$")
