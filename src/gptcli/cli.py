@@ -1095,7 +1095,6 @@ def count(
             "--conversation",
             help="Count what the next turn of this saved conversation sends.",
             metavar="ID",
-            autocompletion=complete_conversation,
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
