@@ -838,7 +838,8 @@ def batch(
         str, typer.Argument(help="Prompt file (.txt, .jsonl, .csv, .tsv), or - for stdin.", metavar="INPUT")
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Append one JSON record per item here (default: stdout).")
+        Path | None,
+        typer.Option("--output", "-o", help="Append one JSON record per item here (default: stdout).", metavar="FILE"),
     ] = None,
     format_: Annotated[
         str | None, typer.Option("--format", help="txt, jsonl, csv or tsv (default: from the extension; stdin: txt).")
