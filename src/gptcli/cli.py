@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
+from .completions import complete_conversation, complete_model, complete_profile
 from .errors import ExitCode, GptcliError, Interrupted, UsageError
 
 app = typer.Typer(
@@ -32,8 +33,40 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""Examples:
+
+  git diff | gptcli ask "Write a commit message for this diff"
+
+  gptcli chat -p coder
+
+  gptcli count -f report.md -m gpt-4o
+
+\b
+Each command's --help has more examples.
+Tab completion: gptcli --install-completion bash (or zsh, fish).
+Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit,
+6 network, 7 over budget, 8 context too long, 9 invalid structured output,
+10 batch items failed, 130 interrupted.
+""",
 )
-profiles_app = typer.Typer(help="List, show and create TOML profiles.", no_args_is_help=True)
+# Typer's help prints an argument's Python type after its name (`PROMPT <list[str]>`)
+# even when a metavar names it; the metavar alone reads better. Options already work so.
+_argument_type = typer.core.TyperArgument.display_type_rich
+typer.core.TyperArgument.display_type_rich = (  # type: ignore[method-assign]
+    lambda self, ctx: None if self.metavar else _argument_type(self, ctx)
+)
+profiles_app = typer.Typer(
+    help="List, show and create TOML profiles.",
+    no_args_is_help=True,
+    epilog="""Examples:
+
+  gptcli profiles list
+
+  gptcli profiles show coder
+
+  gptcli profiles new mycoder --from coder -m gpt-4o
+""",
+)
 app.add_typer(profiles_app, name="profiles")
 
 _state: dict[str, Any] = {"debug": False}
@@ -63,24 +96,47 @@ def _root(
 # --- shared options --------------------------------------------------------------------
 
 ProfileOpt = Annotated[
-    str | None, typer.Option("--profile", "-p", help="Profile name (default: $GPTCLI_PROFILE or 'default').")
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Profile name (default: $GPTCLI_PROFILE or 'default').",
+        metavar="NAME",
+        autocompletion=complete_profile,
+    ),
 ]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name (overrides the profile).")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="Model name (overrides the profile).", metavar="MODEL", autocompletion=complete_model
+    ),
+]
 TempOpt = Annotated[float | None, typer.Option("--temperature", "-t", help="Sampling temperature, 0-2.")]
 TopPOpt = Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling, 0-1.")]
 MaxTokOpt = Annotated[int | None, typer.Option("--max-tokens", help="Output token limit.")]
 NOpt = Annotated[int | None, typer.Option("-n", "--n", help="Number of choices.")]
-StopOpt = Annotated[list[str] | None, typer.Option("--stop", help="Stop sequence (repeatable, at most 4).")]
+StopOpt = Annotated[
+    list[str] | None, typer.Option("--stop", help="Stop sequence (repeatable, at most 4).", metavar="TEXT")
+]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for best-effort determinism.")]
-SystemOpt = Annotated[str | None, typer.Option("--system", "-s", help="System prompt (overrides the profile).")]
+SystemOpt = Annotated[
+    str | None, typer.Option("--system", "-s", help="System prompt (overrides the profile).", metavar="TEXT")
+]
 EffortOpt = Annotated[str | None, typer.Option("--reasoning-effort", help="For reasoning models: low, medium, high...")]
 ParamOpt = Annotated[
-    list[str] | None, typer.Option("--param", help="Extra request field KEY=VALUE (VALUE parsed as JSON; repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--param", help="Extra request field KEY=VALUE (VALUE parsed as JSON; repeatable).", metavar="KEY=VALUE"
+    ),
 ]
-BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Server URL, e.g. http://localhost:11434/v1.")]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option("--base-url", help="Server URL, e.g. http://localhost:11434/v1.", metavar="URL")
+]
 MaxCostOpt = Annotated[
     float | None,
-    typer.Option("--max-cost", min=0.0, help="Refuse (exit 7) if the call could cost more than this many USD."),
+    typer.Option(
+        "--max-cost", min=0.0, help="Refuse (exit 7) if the call could cost more than this many USD.", metavar="USD"
+    ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Status (estimate, usage, cost) on stderr.")]
 
@@ -182,7 +238,9 @@ def build_prompt(words: list[str] | None, files: list[Path] | None, stdin_text: 
 """
 )
 def ask(
-    prompt: Annotated[list[str] | None, typer.Argument(help="The prompt; stdin is appended after a blank line.")] = None,
+    prompt: Annotated[
+        list[str] | None, typer.Argument(help="The prompt; stdin is appended after a blank line.", metavar="PROMPT")
+    ] = None,
     profile: ProfileOpt = None,
     model: ModelOpt = None,
     temperature: TempOpt = None,
@@ -195,7 +253,9 @@ def ask(
     reasoning_effort: EffortOpt = None,
     param: ParamOpt = None,
     base_url: BaseUrlOpt = None,
-    file: Annotated[list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).")] = None,
+    file: Annotated[
+        list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (text, usage, cost, ...).")] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Plain text even on a terminal.")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole reply.")] = False,
@@ -204,7 +264,13 @@ def ask(
     ] = False,
     continue_: Annotated[
         str | None,
-        typer.Option("--continue", "-c", help="Continue the last conversation, or the one with this id.", metavar="[ID]"),
+        typer.Option(
+            "--continue",
+            "-c",
+            help="Continue the last conversation, or the one with this id.",
+            metavar="[ID]",
+            autocompletion=complete_conversation,
+        ),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not save this conversation.")] = False,
     max_cost: MaxCostOpt = None,
@@ -214,7 +280,11 @@ def ask(
     ] = False,
     schema: Annotated[
         Path | None,
-        typer.Option("--schema", help="JSON Schema file the reply must match (sent as json_schema; exit 9 if not)."),
+        typer.Option(
+            "--schema",
+            help="JSON Schema file the reply must match (sent as json_schema; exit 9 if not).",
+            metavar="FILE",
+        ),
     ] = None,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
@@ -441,15 +511,20 @@ def turn_json(turn: Any, prof: Any) -> dict[str, Any]:
 # --- profiles ---------------------------------------------------------------------------
 
 
-@profiles_app.command("list")
-def profiles_list(json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
-    """List built-in and user profiles.
+@profiles_app.command(
+    "list",
+    epilog="""Examples:
 
-    Example: gptcli profiles list
-    """
+  gptcli profiles list
+
+  gptcli profiles list --json | jq -r '.[] | select(.source == "user") | .path'
+""",
+)
+def profiles_list(json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
+    """List built-in and user profiles: name, model, source and description."""
     from . import profiles, render
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, pf in sorted(profiles.available().items()):
         data = profiles.read_file(pf)
         rows.append(
@@ -470,16 +545,26 @@ def profiles_list(json_out: Annotated[bool, typer.Option("--json", help="JSON ou
     )
 
 
-@profiles_app.command("show")
+@profiles_app.command(
+    "show",
+    epilog="""Examples:
+
+  gptcli profiles show coder
+
+  GPTCLI_MODEL=gpt-4o gptcli profiles show
+
+  gptcli profiles show local --json | jq -r .settings.base_url
+""",
+)
 def profiles_show(
-    name: Annotated[str | None, typer.Argument(help="Profile name (default: the active one).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Profile name (default: the active one).", metavar="NAME", autocompletion=complete_profile),
+    ] = None,
     model: ModelOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
-    """Show a profile's effective settings and where each one came from.
-
-    Example: gptcli profiles show coder
-    """
+    """Show a profile's effective settings and where each one came from."""
     from . import render
 
     prof = resolve_profile(name, model=model)
@@ -491,10 +576,22 @@ def profiles_show(
     render.print_table(["key", "value", "from"], rows, title=f"profile {prof.name}")
 
 
-@profiles_app.command("new")
+@profiles_app.command(
+    "new",
+    epilog="""Examples:
+
+  gptcli profiles new mycoder --from coder -m gpt-4o -t 0.3
+
+  gptcli profiles new ollama --base-url http://localhost:11434/v1 -m qwen3
+
+  gptcli profiles new terse -s "Answer in one sentence." --force
+""",
+)
 def profiles_new(
-    name: Annotated[str, typer.Argument(help="Name of the new profile.")],
-    from_: Annotated[str | None, typer.Option("--from", help="Profile to extend.")] = None,
+    name: Annotated[str, typer.Argument(help="Name of the new profile.", metavar="NAME")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Profile to extend.", metavar="NAME", autocompletion=complete_profile)
+    ] = None,
     model: ModelOpt = None,
     temperature: TempOpt = None,
     top_p: TopPOpt = None,
@@ -503,10 +600,7 @@ def profiles_new(
     base_url: BaseUrlOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
-    """Create a user profile (TOML) in the config dir.
-
-    Example: gptcli profiles new mycoder --from coder -m gpt-4o -t 0.3
-    """
+    """Create a user profile (TOML) in the config dir and print its path."""
     from . import profiles
 
     table: dict[str, Any] = {}
@@ -545,15 +639,32 @@ REPLAY_FORMATS = ("text", "markdown", "json", "openai")
 def replay(
     ref: Annotated[
         str | None,
-        typer.Argument(help="Conversation id (a unique prefix), or a JSONL file. None: list.", metavar="[ID|FILE]"),
+        typer.Argument(
+            help="Conversation id (a unique prefix), or a JSONL file. None: list.",
+            metavar="ID|FILE",
+            autocompletion=complete_conversation,
+        ),
     ] = None,
     last: Annotated[bool, typer.Option("--last", help="The most recent conversation.")] = False,
     profile: Annotated[
-        str | None, typer.Option("--profile", "-p", help="Listing: only this profile. --rerun: the profile to use.")
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="Listing: only this profile. --rerun: the profile to use.",
+            metavar="NAME",
+            autocompletion=complete_profile,
+        ),
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Listing: only this model (globs: 'gpt-4o*'). --rerun: the model to use."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Listing: only this model (globs: 'gpt-4o*'). --rerun: the model to use.",
+            metavar="MODEL",
+            autocompletion=complete_model,
+        ),
     ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Listing: active since 7d, 12h, 30m, 2w or a date.")
@@ -1025,7 +1136,12 @@ def chat(
     base_url: BaseUrlOpt = None,
     resume: Annotated[
         str | None,
-        typer.Option("--resume", help="Continue the last conversation, or the one with this id.", metavar="[ID]"),
+        typer.Option(
+            "--resume",
+            help="Continue the last conversation, or the one with this id.",
+            metavar="[ID]",
+            autocompletion=complete_conversation,
+        ),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Keep nothing: no conversation log, no input history.")] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Plain text replies even on a terminal.")] = False,
@@ -1096,6 +1212,7 @@ def count(
             "--conversation",
             help="Count what the next turn of this saved conversation sends.",
             metavar="ID",
+            autocompletion=complete_conversation,
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -1220,6 +1337,10 @@ def run(args: list[str]) -> int:
         render.print_error(err)
 
     try:
+        if len(args) == 2 and args[0] in ("--install-completion", "--show-completion"):
+            from .completions import shell_flag
+
+            return shell_flag(args[0], args[1])  # Typer's own flags would ignore the shell named
         result = app(args=args, prog_name="gptcli", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except GptcliError as e:
