@@ -51,10 +51,14 @@ Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit,
 )
 # Typer's help prints an argument's Python type after its name (`PROMPT <list[str]>`)
 # even when a metavar names it; the metavar alone reads better. Options already work so.
-_argument_type = typer.core.TyperArgument.display_type_rich
-typer.core.TyperArgument.display_type_rich = (  # type: ignore[method-assign]
-    lambda self, ctx: None if self.metavar else _argument_type(self, ctx)
-)
+# (Cosmetic only: a Typer without this method keeps its own help.)
+_argument_type = getattr(typer.core.TyperArgument, "display_type_rich", None)
+if _argument_type is not None:
+
+    def _metavar_alone(self: Any, ctx: Any, _typed: Any = _argument_type) -> Any:
+        return None if self.metavar else _typed(self, ctx)
+
+    typer.core.TyperArgument.display_type_rich = _metavar_alone  # type: ignore[method-assign]
 profiles_app = typer.Typer(
     help="List, show and create TOML profiles.",
     no_args_is_help=True,
