@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import jsonl, settings, store
 from .errors import BudgetError, ConfigError, ContextLengthError, GptcliError, NotFoundError, UsageError
+from .models import usd
 
 if TYPE_CHECKING:
     from .models import Profile, Turn
@@ -497,18 +498,6 @@ def messages(conv: store.Conversation) -> list[Message]:
             )
         )
     return out
-
-
-def usd(x: float | None) -> str:
-    if x is None:
-        return "price unknown"
-    if x == 0:
-        return "$0"
-    if x < 0.0001:
-        return f"${x:.6f}".rstrip("0")
-    if x < 0.01:
-        return f"${x:.5f}".rstrip("0")
-    return f"${x:.4f}".rstrip("0").rstrip(".")
 
 
 def reply_stats(
