@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import stat
 from pathlib import Path
 
 import pytest
+
 from conftest import SECRET_KEY, conversations, read_jsonl
 from fakeserver import Reply
 
@@ -60,8 +60,24 @@ def test_no_prompt_is_a_usage_error(server, gptcli, stdin: str) -> None:
 
 def test_flags_reach_the_request(server, gptcli) -> None:
     r = gptcli(
-        "ask", "-p", "coder", "-m", "gpt-4o-mini", "-t", "0.2", "--max-tokens", "300",
-        "--stop", "END", "--seed", "7", "--param", "top_k=40", "--param", 'tag="x"', "Explain ^a+$",
+        "ask",
+        "-p",
+        "coder",
+        "-m",
+        "gpt-4o-mini",
+        "-t",
+        "0.2",
+        "--max-tokens",
+        "300",
+        "--stop",
+        "END",
+        "--seed",
+        "7",
+        "--param",
+        "top_k=40",
+        "--param",
+        'tag="x"',
+        "Explain ^a+$",
     )
     assert r.code == 0, r.stderr
     body = server.chat_requests()[0]
@@ -186,10 +202,32 @@ def test_missing_key_names_the_variable(gptcli) -> None:
         (Reply(status=401), 4, "API key"),
         (Reply(status=429, headers={"Retry-After": "0"}), 5, "rate limited"),
         (Reply(status=500), 6, "server error"),
-        (Reply(status=404, error={"message": "The model `x` does not exist", "type": "invalid_request_error",
-                                  "param": None, "code": "model_not_found"}), 3, "gptcli models"),
-        (Reply(status=400, error={"message": "too long", "type": "invalid_request_error", "param": "messages",
-                                  "code": "context_length_exceeded"}), 8, "too long"),
+        (
+            Reply(
+                status=404,
+                error={
+                    "message": "The model `x` does not exist",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "model_not_found",
+                },
+            ),
+            3,
+            "gptcli models",
+        ),
+        (
+            Reply(
+                status=400,
+                error={
+                    "message": "too long",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "context_length_exceeded",
+                },
+            ),
+            8,
+            "too long",
+        ),
     ],
 )
 def test_server_errors_map_to_exit_codes(server, gptcli, reply: Reply, code: int, needle: str) -> None:

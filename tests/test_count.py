@@ -67,9 +67,17 @@ def test_count_conversation_next_turn(server, gptcli, isolated: Path) -> None:
     (path,) = conversations(isolated)
     data = gptcli("count", "--conversation", path.stem[:5], "--json").json()
     expected = gptcli(
-        "count", "--messages", "-", "--json",
-        input=json.dumps([{"role": "system", "content": "sys"}, {"role": "user", "content": "hello"},
-                          {"role": "assistant", "content": "echo: hello"}]),
+        "count",
+        "--messages",
+        "-",
+        "--json",
+        input=json.dumps(
+            [
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "echo: hello"},
+            ]
+        ),
     ).json()
     assert data["total"]["tokens"] == expected["total"]["tokens"]
 

@@ -6,8 +6,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from gptcli import profiles
 from gptcli.errors import ConfigError, NotFoundError, UsageError
 

@@ -213,8 +213,9 @@ class Session:
         self, completion: Completion, pre: Preflight, body: dict[str, Any], writer: store.Writer | None
     ) -> float | None:
         """Add the reply to the history and the log; return its cost."""
-        info = tokens.model_info(self.profile.model, self.profile.base_url, self.profile.price,
-                                 self.profile.context_window)
+        info = tokens.model_info(
+            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
+        )
         usage = completion.usage
         cost = None
         if usage is not None:
@@ -340,8 +341,9 @@ class Session:
 
     def context(self) -> Context:
         """The tokens the history takes (what the next request carries before its question)."""
-        info = tokens.model_info(self.profile.model, self.profile.base_url, self.profile.price,
-                                 self.profile.context_window)
+        info = tokens.model_info(
+            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
+        )
         base, each, exact = self._counts(self.messages)
         exchanges = sum(1 for m in self.messages if m["role"] == "user")
         return Context(base + sum(each), exact, info.context_window, exchanges)
@@ -352,8 +354,9 @@ class Session:
         Returns the request and how many messages were left out. When even the system
         prompt and the last question do not fit, nothing more is done: preflight says so.
         """
-        info = tokens.model_info(self.profile.model, self.profile.base_url, self.profile.price,
-                                 self.profile.context_window)
+        info = tokens.model_info(
+            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
+        )
         window = info.context_window
         reserve = self.profile.max_tokens or 0
         if window is None or tokens.upper_bound_tokens(messages) + reserve <= window:
@@ -397,4 +400,3 @@ def _partial(texts: dict[int, list[str]], model: str, latency: float, *, interru
 def load_for_continue(ref: str | None) -> store.Conversation:
     """The conversation ``ask -c`` / ``chat --resume`` continue (shared with replay)."""
     return store.load(ref)
-

@@ -188,10 +188,38 @@ def _describe(e: BaseException) -> str:
 
 # Keyword arguments the SDK's create() knows; everything else travels in extra_body.
 _KNOWN = frozenset(
-    """messages model audio frequency_penalty function_call functions logit_bias logprobs
-    max_completion_tokens max_tokens metadata modalities n parallel_tool_calls prediction
-    presence_penalty reasoning_effort response_format seed service_tier stop store
-    stream_options temperature tool_choice tools top_logprobs top_p user verbosity""".split()
+    [
+        "messages",
+        "model",
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "reasoning_effort",
+        "response_format",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+    ]
 )
 
 
@@ -260,7 +288,9 @@ def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
         if code == "context_length_exceeded":
             return ContextLengthError(f"the request is too long for {profile.model}: {message}")
         if status == 404:
-            return NotFoundError(f"not found (HTTP 404): {message}", hint="list the server's models with: gptcli models")
+            return NotFoundError(
+                f"not found (HTTP 404): {message}", hint="list the server's models with: gptcli models"
+            )
         if status >= 500:
             return NetworkError(f"server error (HTTP {status}) after retries: {message}")
         return APIError(f"HTTP {status}: {message}", status=status, code=code, param=param)
@@ -308,8 +338,7 @@ def list_models(profile: Profile, key: str) -> list[dict[str, Any]]:
     try:
         page = client.models.list()
         return [
-            {"id": m.id, "owned_by": getattr(m, "owned_by", None), "created": getattr(m, "created", None)}
-            for m in page
+            {"id": m.id, "owned_by": getattr(m, "owned_by", None), "created": getattr(m, "created", None)} for m in page
         ]
     except openai.APIError as e:
         raise translate(e, key, profile) from None

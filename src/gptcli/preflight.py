@@ -74,7 +74,7 @@ def _fits(profile: Profile, info: tokens.ModelInfo, bound: int, window: int | No
     if window is not None and bound + (profile.max_tokens or 0) > window:
         return False
     if max_cost is not None:
-        lo, hi = tokens.cost_range(info.price, bound, _allowance(profile, bound, window), profile.n)
+        _, hi = tokens.cost_range(info.price, bound, _allowance(profile, bound, window), profile.n)
         if hi is None or hi > max_cost:
             return False
     return True

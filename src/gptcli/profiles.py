@@ -372,7 +372,7 @@ def resolve(name: str | None = None, flags: Mapping[str, Any] | None = None) -> 
     profile = Profile(name=name, **{k: v for k, (v, _) in values.items()})
     sources = {f.name: "default" for f in fields(Profile) if f.name not in ("name", "sources")}
     sources.update({k: src for k, (_, src) in values.items()})
-    sources["name"] = "flag" if flags and flags.get("profile") else (f"env GPTCLI_PROFILE" if env_name else "default")
+    sources["name"] = "flag" if flags and flags.get("profile") else ("env GPTCLI_PROFILE" if env_name else "default")
     return replace(profile, sources=sources)
 
 

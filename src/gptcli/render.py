@@ -283,8 +283,9 @@ class MarkdownStream:
             self._gap = True
             return True
         if fence is not None:
-            if not fence.indent and (end - fence_line >= self.max_chars or self.tail.count("\n", fence_line, end)
-                                     >= self.max_lines):
+            if not fence.indent and (
+                end - fence_line >= self.max_chars or self.tail.count("\n", fence_line, end) >= self.max_lines
+            ):
                 # A long code block: print its top now, then a few finished lines at a time.
                 if self.tail[:fence_at].strip():
                     self._print_md(self.tail[:fence_at])
