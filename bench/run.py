@@ -806,10 +806,11 @@ def report(b: Bench, command: str) -> str:
         L += [
             f"## A {STREAM_TOKENS}-token streamed reply, piped to a file",
             "",
-            f"The server streams {STREAM_TOKENS} SSE chunks (one token each, Markdown). gptcli writes each "
-            "token as it arrives (a pipe reader sees them live); so does the baseline (`print(..., end='', "
-            "flush=True)`, OpenAI's streaming example plus the flush a piped stream needs). Both outputs are "
-            "checked against the text sent.",
+            f"The server streams {STREAM_TOKENS} SSE chunks (one token each, Markdown). Into a pipe or a file "
+            "gptcli writes the reply with one write() when it is complete (so that parallel runs sharing a "
+            "stdout never interleave; on a terminal it streams); the baseline prints each delta as OpenAI's "
+            "streaming example does (`print(..., end='')`, which Python buffers when stdout is a file). Both "
+            "outputs are checked against the text sent.",
             "",
             f"Body: `{json.dumps(s2['body'], ensure_ascii=False)}`",
             "",
