@@ -76,8 +76,9 @@ def server(_server_process_wide: FakeServer, monkeypatch: pytest.MonkeyPatch) ->
     s.reset()
 
 
-def run_gptcli(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None,
-               timeout: float = 60) -> Result:
+def run_gptcli(
+    *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> Result:
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(SRC) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.pop("PYTHONSAFEPATH", None)

@@ -679,7 +679,7 @@ def replay(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output (same as --format json).")] = False,
     format_: Annotated[
-        str | None, typer.Option("--format", help="Show as text, markdown, json or openai ({\"messages\"} line).")
+        str | None, typer.Option("--format", help='Show as text, markdown, json or openai ({"messages"} line).')
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Usage, cost and latency per reply.")] = False,
     rerun: Annotated[
@@ -780,12 +780,31 @@ def replay(
             }
         )
         return
-    run_rerun(rp, render, plan, est, status, max_cost=max_cost, stream=not no_stream, log=not no_log,
-              diff=diff, json_out=json_out or format_ == "json")
+    run_rerun(
+        rp,
+        render,
+        plan,
+        est,
+        status,
+        max_cost=max_cost,
+        stream=not no_stream,
+        log=not no_log,
+        diff=diff,
+        json_out=json_out or format_ == "json",
+    )
 
 
-def show_listing(rp: Any, render: Any, profile: str | None, model: str | None, since: str | None,
-                 grep: str | None, limit: int | None, json_out: bool, status: Any) -> None:
+def show_listing(
+    rp: Any,
+    render: Any,
+    profile: str | None,
+    model: str | None,
+    since: str | None,
+    grep: str | None,
+    limit: int | None,
+    json_out: bool,
+    status: Any,
+) -> None:
     tty = render.isatty(sys.stdout)
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
@@ -813,8 +832,19 @@ def show_listing(rp: Any, render: Any, profile: str | None, model: str | None, s
         status("no conversations match" if found.total else "no saved conversations yet")
 
 
-def run_rerun(rp: Any, render: Any, plan: Any, est: Any, status: Any, *, max_cost: float | None, stream: bool,
-              log: bool, diff: bool, json_out: bool) -> None:
+def run_rerun(
+    rp: Any,
+    render: Any,
+    plan: Any,
+    est: Any,
+    status: Any,
+    *,
+    max_cost: float | None,
+    stream: bool,
+    log: bool,
+    diff: bool,
+    json_out: bool,
+) -> None:
     """Drive a re-run: stream the new transcript, or collect it for --diff / --json."""
     import shutil
 
@@ -1147,7 +1177,9 @@ def chat(
             autocompletion=complete_conversation,
         ),
     ] = None,
-    no_log: Annotated[bool, typer.Option("--no-log", help="Keep nothing: no conversation log, no input history.")] = False,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Keep nothing: no conversation log, no input history.")
+    ] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Plain text replies even on a terminal.")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for each whole reply.")] = False,
     max_cost: MaxCostOpt = None,
@@ -1206,7 +1238,7 @@ def count(
         str | None,
         typer.Option(
             "--messages",
-            help="A chat request: JSON list of messages or {\"messages\": [...]} lines; - for stdin.",
+            help='A chat request: JSON list of messages or {"messages": [...]} lines; - for stdin.',
             metavar="FILE",
         ),
     ] = None,
@@ -1237,9 +1269,7 @@ def count(
         data = read_stdin() if messages == "-" else read_file_text(Path(messages))
         report = counting.count_messages(prof, data, "stdin" if messages == "-" else messages)
     else:
-        report = counting.count_inputs(
-            prof, text=" ".join(text) if text else None, files=file, stdin_text=read_stdin()
-        )
+        report = counting.count_inputs(prof, text=" ".join(text) if text else None, files=file, stdin_text=read_stdin())
     for w in report.warnings:
         render.Status().warn(w)
     if json_out:
@@ -1275,10 +1305,12 @@ def show_count(report: Any) -> None:
         for i in report.items
     ]
     total = report.total_tokens
-    rows.append(["total", f"{total:,}", f"{report.total_characters:,}", render.usd(report.input_cost(total)),
-                 share(total)])
-    render.print_table(["source", "tokens", "characters", "input cost", "context"], rows,
-                       title=f"{report.model} · {label}{per_m}")
+    rows.append(
+        ["total", f"{total:,}", f"{report.total_characters:,}", render.usd(report.input_cost(total)), share(total)]
+    )
+    render.print_table(
+        ["source", "tokens", "characters", "input cost", "context"], rows, title=f"{report.model} · {label}{per_m}"
+    )
 
 
 # --- the one exit path ----------------------------------------------------------------------
