@@ -30,26 +30,14 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .errors import UsageError
+from .models import SAMPLING_KEYS
 
 FORMATS = ("txt", "jsonl", "csv", "tsv")
 EXTENSIONS = {".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 
 # Per-item settings a JSONL line may carry (validated like profile keys). Server,
 # key and price settings stay per run: one batch talks to one server.
-OVERRIDE_KEYS = (
-    "model",
-    "system",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "n",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "reasoning_effort",
-    "params",
-)
+OVERRIDE_KEYS = ("model", "system", *SAMPLING_KEYS, "params")
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 

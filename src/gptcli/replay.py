@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import jsonl, settings, store
 from .errors import BudgetError, ConfigError, ContextLengthError, GptcliError, NotFoundError, UsageError
-from .models import usd
+from .models import SAMPLING_KEYS, usd
 
 if TYPE_CHECKING:
     from .models import Profile, Turn
@@ -603,19 +603,7 @@ def to_openai(conv: store.Conversation) -> str:
 # --- re-run -------------------------------------------------------------------------------------
 
 # Settings of the original that a re-run keeps unless a profile or a flag says otherwise.
-CARRIED = (
-    "model",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "n",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "reasoning_effort",
-    "params",
-)
+CARRIED = ("model", *SAMPLING_KEYS, "params")
 
 
 @dataclass(frozen=True)
