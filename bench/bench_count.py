@@ -36,6 +36,8 @@ SRC = ROOT / "src"
 BASELINE = "import tiktoken; tiktoken.get_encoding('o200k_base').encode('hi')"
 GPTCLI_HI = "from gptcli import tokens; tokens.count_text('hi', 'gpt-4o')"
 GPTCLI_FULL = "from gptcli import tokens; tokens.get_encoding('o200k_base').encode_ordinary('hi')"
+# The whole `gptcli count hi` command, as the console script runs it (Typer, profile, prices, output).
+GPTCLI_CLI = "import sys; sys.argv = ['gptcli', 'count', 'hi']; from gptcli.__main__ import main; main()"
 
 # Runs in a child: prints seconds, count, VmHWM MB, ru_maxrss MB, CPU seconds per second
 # (how many cores it really got: other load on the machine shows up here).
@@ -99,19 +101,22 @@ def _stats(samples: list[float]) -> dict[str, Any]:
 
 def bench_small(env: dict[str, str], runs: int) -> dict[str, Any]:
     first_run = _wall(GPTCLI_HI, env)  # builds gptcli's rank cache in the fresh home
-    for code in (BASELINE, GPTCLI_HI, GPTCLI_FULL):  # warm-up: page cache, bytecode
+    for code in (BASELINE, GPTCLI_HI, GPTCLI_FULL, GPTCLI_CLI):  # warm-up: page cache, bytecode, price cache
         _wall(code, env)
-    samples: dict[str, list[float]] = {"baseline": [], "hi": [], "full": []}
-    for _ in range(runs):  # interleaved, so drifts in machine load hit all three alike
+    samples: dict[str, list[float]] = {"baseline": [], "hi": [], "full": [], "cli": []}
+    for _ in range(runs):  # interleaved, so drifts in machine load hit all of them alike
         samples["baseline"].append(_wall(BASELINE, env))
         samples["hi"].append(_wall(GPTCLI_HI, env))
         samples["full"].append(_wall(GPTCLI_FULL, env))
+        samples["cli"].append(_wall(GPTCLI_CLI, env))
     base = statistics.median(samples["baseline"])
     return {
         "load_average": _load(),
         "baseline_tiktoken": {"code": BASELINE, **_stats(samples["baseline"])},
         "gptcli_count_hi": {"code": GPTCLI_HI, **_stats(samples["hi"])},
         "gptcli_full_encoding": {"code": GPTCLI_FULL, **_stats(samples["full"])},
+        "gptcli_count_command": {"code": GPTCLI_CLI, **_stats(samples["cli"])},
+        "ratio_count_command": round(statistics.median(samples["cli"]) / base, 3),
         "ratio_count_hi": round(statistics.median(samples["hi"]) / base, 3),
         "ratio_full_encoding": round(statistics.median(samples["full"]) / base, 3),
         "first_run_building_cache_s": round(first_run, 3),
@@ -321,6 +326,16 @@ def _rows(small: dict[str, Any], large: dict[str, Any]) -> list[dict[str, Any]]:
             "target": "<= 0.8x",
             "met": small["ratio_count_hi"] <= 0.8,
             "note": "BPE built from the tokens that occur in the text",
+        },
+        {
+            "name": 'the whole `gptcli count "hi"` command (cold process)',
+            "value": f"{_ms(small['gptcli_count_command']['median_s'])} "
+            f"({_ms(small['gptcli_count_command']['min_s'])}-{_ms(small['gptcli_count_command']['max_s'])})",
+            "baseline": f"tiktoken {_ms(base['median_s'])}",
+            "ratio": small["ratio_count_command"],
+            "target": "<= 0.8x",
+            "met": small["ratio_count_command"] <= 0.8,
+            "note": "Typer, the profile, the price lookup and the output included",
         },
         {
             "name": "load the full o200k_base encoding (cold process)",
