@@ -237,3 +237,17 @@ def test_server_errors_map_to_exit_codes(server, gptcli, reply: Reply, code: int
     assert needle in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr and SECRET_KEY not in r.stderr
+
+
+def test_dry_run_shows_profile_headers_with_credentials_redacted(gptcli, isolated: Path) -> None:
+    d = isolated / "gptcli" / "config" / "profiles"
+    d.mkdir(parents=True)
+    (d / "hdr.toml").write_text(
+        '[headers]\n"HTTP-Referer" = "https://example.org"\n"X-Api-Key" = "very-secret-value"\n', encoding="utf-8"
+    )
+    r = gptcli("ask", "-p", "hdr", "--dry-run", "hi")
+    assert r.code == 0, r.stderr
+    headers = r.json()["headers"]
+    assert headers["HTTP-Referer"] == "https://example.org"
+    assert headers["X-Api-Key"] == "[redacted]" and headers["Authorization"] == "Bearer [redacted]"
+    assert "very-secret-value" not in r.stdout

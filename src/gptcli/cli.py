@@ -322,7 +322,7 @@ def ask(
         text = add_json_hint(session, text, status)
     extra_body = output.extra_body() if output is not None else None
     if dry_run:
-        show_dry_run(session.dry_run(text, max_cost=max_cost, extra_body=extra_body))
+        show_dry_run(session.dry_run(text, max_cost=max_cost, extra_body=extra_body), session.profile)
         return
     run_turn(
         session,
@@ -360,14 +360,17 @@ def add_json_hint(session: Any, text: str, status: Any) -> str:
     return f"{text}\n\n{structured.JSON_HINT}"
 
 
-def show_dry_run(d: Any) -> None:
+def show_dry_run(d: Any, prof: Any) -> None:
     from . import render
 
+    # The profile's own [headers] too, through settings() so credential values stay redacted.
+    headers = {"Authorization": "Bearer [redacted]", "Content-Type": "application/json"}
+    headers.update(prof.settings()["headers"])
     render.print_json(
         {
             "method": "POST",
             "url": d.base_url.rstrip("/") + "/chat/completions",
-            "headers": {"Authorization": "Bearer [redacted]", "Content-Type": "application/json"},
+            "headers": headers,
             "body": d.body,
             "estimate": estimate_dict(d.preflight),
             "notes": list(d.notes),
