@@ -86,7 +86,25 @@ class Frontend(Protocol):
 # --- the two front ends -----------------------------------------------------------------
 
 
-class LineFrontend:
+class _StderrLines:
+    """What both front ends print the same way: status, warnings and errors on stderr."""
+
+    _status: render.Status
+
+    def status(self, text: str) -> None:
+        self._status(text)
+
+    def warn(self, text: str) -> None:
+        self._status.warn(text)
+
+    def error(self, err: GptcliError | str) -> None:
+        render.print_error(err)
+
+    def farewell(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+class LineFrontend(_StderrLines):
     """No terminal: a turn per line of stdin; replies on stdout, the rest on stderr."""
 
     interactive = False
@@ -122,18 +140,6 @@ class LineFrontend:
     def info(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    def status(self, text: str) -> None:
-        self._status(text)
-
-    def warn(self, text: str) -> None:
-        self._status.warn(text)
-
-    def error(self, err: GptcliError | str) -> None:
-        render.print_error(err)
-
-    def farewell(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
 
 def _decoded_lines(stdin: IO[bytes]) -> Iterator[str]:
     """stdin's lines as text, one at a time (a pipe is answered as it comes); bad bytes are a usage error."""
@@ -147,7 +153,7 @@ def _decoded_lines(stdin: IO[bytes]) -> Iterator[str]:
         yield line.rstrip("\r\n")
 
 
-class TerminalFrontend:
+class TerminalFrontend(_StderrLines):
     """A terminal: prompt_toolkit input, live Markdown replies, status lines in grey."""
 
     interactive = True
@@ -171,18 +177,6 @@ class TerminalFrontend:
 
     def info(self, text: str) -> None:
         print(text, flush=True)
-
-    def status(self, text: str) -> None:
-        self._status(text)
-
-    def warn(self, text: str) -> None:
-        self._status.warn(text)
-
-    def error(self, err: GptcliError | str) -> None:
-        render.print_error(err)
-
-    def farewell(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
 
 
 # --- the loop ------------------------------------------------------------------------------
