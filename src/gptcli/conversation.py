@@ -4,7 +4,8 @@ A ``Session`` holds a profile and a history, and runs turns: it builds the reque
 checks tokens and cost first, streams through the client, and appends every message
 to the store as it happens. It yields events (``Preflight``, ``Notice``, ``Delta``)
 and returns a ``Turn``; it never prints. History always carries the assistant's
-replies, so the model sees its own earlier answers.
+replies, so the model sees its own earlier answers. The server is reached through a
+``backend.Backend``: the profile's (``client.backend_for``) unless one is passed in.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import client, preflight, store, tokens
-from .errors import GptcliError, Interrupted, UsageError
-from .models import Completion, Delta, Notice, Preflight, Profile, Turn
+from .backend import Backend
+from .errors import GptcliError, Interrupted, StreamBroken, UsageError
+from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
 
 Event = Preflight | Notice | Delta
 
@@ -39,6 +41,7 @@ class DryRun:
     preflight: Preflight
     notes: tuple[str, ...]
     base_url: str
+    request: RequestDescription  # method, URL, headers (key redacted) and body, from the backend
 
 
 @dataclass
@@ -54,19 +57,22 @@ class Session:
     _token_cache: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False)
     _trim_window: int = 0
     _no_encoding: set[tuple[str, str | None]] = field(default_factory=set, repr=False)
+    backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
 
     @classmethod
-    def start(cls, profile: Profile, *, log: bool = True, **meta: Any) -> Session:
-        s = cls(profile, log=log)
+    def start(cls, profile: Profile, *, log: bool = True, backend: Backend | None = None, **meta: Any) -> Session:
+        s = cls(profile, log=log, backend=backend)
         if profile.system:
             s.messages.append({"role": "system", "content": profile.system})
         s._meta = meta
         return s
 
     @classmethod
-    def resume(cls, profile: Profile, conv: store.Conversation, *, log: bool = True) -> Session:
+    def resume(
+        cls, profile: Profile, conv: store.Conversation, *, log: bool = True, backend: Backend | None = None
+    ) -> Session:
         """Continue a saved conversation; a file outside the store is copied into a new one."""
-        s = cls(profile, messages=conv.messages, log=log)
+        s = cls(profile, messages=conv.messages, log=log, backend=backend)
         if conv.system is None and profile.system:
             s.messages.insert(0, {"role": "system", "content": profile.system})
         if not log:
@@ -118,7 +124,11 @@ class Session:
         pre = preflight.check(self.profile, messages, exact=True, max_cost=max_cost)
         built = client.build_body(self.profile, messages, stream=False)
         body = {**built.body, **(extra_body or {})}
-        return DryRun(body, pre, built.notes, self.profile.base_url or "https://api.openai.com/v1")
+        request = self._backend().describe_request(self.profile, body)
+        return DryRun(body, pre, built.notes, self.profile.server_url, request)
+
+    def _backend(self) -> Backend:
+        return self.backend or client.backend_for(self.profile)
 
     def turn(
         self,
@@ -166,7 +176,7 @@ class Session:
         texts: dict[int, list[str]] = {}
         start = time.monotonic()
         try:
-            gen = client.send(self.profile, body, key=key, notice=retried.append)
+            gen = client.send(self.profile, body, key=key, notice=retried.append, backend=self._backend())
             while True:
                 try:
                     event = next(gen)
@@ -195,9 +205,8 @@ class Session:
                 if writer is not None:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
-            partial_c = getattr(e, "partial", None)
-            if isinstance(partial_c, Completion) and partial_c.text:
-                self._keep(partial_c, pre, body, writer)
+            if isinstance(e, StreamBroken) and e.partial.text:
+                self._keep(e.partial, pre, body, writer)
             elif writer is not None:
                 writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
             raise
