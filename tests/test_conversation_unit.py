@@ -93,7 +93,7 @@ def test_a_broken_stream_keeps_the_partial_reply_in_history_and_log() -> None:
 
     assert session.conversation_id is not None
     kept = store.load(session.conversation_id).messages
-    assert [m["content"] for m in kept if m["role"] == "assistant"][0] == "Once upon a time"
+    assert next(m["content"] for m in kept if m["role"] == "assistant") == "Once upon a time"
 
 
 def test_an_unsupported_parameter_gets_a_second_chance_without_it() -> None:
