@@ -24,8 +24,8 @@ import pytest
 
 from conftest import SRC, read_jsonl
 from fakeserver import Reply
-from gptcli import batch_input
 from gptcli.batch import Limiter
+from gptcli.batch import input as batch_input
 from gptcli.errors import UsageError
 from gptcli.tokens import count_messages
 
