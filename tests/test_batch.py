@@ -24,9 +24,13 @@ import pytest
 
 from conftest import SRC, read_jsonl
 from fakeserver import Reply
-from gptcli.batch import Limiter
+from gptcli.batch import Batch, Limiter, Options, Plan, read_existing, tidy_output
 from gptcli.batch import input as batch_input
-from gptcli.errors import UsageError
+from gptcli.batch.openai_batch import result_kind
+from gptcli.batch.output import Tally, Writer, error_kind
+from gptcli.batch.plan import check_budget
+from gptcli.errors import APIError, BudgetError, NetworkError, RateLimitError, UsageError
+from gptcli.models import Price, Profile
 from gptcli.tokens import count_messages
 
 
@@ -450,6 +454,8 @@ def test_openai_batch_api_path(server: Any, gptcli: Any, tmp_path: Path) -> None
 
 
 def test_dry_run_and_max_cost(server: Any, gptcli: Any, tmp_path: Path, isolated: Path) -> None:
+    """The CLI contract: the plan as JSON on stdout, exit 7 over budget with nothing sent,
+    and a priced run. The plan's numbers are checked in-process below."""
     write_profile(isolated, "priced", 'model = "gpt-4o-mini"\n[price]\ninput = 1.0\noutput = 2.0\n')
     src = tmp_path / "p.txt"
     src.write_text("".join(f"prompt number {i}\n" for i in range(100)), encoding="utf-8")
@@ -457,19 +463,10 @@ def test_dry_run_and_max_cost(server: Any, gptcli: Any, tmp_path: Path, isolated
     assert r.code == 0, r.stderr
     plan = r.json()
     assert plan["items"] == 100 and plan["to_send"] == 100 and plan["tokens"] == "exact"
-    per_item = plan["prompt_tokens"] // 100
-    assert 8 <= per_item <= 12
-    assert plan["cost_min"] == pytest.approx(plan["prompt_tokens"] / 1e6)
-    assert plan["cost_max"] == pytest.approx(plan["prompt_tokens"] / 1e6 + 100 * 100 * 2 / 1e6)
     assert plan["first_request"]["body"]["messages"][-1]["content"] == "prompt number 0"
-    # The same input through the Batch API is planned at half price.
-    half = gptcli("batch", str(src), "-p", "priced", "--max-tokens", "100", "--dry-run", "--via", "openai-batch").json()
-    assert half["cost_max"] == pytest.approx(plan["cost_max"] / 2)
 
     over = gptcli("batch", str(src), "-p", "priced", "--max-tokens", "100", "--max-cost", "0.01")
     assert over.code == 7 and "--max-cost" in over.stderr
-    unbounded = gptcli("batch", str(src), "-p", "priced", "--max-cost", "5")
-    assert unbounded.code == 7 and "--max-tokens" in unbounded.stderr
     assert server.chat_requests() == []
 
     out = tmp_path / "out.jsonl"
@@ -481,15 +478,116 @@ def test_dry_run_and_max_cost(server: Any, gptcli: Any, tmp_path: Path, isolated
     assert records[0]["cost"] == pytest.approx((u["prompt_tokens"] * 1 + u["completion_tokens"] * 2) / 1e6)
 
 
-def test_resume_refuses_output_of_other_input(server: Any, gptcli: Any, tmp_path: Path) -> None:
+PRICED = Profile(model="gpt-4o-mini", max_tokens=100, price=Price(input=1.0, output=2.0))
+
+
+def plan_of(src: Path, profile: Profile = PRICED, **options: Any) -> Plan:
+    with Batch(profile, str(src), Options(**options)) as job:
+        return job.plan(exact=True, check_budget=False)
+
+
+def test_plan_counts_and_prices_in_process(tmp_path: Path) -> None:
     src = tmp_path / "p.txt"
-    src.write_text("alpha\nbeta\n", encoding="utf-8")
+    src.write_text("".join(f"prompt number {i}\n" for i in range(100)), encoding="utf-8")
+    plan = plan_of(src)
+    assert plan.items == 100 and plan.to_send == 100 and plan.tokens == "exact"
+    assert 8 <= plan.prompt_tokens // 100 <= 12
+    assert plan.cost_min == pytest.approx(plan.prompt_tokens / 1e6)
+    assert plan.cost_max == pytest.approx(plan.prompt_tokens / 1e6 + 100 * 100 * 2 / 1e6)
+    assert [m.model for m in plan.models] == ["gpt-4o-mini"] and plan.models[0].price_source == "profile"
+    # The same input through the Batch API is planned at half price.
+    assert plan_of(src, via="openai-batch").cost_max == pytest.approx(plan.cost_max / 2)
+    # The cheap bound is never below the exact count.
+    with Batch(PRICED, str(src), Options()) as job:
+        assert job.plan().prompt_tokens >= plan.prompt_tokens
+
+    with pytest.raises(BudgetError, match="--max-cost"):
+        check_budget(plan, 0.01)
+    check_budget(plan, 1.0)
+    unbounded = plan_of(src, Profile(model="gpt-4o-mini", price=Price(input=1.0, output=2.0)))
+    with pytest.raises(BudgetError, match="--max-tokens"):
+        check_budget(unbounded, 5.0)
+
+
+def test_options_are_checked_before_anything_is_read(tmp_path: Path) -> None:
+    src = tmp_path / "p.txt"
+    src.write_text("a\n", encoding="utf-8")
+    for bad, words in [
+        ({"via": "carrier-pigeon"}, "--via"),
+        ({"concurrency": 0}, "--concurrency"),
+        ({"rpm": 0}, "--rpm"),
+        ({"retries": -1}, "--retries"),
+        ({"resume": True}, "-o FILE"),
+        ({"resume": True, "overwrite": True, "output": tmp_path / "o"}, "contradict"),
+    ]:
+        with pytest.raises(UsageError, match=words):
+            Batch(PRICED, str(src), Options(**bad))
+    with pytest.raises(UsageError, match="no such file"):
+        Batch(PRICED, str(tmp_path / "missing.txt"), Options())
     out = tmp_path / "out.jsonl"
-    assert gptcli("batch", str(src), "-o", str(out)).code == 0
+    out.write_text("{}\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="already exists"):
+        plan_of(src, output=out)
+
+
+def record(ident: Any, inp: Any, *, error: bool = False) -> str:
+    return json.dumps({"id": ident, "input": inp, "text": None if error else "ok", "error": "x" if error else None})
+
+
+def test_resume_state_and_tidy_in_process(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    lines = [record(1, "alpha"), record(2, "beta", error=True), record("1", "x"), record(1, "alpha"), '{"id": 3, "te']
+    out.write_text("\n".join(lines), encoding="utf-8")
+    found = read_existing(out)
+    assert set(found.done) == {1, "1"} and found.failed == {2} and found.untidy
+    assert read_existing(tmp_path / "none.jsonl").done == {}
+    tidy_output(out)
+    assert [(r["id"], r["input"]) for r in read_jsonl(out)] == [(1, "alpha"), ("1", "x")]
+    assert not read_existing(out).untidy
+
+
+def test_resume_refuses_output_of_other_input(tmp_path: Path) -> None:
+    src = tmp_path / "p.txt"
     src.write_text("gamma\nbeta\n", encoding="utf-8")
-    r = gptcli("batch", str(src), "-o", str(out), "--resume")
-    assert r.code == 2 and "other input" in r.stderr
-    assert len(server.chat_requests()) == 2
+    out = tmp_path / "out.jsonl"
+    out.write_text(record(1, "alpha") + "\n" + record(2, "beta") + "\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="other input"):
+        plan_of(src, output=out, resume=True)
+    out.write_text(record(2, "beta") + "\n", encoding="utf-8")
+    plan = plan_of(src, output=out, resume=True)
+    assert (plan.items, plan.skipped, plan.to_send) == (2, 1, 1)
+
+
+def test_ordered_writer_holds_records_back_until_their_turn() -> None:
+    written: list[int] = []
+
+    class Sink:
+        def write(self, rec: dict[str, Any]) -> None:
+            written.append(rec["id"])
+
+        def close(self) -> None:
+            pass
+
+    async def go() -> None:
+        window = asyncio.Semaphore(0)
+        tally = Tally(total=3)
+        writer = Writer(Sink(), tally, window, lambda t: None)
+        writer.add(2, {"id": 2, "error": None})
+        writer.add(1, {"id": 1, "error": {"kind": "x"}})
+        assert written == []
+        writer.add(0, {"id": 0, "error": None, "cost": 0.5})
+        assert written == [0, 1, 2] and (tally.done, tally.failed, tally.cost) == (2, 1, 0.5)
+
+    asyncio.run(go())
+
+
+def test_error_kinds() -> None:
+    assert error_kind(RateLimitError("x"), 429) == "rate_limit"
+    assert error_kind(NetworkError("x"), 502) == "server"
+    assert error_kind(NetworkError("x"), None) == "network"
+    assert error_kind(APIError("x", status=400), 400) == "bad_request"
+    cases = [(400, "context_length_exceeded"), (401, None), (404, None), (None, None)]
+    assert [result_kind(s, c) for s, c in cases] == ["context", "auth", "not_found", "error"]
 
 
 def test_help_has_examples_and_exit_codes(gptcli: Any) -> None:
