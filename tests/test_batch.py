@@ -609,3 +609,14 @@ def test_dry_run_never_imports_openai(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_duplicate_ids_are_refused_up_front_with_both_lines(tmp_path: Path) -> None:
+    # issue 17 #8: accepted once, they made every later --resume exit 2.
+    src = tmp_path / "p.jsonl"
+    src.write_text('{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": "y"}\n{"id": "a", "prompt": "z"}\n')
+    with pytest.raises(UsageError, match=r"p\.jsonl:3: id 'a' again \(first on line 1\)"):
+        plan_of(src)
+    # 3 and "3" are different ids, as they are in JSON.
+    src.write_text('{"id": 3, "prompt": "x"}\n{"id": "3", "prompt": "y"}\n')
+    assert plan_of(src).items == 2

@@ -210,6 +210,7 @@ class _Scan:
     mismatch: Item | None = None
     mismatches: int = 0
     groups: dict[tuple[str, Any], _Group] = field(default_factory=dict)
+    lines: dict[Any, int] = field(default_factory=dict)  # id -> the line it was first seen on
 
 
 def scan(job: Batch, *, exact: bool, report: bool) -> Plan:
@@ -224,6 +225,7 @@ def scan(job: Batch, *, exact: bool, report: bool) -> Plan:
                 job.note(f"{job.source.name}:{entry.line}: {entry.text}", "warning")
         else:
             s.items += 1
+            _unique(job, s, entry)
             recorded = done.get(key(entry.id))
             if recorded is None:
                 _add(job, s, entry, exact)
@@ -275,6 +277,17 @@ def _invalid(job: Batch, s: _Scan, entry: Invalid, report: bool) -> None:
         s.reported += 1
         if s.reported <= MAX_REPORTED_LINES:
             job.emit(Notice(f"{where}: skipped: {entry.reason}", "warning"))
+
+
+def _unique(job: Batch, s: _Scan, item: Item) -> None:
+    """UsageError for an id seen before: its records could not tell the two items apart,
+    and every --resume would stop on them."""
+    first = s.lines.setdefault(key(item.id), item.line)
+    if first != item.line:
+        raise UsageError(
+            f"{job.source.name}:{item.line}: id {item.id!r} again (first on line {first}); ids must be unique",
+            hint="give each item its own id, or drop the ids to number the items by line",
+        )
 
 
 def _add(job: Batch, s: _Scan, item: Item, exact: bool) -> None:
