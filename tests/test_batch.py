@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -620,3 +621,20 @@ def test_duplicate_ids_are_refused_up_front_with_both_lines(tmp_path: Path) -> N
     # 3 and "3" are different ids, as they are in JSON.
     src.write_text('{"id": 3, "prompt": "x"}\n{"id": "3", "prompt": "y"}\n')
     assert plan_of(src).items == 2
+
+
+def _shell(command: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_output_over_the_file_size_limit_is_exit_3_with_the_counts(server: Any, tmp_path: Path) -> None:
+    # issue 17 #12: a full disk or `ulimit -f` gave exit 1 "unexpected OSError" and no summary.
+    src = tmp_path / "p.txt"
+    src.write_text("".join(f"prompt {i}\n" for i in range(40)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    r = _shell(f"ulimit -f 4 && {shlex.quote(sys.executable)} -m gptcli batch {src} -o {out} -j 2")
+    assert r.returncode == 3, r.stderr
+    assert f"cannot write {out}" in r.stderr and "--resume" in r.stderr
+    assert "records are in" in r.stderr
+    assert "unexpected" not in r.stderr and "Traceback" not in r.stderr

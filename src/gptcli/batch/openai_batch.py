@@ -16,7 +16,7 @@ from .. import client, jsonl
 from ..errors import Interrupted, UsageError
 from ..models import Notice
 from .input import Invalid, Item
-from .output import Progress, Sink, StreamSink, Summary, Tally, key, read_existing, tidy_output
+from .output import Progress, Sink, Stop, StreamSink, Summary, Tally, Writer, key, read_existing, tidy_output
 from .plan import BATCH_API_DISCOUNT
 
 if TYPE_CHECKING:
@@ -135,14 +135,17 @@ def collect(job: Batch, ids: list[str], out: IO[str] | None = None) -> Summary:
     tally = Tally(total=0)
     invalid = 0
     sink: Sink = StreamSink(out or sys.stdout) if path is None else jsonl.Appender(path)
+    writer = Writer(sink, tally, None, lambda t: job.emit(progress(job, t)))
     try:
         with tempfile.TemporaryDirectory(prefix="gptcli-collect-") as tmp:
             for batch_id, batch in batches.items():
                 requested, results = _download(api, batch, Path(tmp))
                 tally.total += len(requested)
-                invalid = _merge(job, batch, requested, results, have, sink, tally)
+                invalid = _merge(job, batch, requested, results, have, writer)
                 for cid in list(results)[:5]:
                     job.note(f"batch {batch_id}: a result for {cid!r}, not an item of {job.source.name}", "warning")
+    except Stop as e:
+        raise e.error from None
     finally:
         sink.close()
     return Summary(
@@ -164,8 +167,7 @@ def _merge(
     requested: set[str],
     results: dict[str, BatchResult],
     have: set[Any],
-    sink: Sink,
-    tally: Tally,
+    writer: Writer,
 ) -> int:
     """Write a record for each input item this batch was asked for and the output lacks;
     the results used are taken out of ``results``. The number of invalid input lines."""
@@ -192,10 +194,12 @@ def _merge(
         else:
             why = f"no result: batch {batch['id']} is {status}" + (f" ({reason})" if reason else "")
             rec = job.failure(entry, prof, "batch", why, 1)
-        sink.write(rec)
-        tally.count(rec)
-        job.emit(Progress(tally.total, tally.done, tally.failed, tally.cost, time.monotonic() - job.started))
+        writer.write(rec)
     return invalid
+
+
+def progress(job: Batch, t: Tally) -> Progress:
+    return Progress(t.total, t.done, t.failed, t.cost, time.monotonic() - job.started)
 
 
 def _download(api: BatchAPI, batch: dict[str, Any], tmp: Path) -> tuple[set[str], dict[str, BatchResult]]:

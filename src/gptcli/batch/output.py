@@ -27,7 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ..errors import AuthError, ContextLengthError, GptcliError, NetworkError, NotFoundError, RateLimitError
+from ..errors import (
+    AuthError,
+    ConfigError,
+    ContextLengthError,
+    GptcliError,
+    NetworkError,
+    NotFoundError,
+    RateLimitError,
+)
 from ..models import Completion
 from .input import Item
 
@@ -214,11 +222,22 @@ class Tally:
             self.priced = True
 
 
+class Stop(Exception):
+    """Stops the whole batch: every further request would fail the same way, or the
+    records cannot be written."""
+
+    def __init__(self, error: GptcliError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class Writer:
     """Writes records as they complete, or in input order with --ordered.
 
     The order buffer is bounded: the reader may run at most ``window`` items ahead of
     the oldest unwritten one (a semaphore it acquires per item, released here).
+    A write that fails (a full disk, ``ulimit -f``) raises ``Stop``;
+    nothing is written after it.
     """
 
     def __init__(
@@ -230,6 +249,7 @@ class Writer:
         self.progress = progress
         self.pending: dict[int, dict[str, Any]] = {}
         self.next = 0
+        self.stopped = False
 
     def add(self, seq: int, record: dict[str, Any]) -> None:
         if self.window is None:
@@ -246,7 +266,23 @@ class Writer:
             self.write(self.pending.pop(seq))
 
     def write(self, record: dict[str, Any]) -> None:
-        self.sink.write(record)
+        if self.stopped:
+            return
+        try:
+            self.sink.write(record)
+        except OSError as e:
+            self.stopped = True
+            path = getattr(self.sink, "path", None)
+            where = str(path) if path is not None else "stdout"
+            written = self.tally.done + self.tally.failed
+            raise Stop(
+                ConfigError(
+                    f"cannot write {where}: {e.strerror or e}; {written:,} records are in {where}",
+                    hint="make room (disk space, ulimit -f), then run the same command with --resume"
+                    if path is not None
+                    else None,
+                )
+            ) from None
         self.tally.count(record)
         self.progress(self.tally)
 

@@ -21,7 +21,7 @@ from ..errors import APIError, AuthError, GptcliError, UsageError
 from ..models import Notice, Profile
 from .input import Item
 from .limits import MAX_RETRY_AFTER, Limiter, backoff
-from .output import Progress, Sink, StreamSink, Summary, Tally, Writer, error_kind, key, tidy_output
+from .output import Progress, Sink, Stop, StreamSink, Summary, Tally, Writer, error_kind, key, tidy_output
 
 if TYPE_CHECKING:
     # Outcome moves to gptcli.models with the backend seam (issue 13, item 1); import it from there then.
@@ -32,14 +32,6 @@ if TYPE_CHECKING:
 # Items that fail in a row for a systemic reason (network, rate limit, unknown model)
 # before the batch stops instead of writing an error for every remaining item.
 MIN_FAILURE_STREAK = 10
-
-
-class _Fatal(Exception):
-    """Stops the whole batch: every further request would fail the same way."""
-
-    def __init__(self, error: GptcliError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def run(job: Batch, plan: Plan, out: IO[str] | None = None) -> Summary:
@@ -128,14 +120,21 @@ class _Runner:
         tasks += [asyncio.ensure_future(work()) for _ in range(o.concurrency)]
         try:
             await asyncio.gather(*tasks)
-        except _Fatal as e:
-            self.fatal = e.error
+        except Stop as e:
+            self._stopped(e)
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            writer.drain()  # --ordered: results held back for order are written, not lost
+            try:
+                writer.drain()  # --ordered: results held back for order are written, not lost
+            except Stop as e:
+                self._stopped(e)
             await sender.aclose()
+
+    def _stopped(self, stop: Stop) -> None:
+        if self.fatal is None:
+            self.fatal = stop.error
 
     async def _produce(self, queue: asyncio.Queue[tuple[int, Item] | None], window: asyncio.Semaphore | None) -> None:
         seq = 0
@@ -215,7 +214,7 @@ class _Runner:
             if self._second_chance(error, body, prof, rejected):
                 continue
             if isinstance(error, AuthError) or outcome.code == "insufficient_quota":
-                raise _Fatal(error)
+                raise Stop(error)
             wait = backoff(attempts, outcome.retry_after)
             if outcome.retryable and attempts <= self.job.opts.retries and wait <= MAX_RETRY_AFTER:
                 if outcome.status == 429:
@@ -256,7 +255,7 @@ class _Runner:
         systemic = kind in ("network", "server", "rate_limit", "not_found")
         self.streak = self.streak + 1 if systemic else 0
         if self.streak >= max(MIN_FAILURE_STREAK, 2 * self.job.opts.concurrency):
-            raise _Fatal(
+            raise Stop(
                 type(error)(
                     f"stopped after {self.streak} items in a row failed: {error.message}",
                     hint="fix the cause, then --resume to continue",
