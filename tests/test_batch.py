@@ -638,3 +638,13 @@ def test_output_over_the_file_size_limit_is_exit_3_with_the_counts(server: Any, 
     assert f"cannot write {out}" in r.stderr and "--resume" in r.stderr
     assert "records are in" in r.stderr
     assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_batch_into_a_reader_that_leaves_exits_0(server: Any, tmp_path: Path) -> None:
+    # issue 17 #15: `gptcli batch ... | head -c 10` exited 1 silently.
+    src = tmp_path / "p.txt"
+    src.write_text("".join(f"prompt {i}\n" for i in range(200)), encoding="utf-8")
+    r = _shell(f"{shlex.quote(sys.executable)} -m gptcli batch {src} | head -c 10; exit ${{PIPESTATUS[0]}}")
+    assert len(r.stdout) == 10
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr

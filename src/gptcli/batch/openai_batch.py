@@ -145,6 +145,8 @@ def collect(job: Batch, ids: list[str], out: IO[str] | None = None) -> Summary:
                 for cid in list(results)[:5]:
                     job.note(f"batch {batch_id}: a result for {cid!r}, not an item of {job.source.name}", "warning")
     except Stop as e:
+        if e.error is None:
+            raise BrokenPipeError from None  # cli.run: the reader went away, which is not an error
         raise e.error from None
     finally:
         sink.close()

@@ -224,9 +224,9 @@ class Tally:
 
 class Stop(Exception):
     """Stops the whole batch: every further request would fail the same way, or the
-    records cannot be written."""
+    records cannot be written. ``error`` None: the reader of stdout left (``| head``)."""
 
-    def __init__(self, error: GptcliError) -> None:
+    def __init__(self, error: GptcliError | None) -> None:
         super().__init__(str(error))
         self.error = error
 
@@ -236,7 +236,7 @@ class Writer:
 
     The order buffer is bounded: the reader may run at most ``window`` items ahead of
     the oldest unwritten one (a semaphore it acquires per item, released here).
-    A write that fails (a full disk, ``ulimit -f``) raises ``Stop``;
+    A write that fails (a full disk, ``ulimit -f``, a closed pipe) raises ``Stop``;
     nothing is written after it.
     """
 
@@ -270,6 +270,9 @@ class Writer:
             return
         try:
             self.sink.write(record)
+        except BrokenPipeError:
+            self.stopped = True
+            raise Stop(None) from None
         except OSError as e:
             self.stopped = True
             path = getattr(self.sink, "path", None)

@@ -53,6 +53,8 @@ def run(job: Batch, plan: Plan, out: IO[str] | None = None) -> Summary:
         sink.close()
     if runner.fatal is not None:
         raise runner.fatal
+    if runner.reader_gone:
+        raise BrokenPipeError  # cli.run: the reader went away, which is not an error
     t = runner.tally
     return Summary(
         total=plan.to_send,
@@ -98,6 +100,7 @@ class _Runner:
         self.job = job
         self.tally = tally
         self.fatal: GptcliError | None = None
+        self.reader_gone = False  # stdout's reader left: stop quietly (exit 0, like ask)
         self.retries = 0
         self.streak = 0  # systemic failures in a row
         self.dropped: dict[str, set[str]] = {}  # model -> parameters the server rejected
@@ -133,8 +136,9 @@ class _Runner:
             await sender.aclose()
 
     def _stopped(self, stop: Stop) -> None:
-        if self.fatal is None:
+        if self.fatal is None and not self.reader_gone:
             self.fatal = stop.error
+            self.reader_gone = stop.error is None
 
     async def _produce(self, queue: asyncio.Queue[tuple[int, Item] | None], window: asyncio.Semaphore | None) -> None:
         seq = 0
