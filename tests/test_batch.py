@@ -648,3 +648,52 @@ def test_batch_into_a_reader_that_leaves_exits_0(server: Any, tmp_path: Path) ->
     assert len(r.stdout) == 10
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
+def test_retry_after_is_capped_like_ask_and_shown_on_the_progress_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 17 #9: batch waited up to 300 s per retry with nothing on stderr; ask waits at most 120 s.
+    from gptcli.batch import runner
+    from gptcli.batch.limits import Limiter as RunLimiter
+    from gptcli.models import Completion
+    from gptcli.openai_backend import Outcome
+
+    src = tmp_path / "p.txt"
+    src.write_text("a\nb\n", encoding="utf-8")
+    slept: list[float] = []
+    now = [0.0]
+
+    async def no_sleep(seconds: float) -> None:  # the limiter's pause sleeps too: time moves on
+        slept.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(runner.asyncio, "sleep", no_sleep)
+
+    class Sender:
+        def __init__(self, retry_after: float) -> None:
+            self.replies = [
+                Outcome(
+                    error=RateLimitError("rate limited (HTTP 429)"), status=429, retryable=True, retry_after=retry_after
+                ),
+                Outcome(completion=Completion(("ok",), ("stop",), "gpt-4o-mini", None, 0.1)),
+            ]
+
+        async def send(self, body: dict[str, Any]) -> Any:
+            return self.replies.pop(0)
+
+    events: list[Any] = []
+    with Batch(PRICED, str(src), Options()) as job:
+        job.emit = events.append
+        (item, _) = list(job.items())
+        run = runner._Runner(job, Tally(total=2))
+        rec = asyncio.run(run.one(item, Sender(30.0), RunLimiter(None, None, clock=lambda: now[0])))
+        assert rec["error"] is None and rec["attempts"] == 2 and slept[0] == 30.0
+        (waiting,) = [e for e in events if getattr(e, "status", None)]
+        assert "30 s" in waiting.status and "Retry-After" in waiting.status
+
+        before = len(slept)
+        rec = asyncio.run(run.one(item, Sender(200.0), RunLimiter(None, None, clock=lambda: now[0])))
+        assert slept[before:] == [], "a Retry-After over 120 s is not waited for"
+        assert rec["error"]["kind"] == "rate_limit" and "Retry-After" in rec["error"]["message"]
+        assert "200 s" in rec["error"]["message"] and "120 s" in rec["error"]["message"]

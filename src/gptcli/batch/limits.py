@@ -8,8 +8,9 @@ import random
 import time
 from collections.abc import Callable
 
-# A server asking for a longer pause than this is not asking for a retry.
-MAX_RETRY_AFTER = 300.0
+# A server asking for a longer pause than this is not asking for a retry: the item fails,
+# saying so. The OpenAI SDK draws the same line for ask and chat (2 minutes).
+MAX_RETRY_AFTER = 120.0
 
 
 class Bucket:

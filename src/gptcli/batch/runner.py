@@ -160,8 +160,8 @@ class _Runner:
         for _ in range(self.job.opts.concurrency):
             await queue.put(None)
 
-    def _progress(self, t: Tally) -> None:
-        self.job.emit(Progress(t.total, t.done, t.failed, t.cost, time.monotonic() - self.job.started))
+    def _progress(self, t: Tally, status: str | None = None) -> None:
+        self.job.emit(Progress(t.total, t.done, t.failed, t.cost, time.monotonic() - self.job.started, status))
 
     def _body(self, prof: Profile, msgs: list[dict[str, Any]]) -> dict[str, Any]:
         """The request body, less what the server already rejected for this model."""
@@ -223,6 +223,8 @@ class _Runner:
             if outcome.retryable and attempts <= self.job.opts.retries and wait <= MAX_RETRY_AFTER:
                 if outcome.status == 429:
                     limiter.pause(wait)  # the whole account is limited, not this one request
+                if outcome.retry_after is not None and wait >= 1:
+                    self._progress(self.tally, status=f"waiting {wait:.0f} s (the server's Retry-After)")
                 self.retries += 1
                 why = error.message.replace(" after retries", "")
                 self.job.emit(Notice(f"item {item.id!r}: {why}; retry {attempts} in {wait:.1f} s", "debug"))
@@ -268,6 +270,11 @@ class _Runner:
         message = error.message.replace(" after retries", "") + (
             f" (after {attempts} attempts)" if attempts > 1 else ""
         )
+        if outcome.retryable and outcome.retry_after is not None and outcome.retry_after > MAX_RETRY_AFTER:
+            message += (
+                f"; the server's Retry-After asked for {outcome.retry_after:.0f} s,"
+                f" more than the {MAX_RETRY_AFTER:.0f} s gptcli waits"
+            )
         return self.job.failure(item, prof, kind, message, attempts, status=outcome.status, code=outcome.code)
 
 
