@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import client, tokens
 from ..errors import BudgetError, UsageError
-from ..models import Notice
+from ..models import Notice, Profile
 from .input import Invalid, Item, Note
 from .output import input_hash, key, short_hash
 
@@ -344,7 +344,7 @@ def _model_plans(job: Batch, groups: dict[tuple[str, Any], _Group]) -> tuple[Mod
     return tuple(plans)
 
 
-def preview(prof: Any, msgs: list[dict[str, Any]]) -> dict[str, Any]:
+def preview(prof: Profile, msgs: list[dict[str, Any]]) -> dict[str, Any]:
     """The first request as ``--dry-run`` shows it."""
     built = client.build_body(prof, msgs, stream=False)
     base = (prof.base_url or "https://api.openai.com/v1").rstrip("/")
