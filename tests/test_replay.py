@@ -617,16 +617,21 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert r.code == 0 and len(json.loads(r.stdout)["messages"]) == 4
     assert r.stderr == "warning: 0dd000000001.jsonl: line 4 skipped (unknown record type 'bookmark')\n"
     # A file from a newer gptcli: exit 3, whatever is asked of it.
-    for args in (("replay", "2e3"), ("replay", "2e3", "--rerun"), ("ask", "-c", "2e3000000001", "more")):
-        r = gptcli(*args)
-        assert r.code == 3 and "newer gptcli" in one_error_line(r.stderr), args
+    # (The replay refusals run in-process: only the command line decides them.)
+    for args in (("replay", "2e3"), ("replay", "2e3", "--rerun")):
+        code, _, err = cli_run(*args)
+        assert code == 3 and "newer gptcli" in one_error_line(err), args
+    r = gptcli("ask", "-c", "2e3000000001", "more")
+    assert r.code == 3 and "newer gptcli" in one_error_line(r.stderr)
     # An ambiguous prefix (exit 2), an unknown id (exit 3), for replay and ask -c alike.
-    for args in (("replay", "abab"), ("ask", "-c", "abab", "more")):
-        r = gptcli(*args)
-        assert r.code == 2 and "ambiguous" in one_error_line(r.stderr), args
-    for args in (("replay", "ffff"), ("ask", "-c", "ffff0000", "more")):
-        r = gptcli(*args)
-        assert r.code == 3 and "no conversation with id ffff" in one_error_line(r.stderr), args
+    code, _, err = cli_run("replay", "abab")
+    assert code == 2 and "ambiguous" in one_error_line(err)
+    r = gptcli("ask", "-c", "abab", "more")
+    assert r.code == 2 and "ambiguous" in one_error_line(r.stderr)
+    code, _, err = cli_run("replay", "ffff")
+    assert code == 3 and "no conversation with id ffff" in one_error_line(err)
+    r = gptcli("ask", "-c", "ffff0000", "more")
+    assert r.code == 3 and "no conversation with id ffff" in one_error_line(r.stderr)
 
     # Ids that are really paths outside the store: read at most, never written.
     outside = tmp_path / "outside"
@@ -641,9 +646,9 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
         ("/dev/zero", 3),
         (str(outside), 3),
     ):
-        r = gptcli("replay", ref)
-        assert r.code == code, (ref, r.stderr)
-        line = one_error_line(r.stderr)
+        got, _, err = cli_run("replay", ref)
+        assert got == code, (ref, err)
+        line = one_error_line(err)
         assert "hunter2" not in line
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
 
