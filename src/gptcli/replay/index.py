@@ -21,6 +21,8 @@ from .. import jsonl, settings, store
 from ..errors import ConfigError, GptcliError
 from ..transcript import summarize
 
+_new = tuple.__new__
+
 INDEX_VERSION = 1
 INDEX_NAME = "replay-index.json"
 
@@ -58,15 +60,16 @@ class IndexEntry(NamedTuple):
     @classmethod
     def from_json(cls, e: Any, size: int, mtime_ns: int, ino: int) -> IndexEntry | None:
         """The entry a cached list describes, if it is well formed and matches this ``stat``."""
-        if not isinstance(e, list) or len(e) < 4 or e[0] != size or e[1] != mtime_ns or e[2] != ino:
+        # A warm listing builds 10,000 of these: type() checks and tuple.__new__, not cls(...).
+        if type(e) is not list or len(e) < 4 or e[0] != size or e[1] != mtime_ns or e[2] != ino:
             return None
         kind = e[3]
-        if kind == "ok" and len(e) == 8 and isinstance(e[4], str) and isinstance(e[6], list) and isinstance(e[7], str):
-            return cls(size, mtime_ns, ino, "ok", e[4], e[5], e[6], e[7])
+        if kind == "ok" and len(e) == 8 and type(e[4]) is str and type(e[6]) is list and type(e[7]) is str:
+            return _new(cls, (*e, ""))
         if kind == "error" and len(e) == 5:
-            return cls(size, mtime_ns, ino, "error", error=str(e[4]))
+            return _new(cls, (size, mtime_ns, ino, "error", "", None, [], "", str(e[4])))
         if kind == "pending" and len(e) == 4:
-            return cls(size, mtime_ns, ino, "pending")
+            return _new(cls, (size, mtime_ns, ino, "pending", "", None, [], "", ""))
         return None
 
     def row(self) -> dict[str, Any] | None:
@@ -173,6 +176,7 @@ class Index:
     def refresh(self) -> dict[str, IndexEntry]:
         """File name -> entry for every ``*.jsonl`` in the store, brought up to date."""
         old = self._load()
+        from_json = IndexEntry.from_json
         entries: dict[str, IndexEntry] = {}
         changed = False
         self.read_files = 0
@@ -193,7 +197,7 @@ class Index:
                     continue
                 if not stat_.S_ISREG(st.st_mode):
                     continue
-                cached = IndexEntry.from_json(old.get(name), st.st_size, st.st_mtime_ns, st.st_ino)
+                cached = from_json(old.get(name), st.st_size, st.st_mtime_ns, st.st_ino)
                 if cached is not None:
                     entries[name] = cached
                     continue
