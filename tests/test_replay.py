@@ -679,3 +679,31 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert r.code == 0 and "2e3000000001.jsonl" in r.stderr
     assert {row["id"] for row in r.json()} >= {"0dd000000001", "abab00000001"}
     assert sha(odd) == hashes[odd] and sha(newer) == hashes[newer]
+
+
+def test_index_entry_round_trips_and_rejects_stale_or_foreign_lists() -> None:
+    from gptcli.replay import IndexEntry
+
+    ok = IndexEntry(3, 4, 5, "ok", "2025-03-01T12:00:00.000Z", "default", ["gpt-4o"], '{"id": "x"}')
+    error = IndexEntry(3, 4, 5, "error", error="unreadable")
+    pending = IndexEntry(3, 4, 5, "pending")
+    for entry in (ok, error, pending):
+        assert IndexEntry.from_json(json.loads(json.dumps(entry.to_json())), 3, 4, 5) == entry
+    assert ok.to_json() == [3, 4, 5, "ok", "2025-03-01T12:00:00.000Z", "default", ["gpt-4o"], '{"id": "x"}']
+    assert error.to_json() == [3, 4, 5, "error", "unreadable"] and pending.to_json() == [3, 4, 5, "pending"]
+    assert ok.row() == {"id": "x"} and error.row() is None
+    assert IndexEntry.from_json(ok.to_json(), 3, 4, 6) is None  # another inode: the file changed
+    for bad in (None, {}, [3, 4, 5], [3, 4, 5, "ok", 1, None, [], ""], [3, 4, 5, "error"], [3, 4, 5, "what"]):
+        assert IndexEntry.from_json(bad, 3, 4, 5) is None, bad
+
+
+def test_renderers_import_no_use_case() -> None:
+    code = (
+        "import sys\n"
+        "import gptcli.render, gptcli.render.diff, gptcli.render.transcript, gptcli.diffview\n"
+        "use_cases = ('replay', 'batch', 'chat', 'conversation', 'cli')\n"
+        "print([m for m in sys.modules if m.split('.')[:2] in [['gptcli', u] for u in use_cases]])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
