@@ -518,9 +518,10 @@ def test_rerun_budget_is_checked_before_anything_is_sent(server, gptcli, isolate
         isolated, "b0d9e7000001", [("one " * 50, "a"), ("two " * 50, "b"), ("three " * 50, "c")], profile="priced"
     )
     before = sha(path)
-    dry = gptcli("replay", "b0d9", "--rerun", "--dry-run")
-    assert dry.code == 0, dry.stderr
-    est = dry.json()["estimate"]
+    # The dry run and the two refusals send nothing: in-process; the run that sends is a real process.
+    code, out, err = cli_run("replay", "b0d9", "--rerun", "--dry-run")
+    assert code == 0, err
+    est = json.loads(out)["estimate"]
     assert est["turns"] == 3 and est["exact"] is True and est["max_output_tokens"] == 100
     # Three replies of up to 100 tokens at $2/M, the prompts growing with each earlier reply at $1/M.
     assert est["cost_max"] == pytest.approx((est["prompt_tokens_max"] * 1.0 + 300 * 2.0) / 1e6)
@@ -528,11 +529,11 @@ def test_rerun_budget_is_checked_before_anything_is_sent(server, gptcli, isolate
     assert est["cost_min"] < est["cost_expected"] < est["cost_max"]
     assert server.requests == []
 
-    over = gptcli("replay", "b0d9", "--rerun", "--max-cost", f"{est['cost_max'] * 0.9:.8f}")
-    assert over.code == 7
-    assert "re-run (3 turns) could cost up to" in one_error_line(over.stderr)
-    unbounded = gptcli("replay", "b0d9", "--rerun", "--max-tokens", "1", "-p", "default", "--max-cost", "1")
-    assert unbounded.code == 7 and "price unknown" in one_error_line(unbounded.stderr)
+    code, _, err = cli_run("replay", "b0d9", "--rerun", "--max-cost", f"{est['cost_max'] * 0.9:.8f}")
+    assert code == 7
+    assert "re-run (3 turns) could cost up to" in one_error_line(err)
+    code, _, err = cli_run("replay", "b0d9", "--rerun", "--max-tokens", "1", "-p", "default", "--max-cost", "1")
+    assert code == 7 and "price unknown" in one_error_line(err)
     assert server.requests == []  # the server saw nothing
     assert len(conversations(isolated)) == 1
 
