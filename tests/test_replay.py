@@ -571,14 +571,14 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert r.code == 0 and len(json.loads(r.stdout)["messages"]) == 4
     assert r.stderr == "warning: 0dd000000001.jsonl: line 4 skipped (unknown record type 'bookmark')\n"
     # A file from a newer gptcli: exit 3, whatever is asked of it.
-    for args in (("replay", "2e3"), ("replay", "2e3", "--rerun"), ("ask", "-c", "2e3000000001", "more")):
+    for args in (("replay", "2e3"), ("replay", "2e3", "--rerun"), ("ask", "--cid", "2e3000000001", "more")):
         r = gptcli(*args)
         assert r.code == 3 and "newer gptcli" in one_error_line(r.stderr), args
-    # An ambiguous prefix (exit 2), an unknown id (exit 3), for replay and ask -c alike.
-    for args in (("replay", "abab"), ("ask", "-c", "abab", "more")):
+    # An ambiguous prefix (exit 2), an unknown id (exit 3), for replay and ask --cid alike.
+    for args in (("replay", "abab"), ("ask", "--cid", "abab", "more")):
         r = gptcli(*args)
         assert r.code == 2 and "ambiguous" in one_error_line(r.stderr), args
-    for args in (("replay", "ffff"), ("ask", "-c", "ffff0000", "more")):
+    for args in (("replay", "ffff"), ("ask", "--cid", "ffff0000", "more")):
         r = gptcli(*args)
         assert r.code == 3 and "no conversation with id ffff" in one_error_line(r.stderr), args
 
@@ -611,8 +611,8 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt", "shared.jsonl"]
     assert sha(ext) == ext_hash
 
-    # Continuing with ask -c works from a file too (the same loading code), into a new stored conversation.
-    r = gptcli("ask", "-c", str(ext), "a follow-up")
+    # Continuing with ask --cid works from a file too (the same loading code), into a new stored conversation.
+    r = gptcli("ask", "--cid", str(ext), "a follow-up")
     assert r.code == 0, r.stderr
     assert server.chat_requests()[-1]["messages"][-3:] == [
         {"role": "user", "content": "from a colleague"},
@@ -620,7 +620,7 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
         {"role": "user", "content": "a follow-up"},
     ]
     # A torn file continued: warned, then carried on.
-    r = gptcli("ask", "-c", "7075000000aa", "third")
+    r = gptcli("ask", "--cid", "7075000000aa", "third")
     assert r.code == 0 and "torn last line" in r.stderr
 
     # Listing still works and says which file it skipped; re-runs and listings changed no file.
