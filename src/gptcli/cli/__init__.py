@@ -89,7 +89,8 @@ def _root(
 
 
 # The commands register themselves on ``app`` when imported; the order is --help's order.
-from . import ask, batch, chat, count, models, profiles, replay  # noqa: E402
+from . import profiles  # noqa: E402, I001
+from . import ask, replay, models, batch, chat, count  # noqa: E402
 
 __all__ = ["app", "ask", "batch", "chat", "count", "main", "models", "profiles", "replay", "run"]
 

@@ -15,6 +15,7 @@ from .options import CidOpt, MaxCostOpt, Overrides, VerboseOpt, sampling
 
 
 @app.command(
+    context_settings={"allow_extra_args": True},  # words after the flags: refused below, with a hint
     epilog="""Examples:
 
   gptcli chat -p coder
@@ -28,11 +29,11 @@ from .options import CidOpt, MaxCostOpt, Overrides, VerboseOpt, sampling
 -c (or --resume) continues the last conversation; --cid ID another one (the old
 --resume ID spelling is gone). Without a terminal each line of stdin is a turn and
 stdout gets the replies only. Inside, /help lists the commands.
-"""
+""",
 )
 @sampling(n=False)
 def chat(
-    extra: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+    ctx: typer.Context,
     overrides: Overrides = Overrides(),
     continue_: Annotated[
         bool,
@@ -51,9 +52,9 @@ def chat(
     from .. import chat as chat_use_case
     from .. import conversation
 
-    if extra:
+    if ctx.args:
         raise UsageError(
-            f"chat takes no arguments (got {' '.join(extra)!r})", hint="continue one conversation with --cid ID"
+            f"chat takes no arguments (got {' '.join(ctx.args)!r})", hint="continue one conversation with --cid ID"
         )
     conv = None
     profile = model = None

@@ -87,11 +87,6 @@ CidOpt = Annotated[
 ]
 
 
-def continue_ref(continue_: bool, cid: str | None) -> tuple[bool, str | None]:
-    """(continue?, which): ``--cid ID`` names one; ``-c`` alone means the last one."""
-    return continue_ or cid is not None, cid
-
-
 # --- Overrides: the sampling flags as one value ------------------------------------------------
 
 
