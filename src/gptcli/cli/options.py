@@ -12,7 +12,6 @@ No ``from __future__ import annotations``: Typer reads these annotations on ever
 
 import functools
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Annotated, Any
@@ -133,6 +132,8 @@ class Overrides:
 def parse_params(items: list[str] | None) -> dict[str, Any] | None:
     if not items:
         return None
+    import json  # only when --param is given: --help and plain runs do without it
+
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
