@@ -141,38 +141,38 @@ CASES = [
     Case("-f binary", ("ask", "-f", "@/blob.bin", "hi"), 2, "looks binary", files={"blob.bin": b"\x00\x01"}),
     Case("-f latin-1", ("ask", "-f", "@/l1.txt", "hi"), 2, "is not UTF-8", files={"l1.txt": b"na\xefve"}),
     # --- conversation ids and files ---
-    Case("unknown id", ("ask", "-c", "deadbeef", "hi"), 3, "no conversation with id deadbeef"),
+    Case("unknown id", ("ask", "--cid", "deadbeef", "hi"), 3, "no conversation with id deadbeef"),
     Case(
         "ambiguous id",
-        ("ask", "-c", "abcd", "hi"),
+        ("ask", "--cid", "abcd", "hi"),
         2,
         "ambiguous",
         files={"C/abcd01.jsonl": _conv("abcd01", MSG), "C/abcd02.jsonl": _conv("abcd02", MSG)},
     ),
     Case(
         "future meta version",
-        ("ask", "-c", "abcd01", "hi"),
+        ("ask", "--cid", "abcd01", "hi"),
         3,
         "written by a newer gptcli (record version 2",
         files={"C/abcd01.jsonl": _conv("abcd01", MSG).replace(b'"v": 1', b'"v": 2', 1)},
     ),
     Case(
         "future record version",
-        ("ask", "-c", "abcd01", "hi"),
+        ("ask", "--cid", "abcd01", "hi"),
         3,
         "written by a newer gptcli",
         files={"C/abcd01.jsonl": _conv("abcd01", MSG, {**MSG, "v": 2})},
     ),
     Case(
         "not a conversation",
-        ("ask", "--continue=@/notes.jsonl", "hi"),
+        ("ask", "--cid=@/notes.jsonl", "hi"),
         3,
         "not a gptcli conversation",
         files={"notes.jsonl": b"just some text\n"},
     ),
     Case(
         "empty conversation file",
-        ("ask", "--continue=@/empty.jsonl", "hi"),
+        ("ask", "--cid=@/empty.jsonl", "hi"),
         3,
         "not a gptcli conversation",
         files={"empty.jsonl": b""},
@@ -266,7 +266,7 @@ def test_a_torn_or_garbled_log_still_continues(server, gptcli, isolated: Path) -
     reply = {**MSG, "role": "assistant", "content": "old answer"}
     data = _conv("abcd01", MSG, reply) + b"not json\n[1, 2]\n" + json.dumps({"v": 1, "type": "alien"}).encode() + b"\n"
     (convs / "abcd01.jsonl").write_bytes(data)
-    r = gptcli("ask", "-c", "abcd01", "next")
+    r = gptcli("ask", "--cid", "abcd01", "next")
     assert r.code == 0, r.stderr
     assert r.stderr.count("warning:") == 3 and "Traceback" not in r.stderr
     assert [m["content"] for m in server.chat_requests()[0]["messages"]] == ["old question", "old answer", "next"]
@@ -314,7 +314,7 @@ def test_ids_with_path_separators_stay_inside(server, isolated: Path, ref: str) 
     before = _tree(isolated)
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.run(
-        [sys.executable, "-m", "gptcli", "ask", f"--continue={ref}", "hi"],
+        [sys.executable, "-m", "gptcli", "ask", f"--cid={ref}", "hi"],
         cwd=work,
         env=env,
         capture_output=True,
@@ -348,7 +348,7 @@ def test_symlinked_conversation_is_copied_not_written_through(server, gptcli, is
     convs = isolated / "gptcli" / "data" / "conversations"
     convs.mkdir(parents=True)
     (convs / "abcd01.jsonl").symlink_to(outside)
-    r = gptcli("ask", "-c", "abcd01", "next")
+    r = gptcli("ask", "--cid", "abcd01", "next")
     assert r.code == 0, r.stderr
     assert outside.read_bytes() == before
     new = [p for p in conversations(isolated) if not p.is_symlink()]

@@ -411,7 +411,7 @@ def test_parallel_continuations_of_one_conversation_never_interleave(server, gpt
     (path,) = conversations(isolated)
     cid = path.stem
     server.default = Reply(tokens=300)  # long records: a torn or interleaved write would show
-    procs = [spawn("ask", "--continue", cid, f"parallel {i}") for i in range(8)]
+    procs = [spawn("ask", "--cid", cid, f"parallel {i}") for i in range(8)]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err

@@ -622,16 +622,16 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     for args in (("replay", "2e3"), ("replay", "2e3", "--rerun")):
         code, _, err = cli_run(*args)
         assert code == 3 and "newer gptcli" in one_error_line(err), args
-    r = gptcli("ask", "-c", "2e3000000001", "more")
+    r = gptcli("ask", "--cid", "2e3000000001", "more")
     assert r.code == 3 and "newer gptcli" in one_error_line(r.stderr)
-    # An ambiguous prefix (exit 2), an unknown id (exit 3), for replay and ask -c alike.
+    # An ambiguous prefix (exit 2), an unknown id (exit 3), for replay and ask --cid alike.
     code, _, err = cli_run("replay", "abab")
     assert code == 2 and "ambiguous" in one_error_line(err)
-    r = gptcli("ask", "-c", "abab", "more")
+    r = gptcli("ask", "--cid", "abab", "more")
     assert r.code == 2 and "ambiguous" in one_error_line(r.stderr)
     code, _, err = cli_run("replay", "ffff")
     assert code == 3 and "no conversation with id ffff" in one_error_line(err)
-    r = gptcli("ask", "-c", "ffff0000", "more")
+    r = gptcli("ask", "--cid", "ffff0000", "more")
     assert r.code == 3 and "no conversation with id ffff" in one_error_line(r.stderr)
 
     # Ids that are really paths outside the store: read at most, never written.
@@ -663,8 +663,8 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt", "shared.jsonl"]
     assert sha(ext) == ext_hash
 
-    # Continuing with ask -c works from a file too (the same loading code), into a new stored conversation.
-    r = gptcli("ask", "-c", str(ext), "a follow-up")
+    # Continuing with ask --cid works from a file too (the same loading code), into a new stored conversation.
+    r = gptcli("ask", "--cid", str(ext), "a follow-up")
     assert r.code == 0, r.stderr
     assert server.chat_requests()[-1]["messages"][-3:] == [
         {"role": "user", "content": "from a colleague"},
@@ -672,7 +672,7 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
         {"role": "user", "content": "a follow-up"},
     ]
     # A torn file continued: warned, then carried on.
-    r = gptcli("ask", "-c", "7075000000aa", "third")
+    r = gptcli("ask", "--cid", "7075000000aa", "third")
     assert r.code == 0 and "torn last line" in r.stderr
 
     # Listing still works and says which file it skipped; re-runs and listings changed no file.

@@ -409,3 +409,100 @@ def _partial(texts: dict[int, list[str]], model: str, latency: float, *, interru
 def load_for_continue(ref: str | None) -> store.Conversation:
     """The conversation ``ask -c`` / ``chat --resume`` continue (shared with replay)."""
     return store.load(ref)
+
+
+# --- ask: the turn as a value (appended for the cli split; the cli only prints these) ---------
+
+
+def with_json_hint(session: Session, text: str) -> tuple[str, str | None]:
+    """OpenAI refuses json_object mode unless a message says "JSON": add it if none does.
+
+    Returns the text to send and, when the hint was added, a note saying so.
+    """
+    from . import structured
+
+    if structured.mentions_json(session.request_messages(text)):
+        return text, None
+    note = f"--json-object: added {structured.JSON_HINT!r} to the prompt (the API wants the word JSON)"
+    return f"{text}\n\n{structured.JSON_HINT}", note
+
+
+def check_output(turn: Turn, output: Any) -> Turn:
+    """The turn with each choice checked against ``output`` (and unfenced); InvalidOutputError (9) if one fails."""
+    import dataclasses
+
+    from . import structured
+    from .errors import InvalidOutputError
+
+    c = turn.completion
+    texts = []
+    for i, choice in enumerate(c.texts):
+        where = "the reply" if len(c.texts) == 1 else f"choice {i + 1}"
+        reason = c.finish_reasons[i] if i < len(c.finish_reasons) else None
+        try:
+            structured.check(choice, output, finish_reason=reason, where=where)
+        except InvalidOutputError as e:
+            kept = f"; it is kept in conversation {turn.conversation_id}" if turn.conversation_id else ""
+            raise InvalidOutputError(e.message + kept) from None
+        texts.append(structured.unfence(choice))
+    return dataclasses.replace(turn, completion=dataclasses.replace(c, texts=tuple(texts)))
+
+
+def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
+    """The preflight estimate as ``--json`` and ``--dry-run`` print it."""
+    if pre is None:
+        return None
+    return {
+        "prompt_tokens": pre.prompt_tokens,
+        "exact": pre.exact,
+        "encoding": pre.encoding,
+        "cost_min": pre.cost_min,
+        "cost_max": pre.cost_max,
+        "context_window": pre.context_window,
+        "max_output_tokens": pre.max_output,
+    }
+
+
+def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
+    """One turn as ``ask --json`` prints it."""
+    c = turn.completion
+    multi = len(c.texts) > 1
+    return {
+        "text": list(c.texts) if multi else c.text,
+        "model": c.model,
+        "profile": profile.name,
+        "finish_reason": list(c.finish_reasons) if multi else c.finish_reason,
+        "usage": c.usage.to_dict() if c.usage else None,
+        "cost": turn.cost,
+        "estimate": estimate_record(turn.preflight),
+        "conversation_id": turn.conversation_id,
+        "latency": round(c.latency, 4),
+        "incomplete": c.incomplete,
+        "notes": list(turn.notices),
+    }
+
+
+def dry_run_record(d: DryRun, profile: Profile) -> dict[str, Any]:
+    """What ``ask --dry-run`` prints: the request as it would be sent, its estimate and notes."""
+    # The profile's own [headers] too, through settings() so credential values stay redacted.
+    headers = {"Authorization": "Bearer [redacted]", "Content-Type": "application/json"}
+    headers.update(profile.settings()["headers"])
+    return {
+        "method": "POST",
+        "url": d.base_url.rstrip("/") + "/chat/completions",
+        "headers": headers,
+        "body": d.body,
+        "estimate": estimate_record(d.preflight),
+        "notes": list(d.notes),
+    }
+
+
+def open_session(profile: Profile, ref: str | None, *, resume: bool, log: bool) -> tuple[Session, tuple[str, ...]]:
+    """A new session, or (``resume``) one continuing conversation ``ref`` (None: the last).
+
+    Returns the session and the warnings met loading the history (a torn last line...).
+    """
+    if not resume:
+        return Session.start(profile, log=log), ()
+    conv = load_for_continue(ref)
+    return Session.resume(profile, conv, log=log), tuple(conv.warnings)
