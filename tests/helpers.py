@@ -185,6 +185,9 @@ class _ProcessState:
         self.gc_frozen = gc.get_freeze_count()
         root = logging.getLogger()
         self.logging = (root.level, list(root.handlers))
+        import urllib.request  # its global opener keeps the proxies of the first urlopen's env
+
+        self.opener = urllib.request._opener  # type: ignore[attr-defined]
 
     def restore(self) -> None:
         sys.stdin, sys.stdout, sys.stderr = self.std
@@ -198,6 +201,9 @@ class _ProcessState:
         root = logging.getLogger()
         root.setLevel(self.logging[0])
         root.handlers[:] = self.logging[1]
+        import urllib.request
+
+        urllib.request.install_opener(self.opener)
         for key in set(os.environ) - set(self.environ):
             del os.environ[key]
         for key, value in self.environ.items():
