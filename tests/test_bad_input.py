@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from conftest import SECRET_KEY, SRC, conversations, read_jsonl
+from conftest import SECRET_KEY, conversations, read_jsonl, write_profile
 from fakeserver import Reply
 
 
@@ -245,9 +243,7 @@ def test_bom_in_a_profile_file(server, gptcli, isolated: Path) -> None:
 
 def test_50mb_prompt_is_refused_before_sending(server, gptcli, isolated: Path) -> None:
     """With the default model's window (gpt-4o-mini: 128k) a 50 MB prompt fails fast with exit 8."""
-    d = isolated / "gptcli" / "config" / "profiles"
-    d.mkdir(parents=True)
-    (d / "w.toml").write_text('extends = "default"\ncontext_window = 128000\n', encoding="utf-8")
+    write_profile(isolated, "w", 'extends = "default"\ncontext_window = 128000\n')
     big = ("lorem ipsum dolor sit amet 中文 " * 1_700_000).encode()
     assert len(big) > 50_000_000
     r = gptcli("ask", "-p", "w", input=big, timeout=120)
@@ -302,7 +298,9 @@ PATH_IDS = [
 
 
 @pytest.mark.parametrize("ref", PATH_IDS)
-def test_ids_with_path_separators_stay_inside(server, isolated: Path, ref: str) -> None:
+def test_ids_with_path_separators_stay_inside(
+    server, gptcli, isolated: Path, monkeypatch: pytest.MonkeyPatch, ref: str
+) -> None:
     """Nothing outside gptcli's dirs is written, and nothing there is taken into the store."""
     convs = isolated / "gptcli" / "data" / "conversations"
     convs.mkdir(parents=True)
@@ -312,28 +310,12 @@ def test_ids_with_path_separators_stay_inside(server, isolated: Path, ref: str) 
     work = isolated / "work"
     work.mkdir()
     before = _tree(isolated)
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "gptcli", "ask", f"--cid={ref}", "hi"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
-    )
-    replay = subprocess.run(
-        [sys.executable, "-m", "gptcli", "replay", ref, "--rerun"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
-    )
+    monkeypatch.chdir(work)  # a relative id must not reach the working directory either
+    proc = gptcli("ask", f"--cid={ref}", "hi")
+    replay = gptcli("replay", ref, "--rerun")
     after = _tree(isolated)
     for p in (proc, replay):
-        assert p.returncode in (2, 3), (p.args, p.returncode, p.stderr)
+        assert p.code in (2, 3), (ref, p.code, p.stderr)
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("gptcli: error: ") and "Traceback" not in p.stderr
     assert server.chat_requests() == []
