@@ -1,0 +1,128 @@
+"""gptcli against llama.cpp's server, as llama-cpp-python ships it, with a tiny random model.
+
+    python bench/compat/server_llamacpp.py [--venv DIR] [--only CHECK,...] [--no-fixtures]
+
+Installs ``llama-cpp-python[server]`` and ``gguf`` into their own venv when missing
+(default ``bench/.venvs/llamacpp``; compiling llama.cpp takes 10-40 minutes on two cores,
+so it builds with one job: ``CMAKE_BUILD_PARALLEL_LEVEL=1``), writes a tiny model with
+``make_tiny_gguf.py`` (random weights: the replies are random words, which is all the
+protocol checks need), starts ``python -m llama_cpp.server`` on 127.0.0.1 with an API key
+and a 512-token context, runs the checks, and writes ``bench/compat/results/llamacpp.json``
+and the error bodies to ``tests/fixtures/servers/llamacpp/``. The server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import checks
+import harness
+from harness import Check, Server
+
+NAME, TITLE = "llamacpp", "llama.cpp server (llama-cpp-python)"
+API_KEY = "sk-compat-llama"
+ALIAS = "tiny"
+N_CTX = 512
+
+NOTES: dict[str, str] = {}
+
+
+def ensure(venv: Path) -> str:
+    """The installed llama-cpp-python version, building it first if needed."""
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    code = "import importlib.metadata as m, gguf, llama_cpp.server; print(m.version('llama-cpp-python'))"
+    probe = [str(py), "-c", code]
+    got = subprocess.run(probe, capture_output=True, text=True)
+    if got.returncode != 0:
+        print(f"building llama-cpp-python[server] into {venv} (10-40 minutes)...", file=sys.stderr)
+        env = {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": "1", "CMAKE_ARGS": "-DGGML_NATIVE=OFF"}
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "llama-cpp-python[server]", "gguf"], check=True, env=env)
+        got = subprocess.run(probe, capture_output=True, text=True, check=True)
+    return got.stdout.strip()
+
+
+def own_checks() -> list[Check]:
+    ask = checks.ASK
+    return [
+        Check(
+            "max-tokens-o-name",
+            "ask -m o3-mini --max-tokens 3 --json (an o-series name)",
+            [*ask, "-m", "o3-mini", "--json", "--max-tokens", "3", checks.PROMPT],
+            stdout=harness.json_reply(max_completion=3),
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--venv", type=Path, default=harness.HERE.parent / ".venvs" / "llamacpp")
+    ap.add_argument("--only", help="comma-separated check ids")
+    ap.add_argument("--no-fixtures", action="store_true", help="do not (re)write tests/fixtures/servers/llamacpp")
+    args = ap.parse_args(argv)
+    venv = args.venv.resolve()
+    try:
+        version = ensure(venv)
+    except (subprocess.CalledProcessError, OSError) as e:
+        harness.unavailable(NAME, TITLE, f"llama-cpp-python[server] could not be built here: {e}")
+        raise
+    work = harness.HERE.parent / ".results" / f"compat-{NAME}"
+    work.mkdir(parents=True, exist_ok=True)
+    model = work / "tiny.gguf"
+    subprocess.run([str(venv / "bin" / "python"), str(harness.HERE / "make_tiny_gguf.py"), str(model)], check=True)
+    port = harness.free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = Server(
+        NAME,
+        TITLE,
+        f"llama-cpp-python {version}",
+        f"{base}/v1",
+        ALIAS,
+        api_key=API_KEY,
+        profile_extra="max_retries = 2",
+    )
+    rows = checks.common(long_reply=["--max-tokens", "400"])
+    rows = checks.with_models(rows, ALIAS)
+    at = next(i for i, r in enumerate(rows) if r.id.startswith("err-"))
+    rows[at:at] = own_checks()
+    cmd = [
+        str(venv / "bin" / "python"),
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--model_alias",
+        ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(N_CTX),
+        "--n_threads",
+        "1",
+        "--api_key",
+        API_KEY,
+    ]
+    with harness.server_process(cmd, log=work / "server.log", ready_url=f"{base}/docs", wait=120):
+        results = harness.run_checks(
+            server, rows, only=set(args.only.split(",")) if args.only else None, record_fixtures=not args.no_fixtures
+        )
+    about = {
+        "start": f"python -m llama_cpp.server --model tiny.gguf --model_alias {ALIAS} --n_ctx {N_CTX} "
+        "--n_threads 1 --api_key KEY --host 127.0.0.1",
+        "model": "bench/compat/make_tiny_gguf.py: llama architecture, 2 layers, 64 wide, a 571-token "
+        "SentencePiece vocabulary, random weights (replies are random words)",
+    }
+    path = harness.save_results(server, results, NOTES, about)
+    print(f"{sum(r.ok for r in results)}/{len(results)} ok; {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
