@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from harness import (
-    Check,
-    Run,
-    Verdict,
+from harness import Check, Run, Verdict
+from verdicts import (
     batch_output,
     chat_replies,
     choices,
@@ -158,7 +156,7 @@ def common(
             "SIGINT mid-stream: ask (exit 130, partial kept)",
             [*ASK, "--raw", *long_reply, PROMPT],
             expect_exit=130,
-            sigint_after_output=True,
+            on_output="sigint",
             stdout=None,
             extra=interrupted_log,
             timeout=90,
@@ -169,7 +167,7 @@ def common(
             ["chat", "-p", "compat", "--raw", *long_reply],
             stdin=f"{PROMPT}\n",
             expect_exit=130,
-            sigint_after_output=True,
+            on_output="sigint",
             stdout=None,
             extra=interrupted_log,
             timeout=90,

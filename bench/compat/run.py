@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -52,11 +53,9 @@ def gptcli_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         head = "?"
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    version = next(
-        (ln.split("=", 1)[1].strip().strip('"') for ln in text.splitlines() if ln.startswith("version")), "?"
-    )
-    return f"{version} (commit {head})"
+    code = "import gptcli; print(gptcli.__version__)"
+    got = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src")})
+    return f"{got.stdout.strip() or '?'} (commit {head})"
 
 
 def _code(text: str) -> str:
@@ -68,20 +67,19 @@ def cell(res: dict[str, Any] | None, note_no: int | None) -> str:
         return "n/a"
     if res["ok"]:
         return "ok"
-    return f"**exit {res['exit']}** [{note_no}](#note-{note_no})"
+    return f"**✗** exit {res['exit']} [{note_no}](#note-{note_no})"
 
 
 def footnote(no: int, server: dict[str, Any], res: dict[str, Any]) -> str:
-    did = (
-        f"exit {res['exit']} (expected {res['expect_exit']}); stderr {res['stderr_lines']} line(s), the first: "
-        f"{_code(res['stderr_first'][:200])}"
-    )
-    if res.get("stdout_ok") is False:
-        did += "; stdout not right"
-    why = "; ".join(res["problems"])
+    lines = res["stderr_lines"]
+    did = f"exit {res['exit']}, stderr {lines} line{'s' if lines != 1 else ''}"
+    if lines:
+        first = res["stderr_first"]
+        did += f", the first {_code(first[:160] + ('...' if len(first) > 160 else ''))}"
     note = (server.get("notes") or {}).get(res["check"]) or ""
-    return f'<a id="note-{no}"></a>{no}. **{server["title"]}, {res["title"]}** — gptcli did: {did}. Found: {why}.' + (
-        f" {note}" if note else ""
+    return (
+        f'<a id="note-{no}"></a>{no}. **{server["title"]}, {res["title"]}**: gptcli gave {did}. '
+        f"Wrong: {'; '.join(res['problems'])}." + (f" {note}" if note else "")
     )
 
 
@@ -178,10 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen:
             status |= run_server(name, venvs.get(name))
     servers = [d for d in (load(n) for n in SERVERS) if d]
-    ran = time.strftime("%Y-%m-%d", time.gmtime()) + f" on {platform.node() or 'this machine'}"
-    dates = sorted({s["date"][:10] for s in servers})
-    if dates:
-        ran = ", ".join(dates) + f", {platform.processor() or platform.machine()}"
+    dates = sorted({s["date"][:10] for s in servers}) or [time.strftime("%Y-%m-%d", time.gmtime())]
+    ran = f"{', '.join(dates)}, on a {os.cpu_count()}-core {platform.machine()} Linux machine shared with other jobs"
     DOC.write_text(render(servers, ran), encoding="utf-8")
     print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
     return status

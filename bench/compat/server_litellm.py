@@ -19,7 +19,9 @@ from pathlib import Path
 
 import checks
 import harness
-from harness import Check, Server, exactly
+import runner
+import verdicts
+from harness import Check, Server
 
 NAME, TITLE = "litellm", "LiteLLM proxy (mock)"
 MASTER_KEY = "sk-compat-master"
@@ -28,16 +30,15 @@ LONG_TEXT = " ".join(f"w{i}" for i in range(1500))  # ~4,500 stream chunks: a fe
 
 # Why a check fails today, shown under the table when (and only when) it fails.
 NOTES = {
-    "ask-n2-stream": "LiteLLM's mock stream sends `finish_reason` for choice 0 only; gptcli then treats choice 2 as "
-    "incomplete although it arrived whole. It should judge completion per choice (issue 15, item 4).",
-    "ask-json-n2": "Same stream as above: choice 2 never gets a `finish_reason`, so the reply is marked incomplete "
-    "(issue 15, item 4).",
+    "ask-n2-stream": "LiteLLM's mock stream sends `finish_reason` for choice 0 only. The two choices print whole, "
+    "but the log marks the reply incomplete although it arrived whole: completion should be judged per choice, "
+    "and a choice the server never finishes reported as such (issue 15, item 4).",
+    "ask-json-n2": "The same stream: choice 2 never gets a `finish_reason` (issue 15, item 4).",
     "err-unknown-model": "LiteLLM answers an unknown model with 400 `Invalid model name passed in model=...`; "
     "gptcli exits 1 with no hint. It should exit 3 and point to `gptcli models -p PROFILE` (issue 15, item 2).",
     "err-context": "LiteLLM's 400 `ContextWindowExceededError` carries no OpenAI `code`; gptcli exits 1. It should "
     "exit 8 with the numbers the server gave (issue 15, item 2).",
     "err-context-no-stream": "As above, without streaming (issue 15, item 2).",
-    "err-bad-key": "",
     "err-no-key": "With no key set gptcli sends its placeholder key, which this proxy (no database) answers with "
     "400 `No connected db.`; gptcli should say that COMPAT_API_KEY (the profile's `api_key_env`) is unset "
     "(issue 15, item 6).",
@@ -47,10 +48,10 @@ NOTES = {
     "`temperature` (issue 15, item 3).",
     "err-timeout": "LiteLLM's 408 `litellm.Timeout` is not retried and exits 1; it should be retried and end "
     "with exit 6 (issue 15, item 2).",
-    "err-rate-limit": "",
-    "err-server": "",
-    "sigint-ask": "",
-    "sigint-chat": "",
+    "err-rate-limit": "The exit code is right, but the error takes two lines (LiteLLM's message has a blank line "
+    "and a `model group ... failed` sentence): it should be the server's first meaningful line, cut at about 200 "
+    "characters (issue 15, item 5).",
+    "err-server": "As above: exit 6 is right, the message should be one line (issue 15, item 5).",
 }
 
 
@@ -104,7 +105,7 @@ def own_checks() -> list[Check]:
             "err-unsupported-param",
             "error: unsupported parameter (second chance, exit 0)",
             [*ask, "-m", "reasoner", "-t", "0.3", checks.PROMPT],
-            stdout=exactly("Reasoned."),
+            stdout=verdicts.exactly("Reasoned."),
             record=True,
             what="temperature=0.3 for `reasoner`, an alias of o3-mini",
         ),
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         version = ensure(args.venv.resolve())
     except (subprocess.CalledProcessError, OSError) as e:
-        harness.unavailable(NAME, TITLE, f"litellm[proxy] could not be installed: {e}")
+        runner.unavailable(NAME, TITLE, f"litellm[proxy] could not be installed: {e}")
         raise
     work = harness.HERE.parent / ".results" / f"compat-{NAME}"
     work.mkdir(parents=True, exist_ok=True)
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         NAME, TITLE, f"litellm {version}", f"{base}/v1", "mock-gpt", api_key=MASTER_KEY, profile_extra="max_retries = 2"
     )
     rows = checks.common(
-        text=exactly(MOCK_TEXT), max_tokens=harness.json_reply(), long_reply=["-m", "long"], bad_key_exit=1
+        text=verdicts.exactly(MOCK_TEXT), max_tokens=verdicts.json_reply(), long_reply=["-m", "long"], bad_key_exit=1
     )
     rows = checks.with_models(rows, "mock-gpt")
     at = next(i for i, r in enumerate(rows) if r.id.startswith("sigint"))
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "1",
     ]
     with harness.server_process(cmd, log=work / "server.log", ready_url=f"{base}/health/liveliness"):
-        results = harness.run_checks(
+        results = runner.run_checks(
             server, rows, only=set(args.only.split(",")) if args.only else None, record_fixtures=not args.no_fixtures
         )
     about = {
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "400 `No connected db.` (type `no_db_connection`), not 401: gptcli cannot tell that from any other 400, "
         "so the key rows expect exit 1 with the server's text (and, with no key set, the unset variable named)",
     }
-    path = harness.save_results(server, results, NOTES, about)
+    path = runner.save_results(server, results, NOTES, about, partial=bool(args.only))
     print(f"{sum(r.ok for r in results)}/{len(results)} ok; {path}", file=sys.stderr)
     return 0
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import checks
 import harness
+import runner
+import verdicts
 from harness import Check, Server
 
 NAME, TITLE = "llamacpp", "llama.cpp server (llama-cpp-python)"
@@ -52,11 +54,29 @@ def own_checks() -> list[Check]:
     return [
         Check(
             "max-tokens-o-name",
-            "ask -m o3-mini --max-tokens 3 --json (an o-series name)",
+            "ask -m o3-mini --max-tokens 3 --json (an o-series name on another server)",
             [*ask, "-m", "o3-mini", "--json", "--max-tokens", "3", checks.PROMPT],
-            stdout=harness.json_reply(max_completion=3),
+            stdout=verdicts.json_reply(max_completion=3),
+        ),
+        Check(
+            "stream-cut",
+            "a stream cut off by another request (retried: exit 0, whole reply)",
+            [*ask, "--raw", "--max-tokens", "400", checks.PROMPT],
+            on_output="second-request",
+            second=[*ask, "--no-stream", "--max-tokens", "3", "Hi"],
+            stdout=None,
+            extra=verdicts.complete_in_log,
+            timeout=120,
         ),
     ]
+
+
+def unknown_model_answered(rows: list[Check]) -> None:
+    """This server answers any model name with its one model: no error exists for gptcli to report."""
+    for r in rows:
+        if r.id == "err-unknown-model":
+            r.title = "error: unknown model (exit 3; a server that serves any name: exit 0)"
+            r.expect_exit, r.stdout, r.record = 0, verdicts.nonempty, False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         version = ensure(venv)
     except (subprocess.CalledProcessError, OSError) as e:
-        harness.unavailable(NAME, TITLE, f"llama-cpp-python[server] could not be built here: {e}")
+        runner.unavailable(NAME, TITLE, f"llama-cpp-python[server] could not be built here: {e}")
         raise
     work = harness.HERE.parent / ".results" / f"compat-{NAME}"
     work.mkdir(parents=True, exist_ok=True)
@@ -88,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = checks.common(long_reply=["--max-tokens", "400"])
     rows = checks.with_models(rows, ALIAS)
+    unknown_model_answered(rows)
     at = next(i for i, r in enumerate(rows) if r.id.startswith("err-"))
     rows[at:at] = own_checks()
     cmd = [
@@ -110,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         API_KEY,
     ]
     with harness.server_process(cmd, log=work / "server.log", ready_url=f"{base}/docs", wait=120):
-        results = harness.run_checks(
+        results = runner.run_checks(
             server, rows, only=set(args.only.split(",")) if args.only else None, record_fixtures=not args.no_fixtures
         )
     about = {
@@ -118,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         "--n_threads 1 --api_key KEY --host 127.0.0.1",
         "model": "bench/compat/make_tiny_gguf.py: llama architecture, 2 layers, 64 wide, a 571-token "
         "SentencePiece vocabulary, random weights (replies are random words)",
+        "model names": "llama-cpp-python serves its one model under any name (an unknown name falls back to the "
+        "default model), so the unknown-model row expects a reply",
+        "interruptions": "with `interrupt_requests` (its default) a request that arrives while a stream runs cuts "
+        "that stream off: `[DONE]` with no `finish_reason`",
     }
-    path = harness.save_results(server, results, NOTES, about)
+    path = runner.save_results(server, results, NOTES, about, partial=bool(args.only))
     print(f"{sum(r.ok for r in results)}/{len(results)} ok; {path}", file=sys.stderr)
     return 0
 
