@@ -55,7 +55,13 @@ def common(
         Check("ask-stream", "ask (streamed, piped)", [*ASK, PROMPT], stdout=text, extra=complete_in_log),
         Check("ask-no-stream", "ask --no-stream", [*ASK, "--no-stream", PROMPT], stdout=text),
         Check(
-            "ask-n2-stream", "ask -n 2 (streamed)", [*ASK, "-n", "2", PROMPT], stdout=choices(2), extra=complete_in_log
+            "ask-n2-stream",
+            "ask -n 2 (streamed)",
+            [*ASK, "-n", "2", PROMPT],
+            stdout=choices(2),
+            extra=complete_in_log,
+            record=True,
+            what="two choices, streamed: kept when a requested choice never gets a finish_reason",
         ),
         Check("ask-n2-no-stream", "ask -n 2 --no-stream", [*ASK, "-n", "2", "--no-stream", PROMPT], stdout=choices(2)),
         Check(
@@ -106,6 +112,7 @@ def common(
             "err-unknown-model",
             "error: unknown model (exit 3)",
             [*ASK, "-m", "no-such-model", PROMPT],
+            max_requests=1,
             expect_exit=3,
             record=True,
             what="a model the server does not serve",
@@ -114,6 +121,7 @@ def common(
             "err-context",
             "error: prompt over the context window, streamed (exit 8)",
             [*ASK, "-f", "long.txt", "Summarise."],
+            max_requests=1,
             expect_exit=8,
             record=True,
             what="a prompt of ~16,000 tokens, over the model's context window",
@@ -122,6 +130,7 @@ def common(
             "err-context-no-stream",
             "error: prompt over the context window, --no-stream (exit 8)",
             [*ASK, "--no-stream", "-f", "long.txt", "Summarise."],
+            max_requests=1,
             expect_exit=8,
             record=False,
         ),

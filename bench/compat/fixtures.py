@@ -48,8 +48,8 @@ def send(url: str, body: dict[str, Any], key: str | None, timeout: float = 60) -
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
-def _anomalous_stream(raw: bytes) -> bool:
-    """A 200 event stream that never says a requested choice finished."""
+def _anomalous_stream(raw: bytes, n: int) -> bool:
+    """A 200 event stream in which one of the ``n`` requested choices never says it finished."""
     finished = set()
     for line in raw.decode("utf-8", "replace").splitlines():
         if line.startswith("data:") and line[5:].strip() not in ("", "[DONE]"):
@@ -57,7 +57,7 @@ def _anomalous_stream(raw: bytes) -> bool:
                 for ch in json.loads(line[5:]).get("choices") or []:
                     if ch.get("finish_reason"):
                         finished.add(ch.get("index", 0))
-    return not finished
+    return not set(range(n)) <= finished
 
 
 _VOLATILE = re.compile(r"chatcmpl-[\w-]+|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|\"created\": ?\d+")
@@ -95,7 +95,7 @@ def record(
         if stream:
             body.update(stream=True, stream_options={"include_usage": True})
         status, headers, raw = send(req["url"], body, key)
-        if status == 200 and not (stream and _anomalous_stream(raw)):
+        if status == 200 and not (stream and _anomalous_stream(raw, int(body.get("n") or 1))):
             continue
         text = raw.decode("utf-8", "replace")
         digest = hashlib.sha256(f"{status} {_VOLATILE.sub('', text)}".encode()).hexdigest()[:12]

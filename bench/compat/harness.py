@@ -66,6 +66,12 @@ class Server:
     model: str
     api_key: str | None = None  # what the server wants (None: no key checked)
     profile_extra: str = ""  # more TOML lines for the profile
+    log: Path | None = None  # the server's access log: counts the chat requests a check sent
+
+    def chat_requests(self) -> int | None:
+        if self.log is None or not self.log.exists():
+            return None
+        return self.log.read_bytes().count(b"POST /v1/chat/completions")
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Check:
     record: bool = False  # save the server's answer to gptcli's request as a fixture
     record_stream: bool = True  # ... in both the streamed and the plain form
     extra: Verdict | None = None  # another condition (the log, a file), judged always
+    max_requests: int | None = None  # e.g. 1: a 4xx is never retried (needs the server's access log)
     before: Sequence[Sequence[str]] = ()  # gptcli commands run first, in the same home (e.g. a turn to continue)
     timeout: float = 120.0
     what: str = ""  # for the fixture note: what this request provokes
@@ -277,8 +284,7 @@ def _run_on_pty(argv: list[str], env: dict[str, str], cwd: Path, check: Check) -
             if not chunk and proc.poll() is not None:
                 break
             out += chunk
-            if not sent and len(out.strip()) >= 40:
-                time.sleep(0.3)  # well inside the stream, not at its first byte
+            if not sent and out.strip():  # the reply has begun (status goes to stderr, a file)
                 if check.on_output == "sigint":
                     proc.send_signal(signal.SIGINT)
                 else:
@@ -325,8 +331,10 @@ def _run_on_pty(argv: list[str], env: dict[str, str], cwd: Path, check: Check) -
 # verdicts
 
 
-def judge(check: Check, run: Run) -> Result:
+def judge(check: Check, run: Run, requests: int | None = None) -> Result:
     problems: list[str] = []
+    if check.max_requests is not None and requests is not None and requests > check.max_requests:
+        problems.append(f"{requests} requests sent (retried), at most {check.max_requests} expected")
     lines = run.stderr_lines
     if run.exit != check.expect_exit:
         problems.append(f"exit {run.exit}, expected {check.expect_exit}")

@@ -11,7 +11,7 @@ not ok (what gptcli did and what it should do), the date and the versions.
     python bench/compat/run.py --no-run              # only rewrite the document from the results
     python bench/compat/run.py --venv litellm=/path/to/venv --venv llamacpp=/path/to/venv
 
-It is run by hand: the installs take minutes (llama.cpp compiles for 10-40), too slow for CI.
+It is run by hand: the installs take minutes (llama.cpp compiles for far longer), too slow for CI.
 """
 
 from __future__ import annotations
@@ -134,10 +134,13 @@ def render(servers: list[dict[str, Any]], ran: str) -> str:
         out.append(f"### {s['title']}")
         out.append("")
         if s.get("unavailable"):
-            out += [f"Not run: {s['unavailable']}", ""]
-            continue
+            out += [f"**Not run**: {s['unavailable']}", ""]
         for k, v in (s.get("about") or {}).items():
-            out.append(f"- **{k}**: {v}")
+            if isinstance(v, dict):
+                out.append(f"- **{k}** (not measured here):")
+                out += [f"  - **{k2}**: {v2}" for k2, v2 in v.items()]
+            else:
+                out.append(f"- **{k}**: {v}")
         fixtures = sorted({f for r in s.get("results", []) for f in r.get("fixtures", [])})
         if fixtures:
             out.append(

@@ -42,8 +42,11 @@ def run_checks(
                 (workdir / name).write_text(text, encoding="utf-8")
             for argv in check.before:
                 gptcli(server, Check(check.id, "", argv), home, workdir)
+            before = server.chat_requests()
             run = gptcli(server, check, home, workdir)
-            res = judge(check, run)
+            time.sleep(0.2)  # the access log line follows the response
+            after = server.chat_requests()
+            res = judge(check, run, None if before is None or after is None else after - before)
             if check.record and record_fixtures:
                 res.fixtures = fixtures.record(server, check, home, workdir, seen, res)
             print(
@@ -91,7 +94,7 @@ def save_results(
     return path
 
 
-def unavailable(name: str, title: str, why: str) -> Path:
+def unavailable(name: str, title: str, why: str, about: dict[str, Any] | None = None) -> Path:
     """Record that a server could not be installed or started here, and why."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
@@ -103,9 +106,11 @@ def unavailable(name: str, title: str, why: str) -> Path:
                 "version": None,
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "unavailable": why,
+                "about": about or {},
                 "results": [],
             },
             indent=2,
+            ensure_ascii=False,
         )
         + "\n",
         encoding="utf-8",

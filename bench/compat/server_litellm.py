@@ -26,7 +26,7 @@ from harness import Check, Server
 NAME, TITLE = "litellm", "LiteLLM proxy (mock)"
 MASTER_KEY = "sk-compat-master"
 MOCK_TEXT = "Hello from the LiteLLM mock."
-LONG_TEXT = " ".join(f"w{i}" for i in range(1500))  # ~4,500 stream chunks: a few seconds to stream
+LONG_TEXT = " ".join(f"w{i}" for i in range(3000))  # ~10,000 stream chunks: many seconds to stream
 
 # Why a check fails today, shown under the table when (and only when) it fails.
 NOTES = {
@@ -156,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     port = harness.free_port()
     base = f"http://127.0.0.1:{port}"
     server = Server(
-        NAME, TITLE, f"litellm {version}", f"{base}/v1", "mock-gpt", api_key=MASTER_KEY, profile_extra="max_retries = 2"
+        NAME,
+        TITLE,
+        f"litellm {version}",
+        f"{base}/v1",
+        "mock-gpt",
+        api_key=MASTER_KEY,
+        profile_extra="max_retries = 2",
+        log=work / "server.log",
     )
     rows = checks.common(
         text=verdicts.exactly(MOCK_TEXT), max_tokens=verdicts.json_reply(), long_reply=["-m", "long"], bad_key_exit=1
@@ -183,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "start": "litellm --config config.yaml --host 127.0.0.1 --port PORT (mock_response models, a master key, "
         "no database)",
         "model": "mock-gpt (openai/gpt-4o-mini with mock_response); reasoner = openai/o3-mini; slow, limited, "
-        "broken = LiteLLM's mock timeout, rate limit and internal error; long = a 1,500-word mock reply",
+        "broken = LiteLLM's mock timeout, rate limit and internal error; long = a 3,000-word mock reply",
         "max_tokens": "the mock ignores max_tokens: the row checks the reply arrives whole and well-formed",
         "keys": "a proxy with a master key and no database answers any other key (and gptcli's placeholder) with "
         "400 `No connected db.` (type `no_db_connection`), not 401: gptcli cannot tell that from any other 400, "
