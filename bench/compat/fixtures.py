@@ -112,7 +112,8 @@ def record(
             parsed = json.loads(text)
         except ValueError:
             parsed = text
-        path = FIXTURES / server.name / f"{check.id}{'-stream' if stream else ''}.json"
+        suffix = "-stream" if stream and not check.id.endswith("-stream") else ""
+        path = FIXTURES / server.name / f"{check.id}{suffix}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         note = {
             "server": server.title,

@@ -52,6 +52,11 @@ NOTES = {
     "and a `model group ... failed` sentence): it should be the server's first meaningful line, cut at about 200 "
     "characters (issue 15, item 5).",
     "err-server": "As above: exit 6 is right, the message should be one line (issue 15, item 5).",
+    "sigint-ask": "Not explained yet, and not on issue 15's list. In the full run the SIGINT, sent as soon as the "
+    "first reply text reached the terminal, did not stop the reply: exit 0 after the whole 3,000-word stream, and "
+    "the log keeps the reply as complete. Run alone (`--only sigint-ask`, and three times by hand with the same "
+    "flags) the same command exits 130 with the partial reply kept. A SIGINT that `ask` can lose at some moment "
+    "of a stream would be a bug; `chat` was interrupted correctly in every run.",
 }
 
 
