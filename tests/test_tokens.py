@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from gptcli import _ranks, tokens
 from gptcli.errors import ConfigError, ExitCode
 from gptcli.models import Price
+from gptcli.tokens import encodings, files
 
 SHARED_TIKTOKEN = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken-cache"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -289,8 +290,8 @@ tricky_text = st.one_of(
 def test_small_text_encoder_is_exact(text: str, reference: dict[str, Any]) -> None:
     for name in ("o200k_base", "cl100k_base"):
         tokens.get_encoding(name)  # make sure the index exists
-        tokens._small_builds.clear()  # past a few builds it would defer to the full encoder
-        small = tokens._small_encoder(name, [tokens._utf8(text)])
+        encodings._small_builds.clear()  # past a few builds it would defer to the full encoder
+        small = encodings._small_encoder(name, [encodings.utf8(text)])
         if not text:
             continue
         assert small is not None
@@ -303,10 +304,10 @@ def test_small_counts_never_load_the_full_ranks(tmp_path: Path) -> None:
     tokens.get_encoding("o200k_base")  # warm the session's rank cache
     code = (
         "import sys, tiktoken.registry\n"
-        "from gptcli import tokens\n"
+        "from gptcli import tokens\nfrom gptcli.tokens import encodings\n"
         "n = tokens.count_text('hi there, 你好', 'gpt-4o')\n"
         "m = tokens.count_messages([{'role': 'user', 'content': 'hello'}], 'gpt-4o')\n"
-        "assert not tokens._loaded and not tiktoken.registry.ENCODINGS\n"
+        "assert not encodings._loaded and not tiktoken.registry.ENCODINGS\n"
         "print(n, m)\n"
     )
     empty = tmp_path / "empty"
@@ -328,7 +329,7 @@ def test_damaged_rank_cache_is_rebuilt(
             data = bytearray(path.read_bytes())
             data[len(data) // 2] ^= 0xFF  # one flipped byte: caught by the CRC
             path.write_bytes(bytes(data))
-        spec = tokens._spec("cl100k_base")
+        spec = encodings._spec("cl100k_base")
         assert spec.bpe is not None
         marshal_path, index_path = _ranks.cache_paths(cache, spec.bpe[1] or "")
         assert _ranks.read_marshal(marshal_path) is None
@@ -347,20 +348,20 @@ def test_damaged_rank_cache_is_rebuilt(
 def test_many_small_counts_switch_to_the_full_encoder() -> None:
     tokens.clear_cache()
     try:
-        for i in range(tokens._SMALL_BUILDS_BEFORE_FULL):
+        for i in range(encodings._SMALL_BUILDS_BEFORE_FULL):
             tokens.count_text(f"text number {i}", "gpt-4o")
-            assert "o200k_base" not in tokens._loaded
+            assert "o200k_base" not in encodings._loaded
         tokens.count_text("one more", "gpt-4o")
-        assert "o200k_base" in tokens._loaded
+        assert "o200k_base" in encodings._loaded
     finally:
         tokens.clear_cache()
 
 
 def test_subset_scan_gives_up_on_budget() -> None:
     tokens.get_encoding("o200k_base")
-    spec = tokens._spec("o200k_base")
+    spec = encodings._spec("o200k_base")
     assert spec.bpe is not None
-    _, index_path = _ranks.cache_paths(tokens._rank_dir(), spec.bpe[1] or "")
+    _, index_path = _ranks.cache_paths(encodings._rank_dir(), spec.bpe[1] or "")
     index = _ranks.RankIndex.open(index_path)
     assert index is not None
     try:
@@ -386,7 +387,7 @@ def _segments(text: str, cuts: list[int]) -> list[str]:
 @given(text=tricky_text, seed=st.integers(0, 2**16))
 def test_every_allowed_cut_is_exact(text: str, seed: int, reference: dict[str, Any]) -> None:
     for name in ("o200k_base", "cl100k_base"):
-        rule = tokens._split_rule(name)
+        rule = files._split_rule(name)
         assert rule is not None
         enc = reference[name]
         whole = len(enc.encode_ordinary(text))
@@ -400,7 +401,7 @@ def test_every_allowed_cut_is_exact(text: str, seed: int, reference: dict[str, A
 def test_allowed_cuts_exhaustively_on_short_strings(reference: dict[str, Any]) -> None:
     """Every string up to 3 characters over the characters that matter to the regexes
     (and up to 4 over the most delicate ones): each allowed cut keeps the exact tokens."""
-    rule = tokens._split_rule("o200k_base")
+    rule = files._split_rule("o200k_base")
     assert rule is not None
     delicate = [" ", "\t", "\n", "\r", "/", "a", "'", "1", ",", "中"]
     cases = [
@@ -416,7 +417,7 @@ def test_allowed_cuts_exhaustively_on_short_strings(reference: dict[str, Any]) -
 def test_naive_cuts_are_not_exact(reference: dict[str, Any]) -> None:
     """Why the rule is needed: cutting inside whitespace, after a newline followed by
     whitespace or "/", or before trailing newlines changes the tokens (usually the count)."""
-    rule = tokens._split_rule("o200k_base")
+    rule = files._split_rule("o200k_base")
     assert rule is not None
     both: tuple[str, ...] = ("o200k_base", "cl100k_base")
     cases: list[tuple[str, int, tuple[str, ...]]] = [
@@ -605,7 +606,7 @@ def test_count_file_text_property(parts: list[str], chunk: int, reference: dict[
 
 def test_list_free_counter_agrees_with_encode_ordinary(corpora: dict[str, str], reference: dict[str, Any]) -> None:
     for name in ("o200k_base", "cl100k_base"):
-        counter = tokens._counter(tokens.get_encoding(name))
+        counter = files._counter(tokens.get_encoding(name))
         assert counter.__name__ == "buffered"  # tiktoken 0.14 has the buffer encoder
         for text in [*corpora.values(), "a <|endoftext|> b <|fim_prefix|>", ""]:
             assert counter(text[:300_000]) == len(reference[name].encode_ordinary(text[:300_000]))
@@ -623,14 +624,14 @@ def test_counter_falls_back_to_encode_ordinary() -> None:
                 return b"\0" * 12  # a buffer that disagrees with encode_ordinary
 
     for fake in (Plain(), Broken()):
-        counter = tokens._counter(fake)  # type: ignore[arg-type]
+        counter = files._counter(fake)  # type: ignore[arg-type]
         assert counter.__name__ == "ordinary" and counter("a b c") == 3
 
 
 def test_chunks_stay_bounded(corpora: dict[str, str]) -> None:
     text = corpora["mixed"] * 2
     blocks = [text.encode()[i : i + 4096] for i in range(0, len(text.encode()), 4096)]
-    sizes = [len(c) for c in tokens._chunks(blocks, tokens._split_rule("o200k_base"), 4096)]
+    sizes = [len(c) for c in files._chunks(blocks, files._split_rule("o200k_base"), 4096)]
     assert sum(sizes) == len(text)
     assert max(sizes) < 4 * 4096
 
@@ -667,11 +668,11 @@ def test_count_file_without_any_allowed_cut(reference: dict[str, Any]) -> None:
     import io
 
     text = ("  \n\t " * 60_000)[:300_000]
-    rule = tokens._split_rule("o200k_base")
+    rule = files._split_rule("o200k_base")
     assert rule is not None and rule.search(text) is None
     expected = len(reference["o200k_base"].encode_ordinary(text))
     assert tokens.count_file(io.BytesIO(text.encode()), "gpt-4o", workers=2, chunk_bytes=4096) == expected
-    assert [len(c) for c in tokens._chunks([text.encode()], tokens._split_rule("o200k_base"), 4096)] == [len(text)]
+    assert [len(c) for c in files._chunks([text.encode()], files._split_rule("o200k_base"), 4096)] == [len(text)]
 
 
 def test_small_file_and_empty_file(tmp_path: Path) -> None:
