@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gptcli import _ranks, tokens
+from gptcli import _ranks, budget, tokens
 from gptcli.errors import ConfigError, ExitCode
 from gptcli.models import Price
 from gptcli.tokens import encodings, files
@@ -733,7 +733,7 @@ def test_offline_without_download_never_opens_a_socket(empty_caches: Path, no_ne
         tokens.get_encoding("o200k_base", download=False)
     with pytest.raises(tokens.EncodingUnavailable):
         tokens.count_text("hi", "gpt-4o")  # the small-text path needs the rank cache too
-    assert tokens.count_request([{"role": "user", "content": "hello there"}], "gpt-4o").estimated
+    assert budget.Counter("gpt-4o").count([{"role": "user", "content": "hello there"}]).encoding is None  # estimated
     assert no_network == [] or all("openaipublic" in a for a in no_network)
 
 
@@ -766,9 +766,10 @@ def test_offline_in_a_fresh_process_has_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_count_request_falls_back_to_an_estimate(empty_caches: Path, no_network: list[str]) -> None:
-    result = tokens.count_request(COOKBOOK_MESSAGES, "gpt-4o")
-    assert result.estimated and not result.exact
+def test_budget_count_falls_back_to_an_estimate(empty_caches: Path, no_network: list[str]) -> None:
+    warnings: list[str] = []
+    result = budget.Counter("gpt-4o", warn=warnings.append).count(COOKBOOK_MESSAGES)
+    assert result.encoding is None and not result.exact and len(warnings) == 1
     assert 0.7 * 124 < result.tokens < 1.6 * 124
 
 

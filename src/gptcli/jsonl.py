@@ -147,8 +147,3 @@ def atomic_write(
     with replacing(path, mode=mode, fsync=fsync) as f:
         for chunk in chunks:
             f.write(chunk)
-
-
-def atomic_write_text(path: Path, text: str, mode: int = FILE_MODE) -> None:
-    """Shim for ``atomic_write(path, text, mode=mode)``."""
-    atomic_write(path, text, mode=mode)

@@ -5,8 +5,8 @@ Kept so that ``completions`` keeps working until it imports ``prices`` directly.
 
 from __future__ import annotations
 
-from gptcli.prices import MISSING, data_identity
+from gptcli.prices import MISSING
 from gptcli.prices import cache_get as get
 from gptcli.prices import cache_put as put
 
-__all__ = ["MISSING", "data_identity", "get", "put"]
+__all__ = ["MISSING", "get", "put"]

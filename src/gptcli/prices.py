@@ -66,7 +66,7 @@ def _cache_path() -> Path:
     return settings.cache_dir() / CACHE_FILE
 
 
-def data_identity() -> str:
+def _data_identity() -> str:
     """Which price data answers would come from, without importing it."""
     from importlib.util import find_spec
 
@@ -84,7 +84,7 @@ def data_identity() -> str:
 
 def _stamp() -> str:
     # Dated price changes take effect by day; a new day re-checks.
-    return f"{data_identity()}|{datetime.now(UTC).date().isoformat()}"
+    return f"{_data_identity()}|{datetime.now(UTC).date().isoformat()}"
 
 
 def _cache_load() -> dict[str, Any]:

@@ -6,7 +6,7 @@ The only package of gptcli that imports tiktoken, always inside functions, so
 * ``encodings``: model -> encoding (``encoding_name``), loading encodings fast and
   offline-safe (``get_encoding``, ``EncodingUnavailable``).
 * ``counting``: ``count_text``, ``count_messages`` (the chat formula, tools included),
-  ``upper_bound_tokens``, ``approx_tokens``, ``count_request``.
+  ``upper_bound_tokens``, ``approx_tokens``.
 * ``files``: ``count_file`` (large files: bounded memory, exact chunking, all cores).
 
 Prices and context windows live in ``gptcli.prices``; the names re-exported from it
@@ -19,10 +19,8 @@ from __future__ import annotations
 
 from gptcli.prices import OPENAI_BASE_URL, ModelInfo, cost, cost_range, model_info
 from gptcli.tokens.counting import (
-    Count,
     approx_tokens,
     count_messages,
-    count_request,
     count_text,
     upper_bound_tokens,
 )
@@ -31,7 +29,6 @@ from gptcli.tokens.files import count_file
 
 __all__ = [
     "OPENAI_BASE_URL",
-    "Count",
     "EncodingUnavailable",
     "ModelInfo",
     "approx_tokens",
@@ -40,7 +37,6 @@ __all__ = [
     "cost_range",
     "count_file",
     "count_messages",
-    "count_request",
     "count_text",
     "encoding_name",
     "get_encoding",

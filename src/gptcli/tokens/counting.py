@@ -1,19 +1,18 @@
 """Counting tokens: text, the chat formula (tools included), a bound and an estimate.
 
 ``count_text`` (``encode_ordinary`` semantics), ``count_messages`` (the OpenAI cookbook's
-chat formula), ``upper_bound_tokens`` (no tiktoken at all), ``approx_tokens`` (the
-fallback estimate) and ``count_request`` (exact, else estimate). The one place callers
-should go for "count exactly, else approximate" with a budget is ``gptcli.budget``.
+chat formula), ``upper_bound_tokens`` (no tiktoken at all), and ``approx_tokens`` (the
+fallback estimate). "Count exactly, else approximate" is ``gptcli.budget.Counter``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from gptcli.prices import base_model
-from gptcli.tokens.encodings import EncodingUnavailable, count_strings, encoding_name, utf8
+from gptcli.tokens.encodings import count_strings, encoding_name, utf8
 
 
 def count_text(text: str, model: str, encoding: str | None = None) -> int:
@@ -166,31 +165,3 @@ def approx_tokens(
         return _approx_text(messages)
     strings, overhead = _request_parts(messages, tools, _overheads("", "o200k_base"))
     return overhead + sum(map(_approx_text, strings))
-
-
-@dataclass(frozen=True)
-class Count:
-    """A prompt-token count and how much to trust it."""
-
-    tokens: int
-    encoding: str
-    exact: bool  # the model's own tokenizer was used (formula caveats aside)
-    estimated: bool  # the encoding could not be loaded: bytes-per-token estimate
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def count_request(
-    messages: Sequence[Mapping[str, Any]],
-    model: str,
-    encoding: str | None = None,
-    tools: Sequence[Mapping[str, Any]] | None = None,
-) -> Count:
-    """``count_messages``, falling back to ``approx_tokens`` if the encoding is unavailable."""
-    name, exact = encoding_name(model, encoding)
-    try:
-        tokens = count_messages(messages, model, encoding, tools)
-    except EncodingUnavailable:
-        return Count(approx_tokens(messages, tools), name, exact=False, estimated=True)
-    return Count(tokens, name, exact=exact, estimated=False)
