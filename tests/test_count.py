@@ -90,15 +90,20 @@ def test_count_conversation_next_turn(server, gptcli, isolated: Path) -> None:
     assert data["total"]["tokens"] == expected["total"]["tokens"]
 
 
+def test_count_offline_uses_the_ranks_shipped_in_the_package(gptcli) -> None:
+    data = gptcli("count", "-m", "gpt-4o", "--json", "hi", env=OFFLINE).json()  # no cache of any kind
+    assert data["total"]["tokens"] == 1 and data["encoding"] == "o200k_base" and data["exact"] is True
+
+
 def test_count_offline_is_one_line_exit_3(gptcli) -> None:
-    r = gptcli("count", "hi", env=OFFLINE)
+    r = gptcli("count", "-m", "text-davinci-003", "hi", env=OFFLINE)  # p50k_base: not shipped
     assert r.code == 3
     assert "TIKTOKEN_CACHE_DIR" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
 def test_ask_offline_falls_back_to_an_estimate(server, gptcli) -> None:
-    r = gptcli("ask", "-v", "hi", env=OFFLINE)
+    r = gptcli("ask", "-v", "-m", "text-davinci-003", "hi", env=OFFLINE)  # p50k_base: not shipped
     assert r.code == 0, r.stderr
     assert r.stdout == "echo: hi\n"
     assert r.stderr.count("approximate") == 1

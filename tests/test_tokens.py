@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gptcli import _ranks, budget, tokens
 from gptcli.errors import ConfigError, ExitCode
 from gptcli.models import Price
-from gptcli.tokens import encodings, files
+from gptcli.tokens import bundled, encodings, files
 
 SHARED_TIKTOKEN = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken-cache"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -712,9 +712,41 @@ def empty_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     empty.mkdir()
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))
     monkeypatch.setenv("GPTCLI_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(bundled, "DATA_DIR", tmp_path / "nothing-shipped")
     tokens.clear_cache()
     yield empty
     tokens.clear_cache()
+
+
+@pytest.mark.parametrize("name", sorted(bundled.PUBLISHED))
+def test_shipped_ranks_are_tiktokens_published_files(name: str) -> None:
+    _, sha256 = encodings._spec(name).bpe or ("", None)
+    assert bundled.PUBLISHED[name] == sha256  # the hash tiktoken itself pins
+    bundled.verify(name)
+    assert bundled.load(name) == tokens.get_encoding(name)._mergeable_ranks
+
+
+def test_shipped_ranks_count_offline_with_no_cache_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[str]
+) -> None:
+    empty = tmp_path / "tiktoken-empty"
+    empty.mkdir()
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))
+    monkeypatch.setenv("GPTCLI_HOME", str(tmp_path / "home"))
+    tokens.clear_cache()
+    try:
+        assert tokens.count_text("hi", "gpt-4o") == 1
+        assert tokens.count_messages(COOKBOOK_MESSAGES, "gpt-4") == 129  # cl100k_base
+        assert no_network == [] and list(empty.iterdir()) == []
+    finally:
+        tokens.clear_cache()
+
+
+def test_a_damaged_shipped_file_is_refused(tmp_path: Path) -> None:
+    data = bytearray(bundled.path_for("cl100k_base").read_bytes())
+    data[-100] ^= 0xFF
+    with pytest.raises(ValueError, match="damaged"):
+        bundled.decode(bytes(data))
 
 
 def test_offline_without_encoding_file_fails_fast(empty_caches: Path, no_network: list[str]) -> None:
@@ -755,7 +787,7 @@ def test_offline_in_a_fresh_process_has_no_traceback(tmp_path: Path) -> None:
         "socket.getaddrinfo = refuse\n"
         "from gptcli import tokens\n"
         "try:\n"
-        "    tokens.count_text('some text', 'gpt-4o')\n"
+        "    tokens.count_text('some text', 'text-davinci-003')\n"  # p50k_base: not shipped
         "except tokens.EncodingUnavailable as e:\n"
         "    print('unavailable:', e.message)\n"
     )

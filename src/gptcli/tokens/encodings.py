@@ -3,9 +3,11 @@
 tiktoken's first ``get_encoding`` parses a 3.6 MB text file on every cold start; gptcli
 caches the parsed ranks (``_ranks``) and builds ``tiktoken.Encoding`` from them. Short
 texts do not even load the full ranks: a BPE built from just the vocabulary tokens that
-occur in the text counts it exactly (``_ranks.RankIndex.subset`` says why). Missing
-encoding files are downloaded with a hard deadline, never tiktoken's unbounded request;
-without them ``EncodingUnavailable``. tiktoken is imported inside functions only.
+occur in the text counts it exactly (``_ranks.RankIndex.subset`` says why). Without
+tiktoken's file, o200k_base and cl100k_base come from the copies shipped in the
+package (``bundled``); other missing encoding files are downloaded with a hard
+deadline, never tiktoken's unbounded request; without them ``EncodingUnavailable``.
+tiktoken is imported inside functions only.
 """
 
 from __future__ import annotations
@@ -203,14 +205,23 @@ def _download(url: str, deadline: float) -> bytes:
     raise OSError(str(failure[0]) if failure else f"no answer within {deadline:.0f} s")
 
 
-def _source_bytes(name: str, url: str, sha256: str | None, download: bool) -> bytes:
-    """The encoding file, verified: from tiktoken's cache, else fetched with a deadline."""
+def _cached_source(url: str, sha256: str | None) -> bytes | None:
+    """tiktoken's cached copy of ``url`` if it is sound, else None."""
     path = _tiktoken_cache_file(url)
     if path is not None and path.is_file():
         data = path.read_bytes()
         if sha256 is None or hashlib.sha256(data).hexdigest() == sha256:
             return data
         # A damaged copy: tiktoken would delete it and re-fetch without a timeout.
+    return None
+
+
+def _source_bytes(name: str, url: str, sha256: str | None, download: bool) -> bytes:
+    """The encoding file, verified: from tiktoken's cache, else fetched with a deadline."""
+    data = _cached_source(url, sha256)
+    if data is not None:
+        return data
+    path = _tiktoken_cache_file(url)
     if not download:
         raise _unavailable(name, "no cached copy")
     try:
@@ -240,13 +251,27 @@ def _full_ranks(spec: _Spec, download: bool) -> dict[bytes, int]:
     marshal_path, index_path = _ranks.cache_paths(_rank_dir(), key)
     ranks = _ranks.read_marshal(marshal_path)
     if ranks is None:
-        ranks = _ranks.parse_tiktoken_bpe(_source_bytes(spec.name, url, sha256, download))
+        ranks = _ranks_without_cache(spec.name, url, sha256, download)
         with contextlib.suppress(OSError):  # read-only cache: still exact, slower next time
             _ranks.write_marshal(marshal_path, ranks)
     if not index_path.exists():
         with contextlib.suppress(OSError):
             _ranks.write_index(index_path, ranks)
     return ranks
+
+
+def _ranks_without_cache(name: str, url: str, sha256: str | None, download: bool) -> dict[bytes, int]:
+    """tiktoken's cached file, else the ranks shipped with gptcli, else a download."""
+    data = _cached_source(url, sha256)
+    if data is None:
+        from gptcli.tokens import bundled
+
+        shipped = bundled.for_sha256(sha256)
+        ranks = bundled.load(shipped) if shipped is not None else None
+        if ranks is not None:
+            return ranks
+        data = _source_bytes(name, url, sha256, download)
+    return _ranks.parse_tiktoken_bpe(data)
 
 
 _load_lock = threading.Lock()
