@@ -14,14 +14,13 @@
   requirement: a missing, corrupt or stale file is ignored and rewritten, and failing to
   write it is silent. ``completions`` keeps its own answers in it too.
 
-Nothing heavy is imported at module level (genai-prices only inside the lookup).
+Imports stay inside functions (genai-prices, even json and datetime): ``gptcli.tokens``
+needs ``base_model`` from here, and ``count "hi"`` should not pay for the rest.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -84,6 +83,8 @@ def _data_identity() -> str:
 
 def _stamp() -> str:
     # Dated price changes take effect by day; a new day re-checks.
+    from datetime import UTC, datetime
+
     return f"{_data_identity()}|{datetime.now(UTC).date().isoformat()}"
 
 
@@ -91,6 +92,8 @@ def _cache_load() -> dict[str, Any]:
     global _loaded
     if _loaded is not None:
         return _loaded
+    import json
+
     stamp = _stamp()
     entries: dict[str, Any] = {}
     try:
@@ -124,6 +127,8 @@ def cache_put(key: str, value: Any) -> None:
         entries.clear()
     entries[key] = value
     try:
+        import json
+
         from gptcli.jsonl import atomic_write
 
         text = json.dumps({"v": CACHE_VERSION, "stamp": state["stamp"], "entries": entries}, ensure_ascii=False)
@@ -212,6 +217,8 @@ def _genai_lookup_data(model: str, base_url: str | None) -> _Looked | None:
     failed request, hence the broad except.
     """
     try:
+        from datetime import UTC, datetime
+
         from genai_prices import data_snapshot
 
         snapshot = data_snapshot.get_snapshot()
