@@ -3,42 +3,37 @@
 ``isolated`` (autouse) points HOME, the XDG dirs and GPTCLI_HOME at tmp_path and removes
 OPENAI_* / GPTCLI_* variables, so no test can read or write the real user's files or
 reach a real API. ``server`` is a live OpenAI-compatible server on 127.0.0.1.
-``gptcli`` runs the real command in a subprocess and returns its stdout, stderr and code.
+``gptcli`` runs the real command (in this process; ``process=True`` for a real one, see
+helpers.py) and returns its stdout, stderr and code. The helpers are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-SRC = ROOT / "src"
 sys.path.insert(0, str(TESTS))
 
 from fakeserver import FakeServer  # noqa: E402
-
-TIKTOKEN_CACHE = os.environ.get("TIKTOKEN_CACHE_DIR") or str(ROOT.parent / "shared" / "tiktoken-cache")
-# A recognisable key: the secrets tests search every output and file for it.
-SECRET_KEY = "sk-test-SECRET-d3adb33f-0123456789abcdef"
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
+from helpers import (  # noqa: E402, F401  (re-exported: the test files import them from here)
+    ROOT,
+    SECRET_KEY,
+    SRC,
+    TIKTOKEN_CACHE,
+    Result,
+    conversations,
+    env_for_subprocess,
+    read_jsonl,
+    run_gptcli,
+    spawn,
+    write_profile,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -76,34 +71,6 @@ def server(_server_process_wide: FakeServer, monkeypatch: pytest.MonkeyPatch) ->
     s.reset()
 
 
-def run_gptcli(
-    *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60
-) -> Result:
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = str(SRC) + os.pathsep + full_env.get("PYTHONPATH", "")
-    full_env.pop("PYTHONSAFEPATH", None)
-    if env:
-        full_env.update(env)
-    data = input.encode() if isinstance(input, str) else input
-    proc = subprocess.run(
-        [sys.executable, "-m", "gptcli", *args],
-        input=data if data is not None else b"",
-        capture_output=True,
-        env=full_env,
-        timeout=timeout,
-    )
-    return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
-
-
 @pytest.fixture
 def gptcli() -> Any:
     return run_gptcli
-
-
-def conversations(home: Path) -> list[Path]:
-    d = home / "gptcli" / "data" / "conversations"
-    return sorted(d.glob("*.jsonl")) if d.exists() else []
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

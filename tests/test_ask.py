@@ -166,7 +166,7 @@ def test_continue_sends_the_whole_history(server, gptcli, isolated: Path) -> Non
     assert second[1]["content"] == "echo: one"  # the model sees its own reply
     (path,) = conversations(isolated)
     cid = path.stem
-    r = gptcli("ask", "--continue", cid[:6], "three")
+    r = gptcli("ask", "--cid", cid[:6], "three")
     assert r.code == 0, r.stderr
     assert len(server.chat_requests()[2]["messages"]) == 5
     assert len(conversations(isolated)) == 1

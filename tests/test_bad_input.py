@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from conftest import SECRET_KEY, SRC, conversations, read_jsonl
+from conftest import SECRET_KEY, conversations, read_jsonl, write_profile
 from fakeserver import Reply
 
 
@@ -141,38 +139,38 @@ CASES = [
     Case("-f binary", ("ask", "-f", "@/blob.bin", "hi"), 2, "looks binary", files={"blob.bin": b"\x00\x01"}),
     Case("-f latin-1", ("ask", "-f", "@/l1.txt", "hi"), 2, "is not UTF-8", files={"l1.txt": b"na\xefve"}),
     # --- conversation ids and files ---
-    Case("unknown id", ("ask", "-c", "deadbeef", "hi"), 3, "no conversation with id deadbeef"),
+    Case("unknown id", ("ask", "--cid", "deadbeef", "hi"), 3, "no conversation with id deadbeef"),
     Case(
         "ambiguous id",
-        ("ask", "-c", "abcd", "hi"),
+        ("ask", "--cid", "abcd", "hi"),
         2,
         "ambiguous",
         files={"C/abcd01.jsonl": _conv("abcd01", MSG), "C/abcd02.jsonl": _conv("abcd02", MSG)},
     ),
     Case(
         "future meta version",
-        ("ask", "-c", "abcd01", "hi"),
+        ("ask", "--cid", "abcd01", "hi"),
         3,
         "written by a newer gptcli (record version 2",
         files={"C/abcd01.jsonl": _conv("abcd01", MSG).replace(b'"v": 1', b'"v": 2', 1)},
     ),
     Case(
         "future record version",
-        ("ask", "-c", "abcd01", "hi"),
+        ("ask", "--cid", "abcd01", "hi"),
         3,
         "written by a newer gptcli",
         files={"C/abcd01.jsonl": _conv("abcd01", MSG, {**MSG, "v": 2})},
     ),
     Case(
         "not a conversation",
-        ("ask", "--continue=@/notes.jsonl", "hi"),
+        ("ask", "--cid=@/notes.jsonl", "hi"),
         3,
         "not a gptcli conversation",
         files={"notes.jsonl": b"just some text\n"},
     ),
     Case(
         "empty conversation file",
-        ("ask", "--continue=@/empty.jsonl", "hi"),
+        ("ask", "--cid=@/empty.jsonl", "hi"),
         3,
         "not a gptcli conversation",
         files={"empty.jsonl": b""},
@@ -245,9 +243,7 @@ def test_bom_in_a_profile_file(server, gptcli, isolated: Path) -> None:
 
 def test_50mb_prompt_is_refused_before_sending(server, gptcli, isolated: Path) -> None:
     """With the default model's window (gpt-4o-mini: 128k) a 50 MB prompt fails fast with exit 8."""
-    d = isolated / "gptcli" / "config" / "profiles"
-    d.mkdir(parents=True)
-    (d / "w.toml").write_text('extends = "default"\ncontext_window = 128000\n', encoding="utf-8")
+    write_profile(isolated, "w", 'extends = "default"\ncontext_window = 128000\n')
     big = ("lorem ipsum dolor sit amet 中文 " * 1_700_000).encode()
     assert len(big) > 50_000_000
     r = gptcli("ask", "-p", "w", input=big, timeout=120)
@@ -266,7 +262,7 @@ def test_a_torn_or_garbled_log_still_continues(server, gptcli, isolated: Path) -
     reply = {**MSG, "role": "assistant", "content": "old answer"}
     data = _conv("abcd01", MSG, reply) + b"not json\n[1, 2]\n" + json.dumps({"v": 1, "type": "alien"}).encode() + b"\n"
     (convs / "abcd01.jsonl").write_bytes(data)
-    r = gptcli("ask", "-c", "abcd01", "next")
+    r = gptcli("ask", "--cid", "abcd01", "next")
     assert r.code == 0, r.stderr
     assert r.stderr.count("warning:") == 3 and "Traceback" not in r.stderr
     assert [m["content"] for m in server.chat_requests()[0]["messages"]] == ["old question", "old answer", "next"]
@@ -302,7 +298,9 @@ PATH_IDS = [
 
 
 @pytest.mark.parametrize("ref", PATH_IDS)
-def test_ids_with_path_separators_stay_inside(server, isolated: Path, ref: str) -> None:
+def test_ids_with_path_separators_stay_inside(
+    server, gptcli, isolated: Path, monkeypatch: pytest.MonkeyPatch, ref: str
+) -> None:
     """Nothing outside gptcli's dirs is written, and nothing there is taken into the store."""
     convs = isolated / "gptcli" / "data" / "conversations"
     convs.mkdir(parents=True)
@@ -312,28 +310,12 @@ def test_ids_with_path_separators_stay_inside(server, isolated: Path, ref: str) 
     work = isolated / "work"
     work.mkdir()
     before = _tree(isolated)
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "gptcli", "ask", f"--continue={ref}", "hi"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
-    )
-    replay = subprocess.run(
-        [sys.executable, "-m", "gptcli", "replay", ref, "--rerun"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
-    )
+    monkeypatch.chdir(work)  # a relative id must not reach the working directory either
+    proc = gptcli("ask", f"--cid={ref}", "hi")
+    replay = gptcli("replay", ref, "--rerun")
     after = _tree(isolated)
     for p in (proc, replay):
-        assert p.returncode in (2, 3), (p.args, p.returncode, p.stderr)
+        assert p.code in (2, 3), (ref, p.code, p.stderr)
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("gptcli: error: ") and "Traceback" not in p.stderr
     assert server.chat_requests() == []
@@ -348,7 +330,7 @@ def test_symlinked_conversation_is_copied_not_written_through(server, gptcli, is
     convs = isolated / "gptcli" / "data" / "conversations"
     convs.mkdir(parents=True)
     (convs / "abcd01.jsonl").symlink_to(outside)
-    r = gptcli("ask", "-c", "abcd01", "next")
+    r = gptcli("ask", "--cid", "abcd01", "next")
     assert r.code == 0, r.stderr
     assert outside.read_bytes() == before
     new = [p for p in conversations(isolated) if not p.is_symlink()]

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,9 +25,13 @@ import pytest
 
 from conftest import SRC, read_jsonl
 from fakeserver import Reply
-from gptcli import batch_input
-from gptcli.batch import Limiter
-from gptcli.errors import UsageError
+from gptcli.batch import Batch, Limiter, Options, Plan, read_existing, tidy_output
+from gptcli.batch import input as batch_input
+from gptcli.batch.openai_batch import result_kind
+from gptcli.batch.output import Tally, Writer, error_kind
+from gptcli.batch.plan import check_budget
+from gptcli.errors import APIError, BudgetError, NetworkError, RateLimitError, UsageError
+from gptcli.models import Price, Profile
 from gptcli.tokens import count_messages
 
 
@@ -450,6 +455,8 @@ def test_openai_batch_api_path(server: Any, gptcli: Any, tmp_path: Path) -> None
 
 
 def test_dry_run_and_max_cost(server: Any, gptcli: Any, tmp_path: Path, isolated: Path) -> None:
+    """The CLI contract: the plan as JSON on stdout, exit 7 over budget with nothing sent,
+    and a priced run. The plan's numbers are checked in-process below."""
     write_profile(isolated, "priced", 'model = "gpt-4o-mini"\n[price]\ninput = 1.0\noutput = 2.0\n')
     src = tmp_path / "p.txt"
     src.write_text("".join(f"prompt number {i}\n" for i in range(100)), encoding="utf-8")
@@ -457,19 +464,10 @@ def test_dry_run_and_max_cost(server: Any, gptcli: Any, tmp_path: Path, isolated
     assert r.code == 0, r.stderr
     plan = r.json()
     assert plan["items"] == 100 and plan["to_send"] == 100 and plan["tokens"] == "exact"
-    per_item = plan["prompt_tokens"] // 100
-    assert 8 <= per_item <= 12
-    assert plan["cost_min"] == pytest.approx(plan["prompt_tokens"] / 1e6)
-    assert plan["cost_max"] == pytest.approx(plan["prompt_tokens"] / 1e6 + 100 * 100 * 2 / 1e6)
     assert plan["first_request"]["body"]["messages"][-1]["content"] == "prompt number 0"
-    # The same input through the Batch API is planned at half price.
-    half = gptcli("batch", str(src), "-p", "priced", "--max-tokens", "100", "--dry-run", "--via", "openai-batch").json()
-    assert half["cost_max"] == pytest.approx(plan["cost_max"] / 2)
 
     over = gptcli("batch", str(src), "-p", "priced", "--max-tokens", "100", "--max-cost", "0.01")
     assert over.code == 7 and "--max-cost" in over.stderr
-    unbounded = gptcli("batch", str(src), "-p", "priced", "--max-cost", "5")
-    assert unbounded.code == 7 and "--max-tokens" in unbounded.stderr
     assert server.chat_requests() == []
 
     out = tmp_path / "out.jsonl"
@@ -481,15 +479,116 @@ def test_dry_run_and_max_cost(server: Any, gptcli: Any, tmp_path: Path, isolated
     assert records[0]["cost"] == pytest.approx((u["prompt_tokens"] * 1 + u["completion_tokens"] * 2) / 1e6)
 
 
-def test_resume_refuses_output_of_other_input(server: Any, gptcli: Any, tmp_path: Path) -> None:
+PRICED = Profile(model="gpt-4o-mini", max_tokens=100, price=Price(input=1.0, output=2.0))
+
+
+def plan_of(src: Path, profile: Profile = PRICED, **options: Any) -> Plan:
+    with Batch(profile, str(src), Options(**options)) as job:
+        return job.plan(exact=True, check_budget=False)
+
+
+def test_plan_counts_and_prices_in_process(tmp_path: Path) -> None:
     src = tmp_path / "p.txt"
-    src.write_text("alpha\nbeta\n", encoding="utf-8")
+    src.write_text("".join(f"prompt number {i}\n" for i in range(100)), encoding="utf-8")
+    plan = plan_of(src)
+    assert plan.items == 100 and plan.to_send == 100 and plan.tokens == "exact"
+    assert 8 <= plan.prompt_tokens // 100 <= 12
+    assert plan.cost_min == pytest.approx(plan.prompt_tokens / 1e6)
+    assert plan.cost_max == pytest.approx(plan.prompt_tokens / 1e6 + 100 * 100 * 2 / 1e6)
+    assert [m.model for m in plan.models] == ["gpt-4o-mini"] and plan.models[0].price_source == "profile"
+    # The same input through the Batch API is planned at half price.
+    assert plan_of(src, via="openai-batch").cost_max == pytest.approx(plan.cost_max / 2)
+    # The cheap bound is never below the exact count.
+    with Batch(PRICED, str(src), Options()) as job:
+        assert job.plan().prompt_tokens >= plan.prompt_tokens
+
+    with pytest.raises(BudgetError, match="--max-cost"):
+        check_budget(plan, 0.01)
+    check_budget(plan, 1.0)
+    unbounded = plan_of(src, Profile(model="gpt-4o-mini", price=Price(input=1.0, output=2.0)))
+    with pytest.raises(BudgetError, match="--max-tokens"):
+        check_budget(unbounded, 5.0)
+
+
+def test_options_are_checked_before_anything_is_read(tmp_path: Path) -> None:
+    src = tmp_path / "p.txt"
+    src.write_text("a\n", encoding="utf-8")
+    for bad, words in [
+        ({"via": "carrier-pigeon"}, "--via"),
+        ({"concurrency": 0}, "--concurrency"),
+        ({"rpm": 0}, "--rpm"),
+        ({"retries": -1}, "--retries"),
+        ({"resume": True}, "-o FILE"),
+        ({"resume": True, "overwrite": True, "output": tmp_path / "o"}, "contradict"),
+    ]:
+        with pytest.raises(UsageError, match=words):
+            Batch(PRICED, str(src), Options(**bad))
+    with pytest.raises(UsageError, match="no such file"):
+        Batch(PRICED, str(tmp_path / "missing.txt"), Options())
     out = tmp_path / "out.jsonl"
-    assert gptcli("batch", str(src), "-o", str(out)).code == 0
+    out.write_text("{}\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="already exists"):
+        plan_of(src, output=out)
+
+
+def record(ident: Any, inp: Any, *, error: bool = False) -> str:
+    return json.dumps({"id": ident, "input": inp, "text": None if error else "ok", "error": "x" if error else None})
+
+
+def test_resume_state_and_tidy_in_process(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    lines = [record(1, "alpha"), record(2, "beta", error=True), record("1", "x"), record(1, "alpha"), '{"id": 3, "te']
+    out.write_text("\n".join(lines), encoding="utf-8")
+    found = read_existing(out)
+    assert set(found.done) == {1, "1"} and found.failed == {2} and found.untidy
+    assert read_existing(tmp_path / "none.jsonl").done == {}
+    tidy_output(out)
+    assert [(r["id"], r["input"]) for r in read_jsonl(out)] == [(1, "alpha"), ("1", "x")]
+    assert not read_existing(out).untidy
+
+
+def test_resume_refuses_output_of_other_input(tmp_path: Path) -> None:
+    src = tmp_path / "p.txt"
     src.write_text("gamma\nbeta\n", encoding="utf-8")
-    r = gptcli("batch", str(src), "-o", str(out), "--resume")
-    assert r.code == 2 and "other input" in r.stderr
-    assert len(server.chat_requests()) == 2
+    out = tmp_path / "out.jsonl"
+    out.write_text(record(1, "alpha") + "\n" + record(2, "beta") + "\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="other input"):
+        plan_of(src, output=out, resume=True)
+    out.write_text(record(2, "beta") + "\n", encoding="utf-8")
+    plan = plan_of(src, output=out, resume=True)
+    assert (plan.items, plan.skipped, plan.to_send) == (2, 1, 1)
+
+
+def test_ordered_writer_holds_records_back_until_their_turn() -> None:
+    written: list[int] = []
+
+    class Sink:
+        def write(self, rec: dict[str, Any]) -> None:
+            written.append(rec["id"])
+
+        def close(self) -> None:
+            pass
+
+    async def go() -> None:
+        window = asyncio.Semaphore(0)
+        tally = Tally(total=3)
+        writer = Writer(Sink(), tally, window, lambda t: None)
+        writer.add(2, {"id": 2, "error": None})
+        writer.add(1, {"id": 1, "error": {"kind": "x"}})
+        assert written == []
+        writer.add(0, {"id": 0, "error": None, "cost": 0.5})
+        assert written == [0, 1, 2] and (tally.done, tally.failed, tally.cost) == (2, 1, 0.5)
+
+    asyncio.run(go())
+
+
+def test_error_kinds() -> None:
+    assert error_kind(RateLimitError("x"), 429) == "rate_limit"
+    assert error_kind(NetworkError("x"), 502) == "server"
+    assert error_kind(NetworkError("x"), None) == "network"
+    assert error_kind(APIError("x", status=400), 400) == "bad_request"
+    cases = [(400, "context_length_exceeded"), (401, None), (404, None), (None, None)]
+    assert [result_kind(s, c) for s, c in cases] == ["context", "auth", "not_found", "error"]
 
 
 def test_help_has_examples_and_exit_codes(gptcli: Any) -> None:
@@ -511,3 +610,90 @@ def test_dry_run_never_imports_openai(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_duplicate_ids_are_refused_up_front_with_both_lines(tmp_path: Path) -> None:
+    # issue 17 #8: accepted once, they made every later --resume exit 2.
+    src = tmp_path / "p.jsonl"
+    src.write_text('{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": "y"}\n{"id": "a", "prompt": "z"}\n')
+    with pytest.raises(UsageError, match=r"p\.jsonl:3: id 'a' again \(first on line 1\)"):
+        plan_of(src)
+    # 3 and "3" are different ids, as they are in JSON.
+    src.write_text('{"id": 3, "prompt": "x"}\n{"id": "3", "prompt": "y"}\n')
+    assert plan_of(src).items == 2
+
+
+def _shell(command: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_output_over_the_file_size_limit_is_exit_3_with_the_counts(server: Any, tmp_path: Path) -> None:
+    # issue 17 #12: a full disk or `ulimit -f` gave exit 1 "unexpected OSError" and no summary.
+    src = tmp_path / "p.txt"
+    src.write_text("".join(f"prompt {i}\n" for i in range(40)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    r = _shell(f"ulimit -f 4 && {shlex.quote(sys.executable)} -m gptcli batch {src} -o {out} -j 2")
+    assert r.returncode == 3, r.stderr
+    assert f"cannot write {out}" in r.stderr and "--resume" in r.stderr
+    assert "records are in" in r.stderr
+    assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_batch_into_a_reader_that_leaves_exits_0(server: Any, tmp_path: Path) -> None:
+    # issue 17 #15: `gptcli batch ... | head -c 10` exited 1 silently.
+    src = tmp_path / "p.txt"
+    src.write_text("".join(f"prompt {i}\n" for i in range(200)), encoding="utf-8")
+    r = _shell(f"{shlex.quote(sys.executable)} -m gptcli batch {src} | head -c 10; exit ${{PIPESTATUS[0]}}")
+    assert len(r.stdout) == 10
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
+def test_retry_after_is_capped_like_ask_and_shown_on_the_progress_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 17 #9: batch waited up to 300 s per retry with nothing on stderr; ask waits at most 120 s.
+    from gptcli.batch import runner
+    from gptcli.batch.limits import Limiter as RunLimiter
+    from gptcli.models import Completion
+    from gptcli.openai_backend import Outcome
+
+    src = tmp_path / "p.txt"
+    src.write_text("a\nb\n", encoding="utf-8")
+    slept: list[float] = []
+    now = [0.0]
+
+    async def no_sleep(seconds: float) -> None:  # the limiter's pause sleeps too: time moves on
+        slept.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(runner.asyncio, "sleep", no_sleep)
+
+    class Sender:
+        def __init__(self, retry_after: float) -> None:
+            self.replies = [
+                Outcome(
+                    error=RateLimitError("rate limited (HTTP 429)"), status=429, retryable=True, retry_after=retry_after
+                ),
+                Outcome(completion=Completion(("ok",), ("stop",), "gpt-4o-mini", None, 0.1)),
+            ]
+
+        async def send(self, body: dict[str, Any]) -> Any:
+            return self.replies.pop(0)
+
+    events: list[Any] = []
+    with Batch(PRICED, str(src), Options()) as job:
+        job.emit = events.append
+        (item, _) = list(job.items())
+        run = runner._Runner(job, Tally(total=2))
+        rec = asyncio.run(run.one(item, Sender(30.0), RunLimiter(None, None, clock=lambda: now[0])))
+        assert rec["error"] is None and rec["attempts"] == 2 and slept[0] == 30.0
+        (waiting,) = [e for e in events if getattr(e, "status", None)]
+        assert "30 s" in waiting.status and "Retry-After" in waiting.status
+
+        before = len(slept)
+        rec = asyncio.run(run.one(item, Sender(200.0), RunLimiter(None, None, clock=lambda: now[0])))
+        assert slept[before:] == [], "a Retry-After over 120 s is not waited for"
+        assert rec["error"]["kind"] == "rate_limit" and "Retry-After" in rec["error"]["message"]
+        assert "200 s" in rec["error"]["message"] and "120 s" in rec["error"]["message"]

@@ -151,7 +151,7 @@ def test_resume_an_ask_conversation(server, gptcli, isolated: Path) -> None:
     assert gptcli("ask", "-m", "gpt-4o", "first question").code == 0
     other = gptcli("ask", "--json", "other question").json()["conversation_id"]
     (first_log,) = [p for p in conversations(isolated) if p.stem != other]
-    r = gptcli("chat", "--resume", first_log.stem[:6], input="follow up\n/system Be kind.\n/reset\nfresh start\n")
+    r = gptcli("chat", "--cid", first_log.stem[:6], input="follow up\n/system Be kind.\n/reset\nfresh start\n")
     assert r.code == 0, r.stderr
     follow, fresh = server.chat_requests()[2:]
     assert user_texts(follow) == [

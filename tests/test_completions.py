@@ -75,8 +75,8 @@ def test_completes_profiles_ids_and_models(isolated: Path) -> None:
 
     newest_first = list(reversed(IDS))
     assert bash_complete("replay", "") == newest_first
-    assert bash_complete("ask", "-c", "3f2") == ["3f2b00000002", "3f2a9c000001"]
-    assert bash_complete("chat", "--resume", "a1") == ["a1b2c3d4e5f6"]
+    assert bash_complete("ask", "--cid", "3f2") == ["3f2b00000002", "3f2a9c000001"]
+    assert bash_complete("chat", "--cid", "a1") == ["a1b2c3d4e5f6"]
     assert bash_complete("count", "--conversation", "3f2a") == ["3f2a9c000001"]
 
     models = bash_complete("ask", "-m", "")

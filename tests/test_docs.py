@@ -66,7 +66,7 @@ def test_help_has_a_summary_and_examples(command: tuple[str, ...]) -> None:
 
 def test_help_in_a_subprocess() -> None:
     """The real entry point, as a user runs it (the in-process runner above skips main())."""
-    r = run_gptcli("profiles", "show", "--help")
+    r = run_gptcli("profiles", "show", "--help", process=True)
     assert r.code == 0 and "Examples:" in r.stdout and "NAME" in r.stdout
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, write_profile
 from gptcli import profiles
 from gptcli.errors import ConfigError, NotFoundError, UsageError
 
@@ -25,31 +25,23 @@ def test_every_builtin_loads_and_validates(name: str) -> None:
     assert prof.model
 
 
-def user_profile(isolated: Path, name: str, text: str) -> Path:
-    d = isolated / "gptcli" / "config" / "profiles"
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_user_profile_overrides_builtin(isolated: Path) -> None:
-    user_profile(isolated, "coder", 'model = "my-model"\n')
+    write_profile(isolated, "coder", 'model = "my-model"\n')
     prof = profiles.resolve("coder")
     assert prof.model == "my-model"
     assert prof.system is None  # replaced, not merged
 
 
 def test_user_profile_can_extend_the_builtin_it_replaces(isolated: Path) -> None:
-    user_profile(isolated, "coder", 'extends = "coder"\ntemperature = 0.9\n')
+    write_profile(isolated, "coder", 'extends = "coder"\ntemperature = 0.9\n')
     prof = profiles.resolve("coder")
     assert prof.temperature == 0.9
     assert prof.model == "gpt-4.1" and prof.system
 
 
 def test_extends_chain_and_sources(isolated: Path) -> None:
-    user_profile(isolated, "base", 'model = "m1"\ntemperature = 0.1\n[params]\ntop_k = 5\n')
-    path = user_profile(isolated, "child", 'extends = "base"\ntemperature = 0.5\n[params]\nmin_p = 0.1\n')
+    write_profile(isolated, "base", 'model = "m1"\ntemperature = 0.1\n[params]\ntop_k = 5\n')
+    path = write_profile(isolated, "child", 'extends = "base"\ntemperature = 0.5\n[params]\nmin_p = 0.1\n')
     prof = profiles.resolve("child")
     assert (prof.model, prof.temperature) == ("m1", 0.5)
     assert prof.params == {"top_k": 5, "min_p": 0.1}
@@ -59,14 +51,14 @@ def test_extends_chain_and_sources(isolated: Path) -> None:
 
 
 def test_extends_loop_is_an_error(isolated: Path) -> None:
-    user_profile(isolated, "a", 'extends = "b"\n')
-    user_profile(isolated, "b", 'extends = "a"\n')
+    write_profile(isolated, "a", 'extends = "b"\n')
+    write_profile(isolated, "b", 'extends = "a"\n')
     with pytest.raises(ConfigError, match="loops"):
         profiles.resolve("a")
 
 
 def test_precedence_flags_over_env_over_profile(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    user_profile(isolated, "p", 'model = "from-file"\nbase_url = "http://file.example/v1"\n')
+    write_profile(isolated, "p", 'model = "from-file"\nbase_url = "http://file.example/v1"\n')
     assert profiles.resolve("p").model == "from-file"
     monkeypatch.setenv("GPTCLI_MODEL", "from-env")
     prof = profiles.resolve("p")
@@ -85,7 +77,7 @@ def test_gptcli_profile_env_picks_the_profile(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_stop_sequences_alias(isolated: Path) -> None:
-    user_profile(isolated, "t", 'stop_sequences = ["END", "###"]\n')
+    write_profile(isolated, "t", 'stop_sequences = ["END", "###"]\n')
     assert profiles.resolve("t").stop == ("END", "###")
 
 
@@ -104,7 +96,7 @@ def test_stop_sequences_alias(isolated: Path) -> None:
     ],
 )
 def test_bad_profile_is_one_line_exit_3(isolated: Path, gptcli, text: str, needle: str) -> None:
-    user_profile(isolated, "bad", text)
+    write_profile(isolated, "bad", text)
     r = gptcli("ask", "-p", "bad", "--dry-run", "hi")
     assert r.code == 3, r.stderr
     assert needle in r.stderr
@@ -114,7 +106,7 @@ def test_bad_profile_is_one_line_exit_3(isolated: Path, gptcli, text: str, needl
 
 
 def test_toml_syntax_error_names_the_line(isolated: Path, gptcli) -> None:
-    user_profile(isolated, "bad", 'model = "x"\n\ntemperature = = 1\n')
+    write_profile(isolated, "bad", 'model = "x"\n\ntemperature = = 1\n')
     r = gptcli("profiles", "show", "bad")
     assert r.code == 3
     assert "line 3" in r.stderr

@@ -16,6 +16,8 @@ import re
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,29 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is UTC in this process (and in the processes it starts) for the duration of a test."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def cli_run(*args: str) -> tuple[int, str, str]:
+    """``gptcli ARGS`` in this process, for what the command line decides alone (flag checks, exit codes)."""
+    import contextlib
+    import io
+
+    from gptcli import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.run(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
 def priced_profile(home: Path, name: str = "priced", extra: str = "") -> None:
     d = home / "gptcli" / "config" / "profiles"
     d.mkdir(parents=True, exist_ok=True)
@@ -174,24 +199,34 @@ def test_list_filters_and_json(gptcli, isolated: Path) -> None:
     assert rows[3]["cost"] is None and rows[3]["unpriced"] == 1
     assert rows[0]["source"] == "openai" and rows[0]["turns"] == 1
 
-    def listed(*args: str) -> list[str]:
-        res = gptcli("replay", "--json", *args)
-        assert res.code == 0, res.stderr
-        return [row["id"] for row in res.json()]
+    # The filters, in-process against the listing (the CLI only parses them into a Filters).
+    from gptcli import replay
+    from gptcli.errors import UsageError
 
-    assert listed("--since", "7d") == ["export", "aaaa00000002", "aaaa00000001"]
-    assert listed("--since", "3h") == ["export", "aaaa00000002"]
-    assert listed("--since", (now - timedelta(days=40)).date().isoformat())[-1] == "bbbb00000003"
-    assert listed("--profile", "coder") == ["aaaa00000002"]
-    assert listed("--model", "gpt-4o") == ["aaaa00000001"]  # exact, case-insensitive
-    assert listed("--model", "GPT-4o*") == ["aaaa00000002", "aaaa00000001"]  # a glob
-    assert listed("--grep", "神经网络") == ["aaaa00000001"]
-    assert listed("--grep", "old question") == ["bbbb00000003"]  # any case
-    assert listed("--grep", "ownership") == ["bbbb00000003"]  # replies too
-    assert listed("--grep", "ELSEWHERE") == ["export"]
-    assert listed("--grep", "神经网络", "--since", "7d", "--model", "gpt-4o") == ["aaaa00000001"]
-    assert listed("--grep", "no such text anywhere") == []
-    assert listed("--limit", "2") == ["export", "aaaa00000002"]
+    def listed(since: str | None = None, **kw: Any) -> list[str]:
+        filters = replay.Filters(since=replay.parse_since(since) if since else None, **kw)
+        return [row["id"] for row in replay.listing(filters).rows()]
+
+    assert listed() == ids
+    assert listed(since="7d") == ["export", "aaaa00000002", "aaaa00000001"]
+    assert listed(since="3h") == ["export", "aaaa00000002"]
+    assert listed(since=(now - timedelta(days=40)).date().isoformat())[-1] == "bbbb00000003"
+    assert listed(profile="coder") == ["aaaa00000002"]
+    assert listed(model="gpt-4o") == ["aaaa00000001"]  # exact, case-insensitive
+    assert listed(model="GPT-4o*") == ["aaaa00000002", "aaaa00000001"]  # a glob
+    assert listed(grep="神经网络") == ["aaaa00000001"]
+    assert listed(grep="old question") == ["bbbb00000003"]  # any case
+    assert listed(grep="ownership") == ["bbbb00000003"]  # replies too
+    assert listed(grep="ELSEWHERE") == ["export"]
+    assert listed(grep="神经网络", since="7d", model="gpt-4o") == ["aaaa00000001"]
+    assert listed(grep="no such text anywhere") == []
+    assert listed(limit=2) == ["export", "aaaa00000002"]
+    limited = replay.listing(replay.Filters(limit=2))
+    assert limited.more and limited.total == 4
+    assert [p.split(":")[0] for p in limited.problems] == ["cccc00000004.jsonl"]
+    with pytest.raises(UsageError, match="--since") as bad:
+        replay.parse_since("yesterday-ish")
+    assert bad.value.exit_code == 2
 
     # Piped text: tab-separated id, date, profile, model, turns, cost, first prompt.
     r = gptcli("replay", "--profile", "coder")
@@ -200,10 +235,10 @@ def test_list_filters_and_json(gptcli, isolated: Path) -> None:
     assert cells[0] == "aaaa00000002" and cells[2:] == ["coder", "gpt-4o-mini", "2", "$0.005", "Explain ^a+$"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[1])
 
-    r = gptcli("replay", "--since", "yesterday-ish")
-    assert r.code == 2 and "--since" in one_error_line(r.stderr)
-    r = gptcli("replay", "--rerun")
-    assert r.code == 2 and "need a conversation" in one_error_line(r.stderr)
+    code, _, err = cli_run("replay", "--since", "yesterday-ish")
+    assert code == 2 and "--since" in one_error_line(err)
+    code, _, err = cli_run("replay", "--rerun")
+    assert code == 2 and "need a conversation" in one_error_line(err)
 
 
 def test_grep_is_exact_whatever_the_shortcut(isolated: Path) -> None:
@@ -325,7 +360,7 @@ def test_listing_imports_nothing_heavy(isolated: Path) -> None:
 # --- show -------------------------------------------------------------------------------
 
 
-def test_show_in_every_format(gptcli, isolated: Path, tmp_path: Path) -> None:
+def test_show_in_every_format(gptcli, isolated: Path, tmp_path: Path, utc: None) -> None:
     path = conv_file(
         isolated,
         "3f2a9c000001",
@@ -339,10 +374,11 @@ def test_show_in_every_format(gptcli, isolated: Path, tmp_path: Path) -> None:
     )
     before = sha(path)
     env = {"TZ": "UTC"}
+    from gptcli import replay
+    from gptcli.render import transcript
 
-    text = gptcli("replay", "3f2a", env=env)  # piped: plain text
-    assert text.code == 0, text.stderr
-    assert text.stdout == (
+    conv = replay.load("3f2a")
+    plain = (
         "conversation 3f2a9c000001 · 2025-03-01 12:00 · profile translator · model gpt-4o-mini · 2 turns · $0.0004\n"
         "\n[system]\nYou are concise.\n"
         "\n[user]\n请解释一下什么是神经网络?\n"
@@ -350,25 +386,25 @@ def test_show_in_every_format(gptcli, isolated: Path, tmp_path: Path) -> None:
         "\n[user]\nAnd in English?\n"
         "\n[assistant]\nA model made of layers.\n"
     )
-    verbose = gptcli("replay", "3f2a", "-v", "--format", "text", env=env).stdout
+    assert transcript.to_text(conv).rstrip("\n") + "\n" == plain
+    verbose = transcript.to_text(conv, verbose=True)
     assert "[assistant] gpt-4o-mini · 10 in / 5 out · $0.0002 · 1.25 s\n" in verbose
     assert "[assistant] gpt-4o-mini · 30 in / 6 out · $0.0002 · 1.25 s\n" in verbose
+    _check_golden("replay_show_verbose.txt", verbose)
 
-    md = gptcli("replay", "3f2a", "--format", "markdown", "-v", env=env).stdout
+    md = transcript.to_markdown(conv, verbose=True)
     assert md.startswith("# Conversation 3f2a9c000001\n\n*2025-03-01 12:00 · profile translator")
     assert "### System\n\nYou are concise.\n" in md
     assert "### Assistant\n\n*gpt-4o-mini · 10 in / 5 out · $0.0002 · 1.25 s*\n\n神经网络是一种模型。" in md
-    assert "\x1b" not in md  # piped: the Markdown source, not rendered
+    _check_golden("replay_show_verbose.md", md)
 
-    data = gptcli("replay", "3f2a", "--json").json()
+    data = json.loads(json.dumps(replay.to_json(conv)))
     assert data["id"] == "3f2a9c000001" and data["meta"]["profile"] == "translator"
     assert [m["role"] for m in data["messages"]] == ["system", "user", "assistant", "user", "assistant"]
     assert data["messages"][2]["usage"]["completion_tokens"] == 5 and data["warnings"] == []
     assert data["summary"]["turns"] == 2
-    assert gptcli("replay", "3f2a", "--format", "json").json() == data
 
-    line = gptcli("replay", "3f2a", "--format", "openai").stdout
-    assert line.count("\n") == 1
+    line = transcript.to_openai(conv) + "\n"
     assert json.loads(line) == {
         "messages": [
             {"role": "system", "content": "You are concise."},
@@ -381,13 +417,23 @@ def test_show_in_every_format(gptcli, isolated: Path, tmp_path: Path) -> None:
     # The export reads back, by path, wherever an id works; and `ask -c` continues from it.
     exported = tmp_path / "exported.jsonl"
     exported.write_text(line, encoding="utf-8")
-    back = gptcli("replay", str(exported), "--format", "openai")
-    assert back.code == 0 and back.stdout == line
-    assert gptcli("replay", "--last", "--format", "openai").stdout == line
+    assert transcript.to_openai(replay.load(str(exported))) + "\n" == line
+    assert transcript.to_openai(replay.load(None, last=True)) + "\n" == line
 
-    assert gptcli("replay", "3f2a", "--format", "yaml").code == 2
-    assert gptcli("replay", "3f2a", "-m", "gpt-4o").code == 2  # an override without --rerun
-    assert gptcli("replay", "3f2a", "--since", "7d").code == 2
+    # One run of the command per format: what it prints is the rendering above.
+    text = gptcli("replay", "3f2a", env=env)  # piped: plain text
+    assert text.code == 0, text.stderr
+    assert text.stdout == plain
+    md_out = gptcli("replay", "3f2a", "--format", "markdown", "-v", env=env).stdout
+    assert md_out == md.rstrip("\n") + "\n"
+    assert "\x1b" not in md_out  # piped: the Markdown source, not rendered
+    assert gptcli("replay", "3f2a", "--json").json() == data
+    assert gptcli("replay", "3f2a", "--format", "json").json() == data
+    out = gptcli("replay", str(exported), "--format", "openai")
+    assert out.code == 0 and out.stdout == line and line.count("\n") == 1
+
+    for args in (("--format", "yaml"), ("-m", "gpt-4o"), ("--since", "7d")):  # -m: an override without --rerun
+        assert cli_run("replay", "3f2a", *args)[0] == 2, args
     assert sha(path) == before
 
 
@@ -472,9 +518,10 @@ def test_rerun_budget_is_checked_before_anything_is_sent(server, gptcli, isolate
         isolated, "b0d9e7000001", [("one " * 50, "a"), ("two " * 50, "b"), ("three " * 50, "c")], profile="priced"
     )
     before = sha(path)
-    dry = gptcli("replay", "b0d9", "--rerun", "--dry-run")
-    assert dry.code == 0, dry.stderr
-    est = dry.json()["estimate"]
+    # The dry run and the two refusals send nothing: in-process; the run that sends is a real process.
+    code, out, err = cli_run("replay", "b0d9", "--rerun", "--dry-run")
+    assert code == 0, err
+    est = json.loads(out)["estimate"]
     assert est["turns"] == 3 and est["exact"] is True and est["max_output_tokens"] == 100
     # Three replies of up to 100 tokens at $2/M, the prompts growing with each earlier reply at $1/M.
     assert est["cost_max"] == pytest.approx((est["prompt_tokens_max"] * 1.0 + 300 * 2.0) / 1e6)
@@ -482,11 +529,11 @@ def test_rerun_budget_is_checked_before_anything_is_sent(server, gptcli, isolate
     assert est["cost_min"] < est["cost_expected"] < est["cost_max"]
     assert server.requests == []
 
-    over = gptcli("replay", "b0d9", "--rerun", "--max-cost", f"{est['cost_max'] * 0.9:.8f}")
-    assert over.code == 7
-    assert "re-run (3 turns) could cost up to" in one_error_line(over.stderr)
-    unbounded = gptcli("replay", "b0d9", "--rerun", "--max-tokens", "1", "-p", "default", "--max-cost", "1")
-    assert unbounded.code == 7 and "price unknown" in one_error_line(unbounded.stderr)
+    code, _, err = cli_run("replay", "b0d9", "--rerun", "--max-cost", f"{est['cost_max'] * 0.9:.8f}")
+    assert code == 7
+    assert "re-run (3 turns) could cost up to" in one_error_line(err)
+    code, _, err = cli_run("replay", "b0d9", "--rerun", "--max-tokens", "1", "-p", "default", "--max-cost", "1")
+    assert code == 7 and "price unknown" in one_error_line(err)
     assert server.requests == []  # the server saw nothing
     assert len(conversations(isolated)) == 1
 
@@ -571,16 +618,21 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert r.code == 0 and len(json.loads(r.stdout)["messages"]) == 4
     assert r.stderr == "warning: 0dd000000001.jsonl: line 4 skipped (unknown record type 'bookmark')\n"
     # A file from a newer gptcli: exit 3, whatever is asked of it.
-    for args in (("replay", "2e3"), ("replay", "2e3", "--rerun"), ("ask", "-c", "2e3000000001", "more")):
-        r = gptcli(*args)
-        assert r.code == 3 and "newer gptcli" in one_error_line(r.stderr), args
-    # An ambiguous prefix (exit 2), an unknown id (exit 3), for replay and ask -c alike.
-    for args in (("replay", "abab"), ("ask", "-c", "abab", "more")):
-        r = gptcli(*args)
-        assert r.code == 2 and "ambiguous" in one_error_line(r.stderr), args
-    for args in (("replay", "ffff"), ("ask", "-c", "ffff0000", "more")):
-        r = gptcli(*args)
-        assert r.code == 3 and "no conversation with id ffff" in one_error_line(r.stderr), args
+    # (The replay refusals run in-process: only the command line decides them.)
+    for args in (("replay", "2e3"), ("replay", "2e3", "--rerun")):
+        code, _, err = cli_run(*args)
+        assert code == 3 and "newer gptcli" in one_error_line(err), args
+    r = gptcli("ask", "--cid", "2e3000000001", "more")
+    assert r.code == 3 and "newer gptcli" in one_error_line(r.stderr)
+    # An ambiguous prefix (exit 2), an unknown id (exit 3), for replay and ask --cid alike.
+    code, _, err = cli_run("replay", "abab")
+    assert code == 2 and "ambiguous" in one_error_line(err)
+    r = gptcli("ask", "--cid", "abab", "more")
+    assert r.code == 2 and "ambiguous" in one_error_line(r.stderr)
+    code, _, err = cli_run("replay", "ffff")
+    assert code == 3 and "no conversation with id ffff" in one_error_line(err)
+    r = gptcli("ask", "--cid", "ffff0000", "more")
+    assert r.code == 3 and "no conversation with id ffff" in one_error_line(r.stderr)
 
     # Ids that are really paths outside the store: read at most, never written.
     outside = tmp_path / "outside"
@@ -595,9 +647,9 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
         ("/dev/zero", 3),
         (str(outside), 3),
     ):
-        r = gptcli("replay", ref)
-        assert r.code == code, (ref, r.stderr)
-        line = one_error_line(r.stderr)
+        got, _, err = cli_run("replay", ref)
+        assert got == code, (ref, err)
+        line = one_error_line(err)
         assert "hunter2" not in line
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
 
@@ -611,8 +663,8 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt", "shared.jsonl"]
     assert sha(ext) == ext_hash
 
-    # Continuing with ask -c works from a file too (the same loading code), into a new stored conversation.
-    r = gptcli("ask", "-c", str(ext), "a follow-up")
+    # Continuing with ask --cid works from a file too (the same loading code), into a new stored conversation.
+    r = gptcli("ask", "--cid", str(ext), "a follow-up")
     assert r.code == 0, r.stderr
     assert server.chat_requests()[-1]["messages"][-3:] == [
         {"role": "user", "content": "from a colleague"},
@@ -620,7 +672,7 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
         {"role": "user", "content": "a follow-up"},
     ]
     # A torn file continued: warned, then carried on.
-    r = gptcli("ask", "-c", "7075000000aa", "third")
+    r = gptcli("ask", "--cid", "7075000000aa", "third")
     assert r.code == 0 and "torn last line" in r.stderr
 
     # Listing still works and says which file it skipped; re-runs and listings changed no file.
@@ -628,3 +680,31 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert r.code == 0 and "2e3000000001.jsonl" in r.stderr
     assert {row["id"] for row in r.json()} >= {"0dd000000001", "abab00000001"}
     assert sha(odd) == hashes[odd] and sha(newer) == hashes[newer]
+
+
+def test_index_entry_round_trips_and_rejects_stale_or_foreign_lists() -> None:
+    from gptcli.replay import IndexEntry
+
+    ok = IndexEntry(3, 4, 5, "ok", "2025-03-01T12:00:00.000Z", "default", ["gpt-4o"], '{"id": "x"}')
+    error = IndexEntry(3, 4, 5, "error", error="unreadable")
+    pending = IndexEntry(3, 4, 5, "pending")
+    for entry in (ok, error, pending):
+        assert IndexEntry.from_json(json.loads(json.dumps(entry.to_json())), 3, 4, 5) == entry
+    assert ok.to_json() == [3, 4, 5, "ok", "2025-03-01T12:00:00.000Z", "default", ["gpt-4o"], '{"id": "x"}']
+    assert error.to_json() == [3, 4, 5, "error", "unreadable"] and pending.to_json() == [3, 4, 5, "pending"]
+    assert ok.row() == {"id": "x"} and error.row() is None
+    assert IndexEntry.from_json(ok.to_json(), 3, 4, 6) is None  # another inode: the file changed
+    for bad in (None, {}, [3, 4, 5], [3, 4, 5, "ok", 1, None, [], ""], [3, 4, 5, "error"], [3, 4, 5, "what"]):
+        assert IndexEntry.from_json(bad, 3, 4, 5) is None, bad
+
+
+def test_renderers_import_no_use_case() -> None:
+    code = (
+        "import sys\n"
+        "import gptcli.render, gptcli.render.diff, gptcli.render.transcript, gptcli.diffview\n"
+        "use_cases = ('replay', 'batch', 'chat', 'conversation', 'cli')\n"
+        "print([m for m in sys.modules if m.split('.')[:2] in [['gptcli', u] for u in use_cases]])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

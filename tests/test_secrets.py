@@ -10,27 +10,20 @@ under the test's home and everything printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
-import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import SECRET_KEY, SRC, Result, conversations
+from conftest import SECRET_KEY, Result, conversations, write_profile
 from fakeserver import Reply
 
 FRAGMENT = "d3adb33f"  # the middle of SECRET_KEY: not even a part of it may show
-
-
-def write_profile(home: Path, name: str, text: str) -> Path:
-    d = home / "gptcli" / "config" / "profiles"
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def key_script(tmp_path: Path, output: str, code: int = 0, stderr: str = "") -> Path:
@@ -238,31 +231,24 @@ def test_the_key_never_leaks_anywhere(server, gptcli, isolated: Path, tmp_path: 
 # --- permissions ---------------------------------------------------------------------------------
 
 
-def _umask0_gptcli(*args: str, input: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+@contextlib.contextmanager
+def _umask0() -> Iterator[None]:
     """Run gptcli under umask 000: only gptcli's own modes keep its files private."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-
-    def umask0() -> None:
-        os.umask(0)
-
-    return subprocess.run(
-        [sys.executable, "-m", "gptcli", *args],
-        input=input,
-        capture_output=True,
-        env=env,
-        preexec_fn=umask0,
-        timeout=60,
-    )
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
-def test_private_files_0600_in_0700_dirs_even_under_umask_0(server, isolated: Path, tmp_path: Path) -> None:
-    assert _umask0_gptcli("ask", "hello").returncode == 0
-    assert _umask0_gptcli("chat", input=b"hello\n").returncode == 0
-    assert _umask0_gptcli("ask", "-c", "more").returncode == 0
+def test_private_files_0600_in_0700_dirs_even_under_umask_0(server, gptcli, isolated: Path, tmp_path: Path) -> None:
     prompts = tmp_path / "p.txt"
     prompts.write_text("a\nb\n")
-    assert _umask0_gptcli("batch", str(prompts), "-o", str(isolated / "gptcli" / "batch-out.jsonl")).returncode == 0
+    with _umask0():
+        assert gptcli("ask", "hello").code == 0
+        assert gptcli("chat", input=b"hello\n").code == 0
+        assert gptcli("ask", "-c", "more").code == 0
+        assert gptcli("batch", str(prompts), "-o", str(isolated / "gptcli" / "batch-out.jsonl")).code == 0
     data = isolated / "gptcli" / "data"
     convs = conversations(isolated)
     assert len(convs) == 2

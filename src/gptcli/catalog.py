@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import client, tokens
+from .backend import Backend
 from .errors import NotFoundError
 from .models import Price, Profile
 
@@ -50,14 +51,16 @@ def describe(model_id: str, profile: Profile, *, owned_by: str | None = None, cr
     return ModelRow(model_id, owned_by, created, info.price, info.context_window, info.source, info.matched)
 
 
-def list_models(profile: Profile, contains: str | None = None) -> list[ModelRow]:
-    """The server's models, sorted by id; ``contains`` keeps ids containing it (any case)."""
+def list_models(profile: Profile, contains: str | None = None, *, backend: Backend | None = None) -> list[ModelRow]:
+    """The server's models, sorted by id; ``contains`` keeps ids containing it (any case).
+
+    ``backend`` defaults to the profile's.
+    """
     key = client.api_key(profile)
     try:
-        raw = client.list_models(profile, key)
+        raw = (backend or client.backend_for(profile)).list_models(profile, key)
     except NotFoundError:
-        where = profile.base_url or "https://api.openai.com/v1"
-        raise NotFoundError(f"{where} does not list its models (GET /models: 404)") from None
+        raise NotFoundError(f"{profile.server_url} does not list its models (GET /models: 404)") from None
     rows = []
     needle = (contains or "").lower()
     for m in sorted(raw, key=lambda m: str(m["id"])):

@@ -34,7 +34,7 @@ from datetime import date
 from typing import IO, Any, Protocol
 
 from . import conversation, profiles, render, store
-from .errors import AuthError, ConfigError, GptcliError, Interrupted, UsageError
+from .errors import AuthError, ConfigError, GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Delta, Notice, Preflight, Profile, Turn
 
 EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit", "退出", "再见"})
@@ -301,7 +301,7 @@ class Chat:
                 raise  # every later line would fail the same way
             self.ui.error(e)
             last = self.session.messages[-1]["role"] if self.session.messages else None
-            if last == "assistant" and getattr(e, "partial", None) is not None:
+            if last == "assistant" and isinstance(e, StreamBroken):
                 self.ui.warn("the partial reply is kept, marked incomplete (/retry regenerates it)")
             elif last == "user":
                 self.ui.status("/retry sends the question again")

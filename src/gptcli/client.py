@@ -1,10 +1,11 @@
 """From a profile and messages to a request body, and from the body to a reply.
 
 Owns the parameter rules per model family (one table, ``RULES``; documented in
-docs/model-families.md), the API key lookup, and the "second chance": a 400 that
-names an unsupported parameter drops it and retries once. The openai SDK is only
-reached through ``openai_backend``, imported inside ``send`` so that nothing that
-merely builds or prints a request pays for importing it.
+docs/model-families.md), the API key lookup, the choice of backend (``backend_for``)
+and the "second chance": a 400 that names an unsupported parameter drops it and
+retries once. Servers are only reached through a ``backend.Backend``; the OpenAI one
+imports its SDK on first use, so nothing that merely builds or prints a request pays
+for importing it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from . import settings
+from . import backends, settings
+from .backend import AsyncChat, Backend, BatchAPI
 from .errors import APIError, AuthError, ConfigError
-from .models import Completion, Delta, Profile
+from .models import OPENAI_BASE_URL, Completion, Delta, Profile, RequestDescription, ServerModel
 
-OPENAI_HOST = "api.openai.com"
+OPENAI_HOST = urlparse(OPENAI_BASE_URL).hostname
 
 
 def is_openai(base_url: str | None) -> bool:
@@ -37,11 +39,11 @@ def base_model(model: str) -> str:
 
 # --- the rules table ------------------------------------------------------------------
 #
-# Sources: /work/shared/reference/tokens-and-params.md 2.2-2.5 (litellm's o-series and
-# gpt-5 transformations, smolagents' supports_stop_parameter, OpenAI's error messages in
-# public issues, per-model effort probes). Where a rule is unsure, the safe direction is to
-# *send*: a rejected parameter costs one unbilled 400 and the second chance drops it,
-# while a parameter dropped by mistake is lost without trace.
+# Sources: litellm's o-series and gpt-5 transformations, smolagents'
+# supports_stop_parameter, OpenAI's error messages in public issues, and per-model
+# reasoning_effort probes; docs/model-families.md has the resulting table. Where a rule
+# is unsure, the safe direction is to *send*: a rejected parameter costs one unbilled 400
+# and the second chance drops it, while a parameter dropped by mistake is lost without trace.
 
 _SAMPLING = frozenset({"temperature", "top_p"})
 _LOGPROBS = frozenset({"logprobs", "top_logprobs"})
@@ -350,12 +352,18 @@ SECOND_CHANCE_CODES = ("unsupported_parameter", "unsupported_value")
 _ESSENTIAL = frozenset({"model", "messages", "response_format"})
 
 
+def backend_for(profile: Profile) -> Backend:
+    """The backend the profile's ``backend`` key names (``openai`` unless set)."""
+    return backends.load(profile.backend)
+
+
 def send(
     profile: Profile,
     body: dict[str, Any],
     *,
     key: str,
     notice: Callable[[str], None],
+    backend: Backend | None = None,
 ) -> Generator[Delta, None, Completion]:
     """Send ``body``; yield text deltas; return the finished Completion.
 
@@ -364,12 +372,11 @@ def send(
     are not billed, and unknown future models then still work. A refused output limit
     (``max_tokens`` / ``max_completion_tokens``) is renamed to the other name rather than
     dropped, so the limit holds. ``body`` is updated in place: afterwards it is what was
-    last sent.
+    last sent. ``backend`` defaults to the profile's.
     """
-    from . import openai_backend
-
+    backend = backend or backend_for(profile)
     try:
-        return (yield from openai_backend.chat(profile, body, key=key))
+        return (yield from backend.chat(profile, body, key=key))
     except APIError as e:
         param = second_chance(e, body)
         if param is None:
@@ -386,7 +393,7 @@ def send(
             if param == "stream":
                 body.pop("stream_options", None)
             notice(f"the server rejected {param!r} ({e.code}); retrying once without it{_SWITCHES.get(param, '')}")
-        return (yield from openai_backend.chat(profile, body, key=key))
+        return (yield from backend.chat(profile, body, key=key))
 
 
 # The output limit's two names: a server that refuses one gets the other, so the limit holds.
@@ -395,33 +402,32 @@ _LIMIT_NAMES = {"max_tokens": "max_completion_tokens", "max_completion_tokens": 
 _SWITCHES = {"stream_options": " (set include_usage = false in the profile to skip this)"}
 
 
-def list_models(profile: Profile, key: str) -> list[dict[str, Any]]:
-    """The server's ``GET /models`` list (dicts with id, owned_by, created)."""
-    from . import openai_backend
-
-    return openai_backend.list_models(profile, key)
+def list_models(profile: Profile, key: str) -> list[ServerModel]:
+    """The server's model list (id, owned_by, created), in the server's order."""
+    return backend_for(profile).list_models(profile, key)
 
 
-def async_chat(profile: Profile, key: str) -> Any:
-    """A sender for many requests at once (``batch``): ``openai_backend.AsyncChat``.
+def async_chat(profile: Profile, key: str) -> AsyncChat:
+    """A sender for many requests at once (``batch``).
 
     One attempt per ``await sender.send(body)``, returning an ``Outcome``; the caller retries.
     """
-    from . import openai_backend
-
-    return openai_backend.AsyncChat(profile, key)
+    return backend_for(profile).async_chat(profile, key)
 
 
-def preload() -> None:
-    """Import the openai backend now (batch does it in a thread while it reads the input)."""
-    from . import openai_backend  # noqa: F401
+def preload(profile: Profile | None = None) -> None:
+    """Do the backend's slow imports now (batch does it in a thread while it reads the input)."""
+    backend_for(profile or Profile()).preload()
 
 
-def batch_api(profile: Profile, key: str) -> Any:
-    """OpenAI's Files and Batches endpoints: ``openai_backend.BatchAPI``."""
-    from . import openai_backend
+def batch_api(profile: Profile, key: str) -> BatchAPI:
+    """The server's asynchronous batch endpoints (OpenAI's Files and Batches)."""
+    return backend_for(profile).batch_api(profile, key)
 
-    return openai_backend.BatchAPI(profile, key)
+
+def describe_request(profile: Profile, body: dict[str, Any]) -> RequestDescription:
+    """The HTTP request ``body`` becomes (``--dry-run``), the key redacted; sends nothing."""
+    return backend_for(profile).describe_request(profile, body)
 
 
 def second_chance(error: APIError, body: dict[str, Any]) -> str | None:

@@ -8,13 +8,14 @@ does the same).
 
 The dynamic values come from the callbacks below, which ``cli`` attaches with
 ``autocompletion=``: profile names (``-p``, ``profiles show``), conversation ids
-(``replay``, ``ask -c``, ``chat --resume``, ``count --conversation``) and model names
+(``replay``, ``ask --cid``, ``chat --cid``, ``count --conversation``) and model names
 (``-m``). They run on every Tab press, so they stay cheap and offline: no network, no
 openai or tiktoken import, nothing written but the price cache; any failure completes
 nothing rather than printing a traceback into the user's prompt.
 
 This module imports only the standard library at import time: ``cli`` imports it on
-every run.
+every run. (``script`` reaches Typer's generator through ``cli.compat``, the one place
+that touches Typer's internals; only regenerating the scripts pays for that import.)
 """
 
 import os
@@ -51,32 +52,9 @@ Items = list[tuple[str, str]]
 
 def script(shell: str) -> str:
     """The completion script for ``shell``, exactly as ``gptcli --show-completion SHELL`` prints it."""
-    from typer._completion_shared import get_completion_script
+    from .cli.compat import completion_script  # Typer's own generator (not public API: see compat)
 
-    return get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell) + "\n"
-
-
-def shell_flag(flag: str, shell: str) -> int:
-    """``gptcli --install-completion SHELL`` / ``--show-completion SHELL``.
-
-    Typer's flags take no value (they detect the shell from the parent process), so a
-    shell named after them would be silently ignored: ``--install-completion zsh`` run
-    from bash installed the bash script. Naming the shell is the clearer way to ask.
-    """
-    from .errors import UsageError
-
-    if shell not in SHELLS:
-        raise UsageError(f"no completion for shell {shell!r}", hint=f"one of: {', '.join(SHELLS)}")
-    if flag == "--show-completion":
-        sys.stdout.write(script(shell))
-        sys.stdout.flush()
-        return 0
-    from typer._completion_shared import install
-
-    _, path = install(shell=shell, prog_name=PROG, complete_var=COMPLETE_VAR)
-    print(f"{shell} completion installed in {path}")
-    print("Completion will take effect once you restart the terminal")
-    return 0
+    return completion_script(PROG, COMPLETE_VAR, shell) + "\n"
 
 
 # --- the callbacks --------------------------------------------------------------------

@@ -4,7 +4,8 @@ A ``Session`` holds a profile and a history, and runs turns: it builds the reque
 checks tokens and cost first, streams through the client, and appends every message
 to the store as it happens. It yields events (``Preflight``, ``Notice``, ``Delta``)
 and returns a ``Turn``; it never prints. History always carries the assistant's
-replies, so the model sees its own earlier answers.
+replies, so the model sees its own earlier answers. The server is reached through a
+``backend.Backend``: the profile's (``client.backend_for``) unless one is passed in.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import client, preflight, store, tokens
-from .errors import GptcliError, Interrupted, UsageError
-from .models import Completion, Delta, Notice, Preflight, Profile, Turn
+from .backend import Backend
+from .errors import GptcliError, Interrupted, StreamBroken, UsageError
+from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
 
 Event = Preflight | Notice | Delta
 
@@ -39,6 +41,7 @@ class DryRun:
     preflight: Preflight
     notes: tuple[str, ...]
     base_url: str
+    request: RequestDescription  # method, URL, headers (key redacted) and body, from the backend
 
 
 @dataclass
@@ -54,19 +57,22 @@ class Session:
     _token_cache: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False)
     _trim_window: int = 0
     _no_encoding: set[tuple[str, str | None]] = field(default_factory=set, repr=False)
+    backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
 
     @classmethod
-    def start(cls, profile: Profile, *, log: bool = True, **meta: Any) -> Session:
-        s = cls(profile, log=log)
+    def start(cls, profile: Profile, *, log: bool = True, backend: Backend | None = None, **meta: Any) -> Session:
+        s = cls(profile, log=log, backend=backend)
         if profile.system:
             s.messages.append({"role": "system", "content": profile.system})
         s._meta = meta
         return s
 
     @classmethod
-    def resume(cls, profile: Profile, conv: store.Conversation, *, log: bool = True) -> Session:
+    def resume(
+        cls, profile: Profile, conv: store.Conversation, *, log: bool = True, backend: Backend | None = None
+    ) -> Session:
         """Continue a saved conversation; a file outside the store is copied into a new one."""
-        s = cls(profile, messages=conv.messages, log=log)
+        s = cls(profile, messages=conv.messages, log=log, backend=backend)
         if conv.system is None and profile.system:
             s.messages.insert(0, {"role": "system", "content": profile.system})
         if not log:
@@ -118,7 +124,11 @@ class Session:
         pre = preflight.check(self.profile, messages, exact=True, max_cost=max_cost)
         built = client.build_body(self.profile, messages, stream=False)
         body = {**built.body, **(extra_body or {})}
-        return DryRun(body, pre, built.notes, self.profile.base_url or "https://api.openai.com/v1")
+        request = self._backend().describe_request(self.profile, body)
+        return DryRun(body, pre, built.notes, self.profile.server_url, request)
+
+    def _backend(self) -> Backend:
+        return self.backend or client.backend_for(self.profile)
 
     def turn(
         self,
@@ -166,7 +176,7 @@ class Session:
         texts: dict[int, list[str]] = {}
         start = time.monotonic()
         try:
-            gen = client.send(self.profile, body, key=key, notice=retried.append)
+            gen = client.send(self.profile, body, key=key, notice=retried.append, backend=self._backend())
             while True:
                 try:
                     event = next(gen)
@@ -195,9 +205,8 @@ class Session:
                 if writer is not None:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
-            partial_c = getattr(e, "partial", None)
-            if isinstance(partial_c, Completion) and partial_c.text:
-                self._keep(partial_c, pre, body, writer)
+            if isinstance(e, StreamBroken) and e.partial.text:
+                self._keep(e.partial, pre, body, writer)
             elif writer is not None:
                 writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
             raise
@@ -400,3 +409,100 @@ def _partial(texts: dict[int, list[str]], model: str, latency: float, *, interru
 def load_for_continue(ref: str | None) -> store.Conversation:
     """The conversation ``ask -c`` / ``chat --resume`` continue (shared with replay)."""
     return store.load(ref)
+
+
+# --- ask: the turn as a value (appended for the cli split; the cli only prints these) ---------
+
+
+def with_json_hint(session: Session, text: str) -> tuple[str, str | None]:
+    """OpenAI refuses json_object mode unless a message says "JSON": add it if none does.
+
+    Returns the text to send and, when the hint was added, a note saying so.
+    """
+    from . import structured
+
+    if structured.mentions_json(session.request_messages(text)):
+        return text, None
+    note = f"--json-object: added {structured.JSON_HINT!r} to the prompt (the API wants the word JSON)"
+    return f"{text}\n\n{structured.JSON_HINT}", note
+
+
+def check_output(turn: Turn, output: Any) -> Turn:
+    """The turn with each choice checked against ``output`` (and unfenced); InvalidOutputError (9) if one fails."""
+    import dataclasses
+
+    from . import structured
+    from .errors import InvalidOutputError
+
+    c = turn.completion
+    texts = []
+    for i, choice in enumerate(c.texts):
+        where = "the reply" if len(c.texts) == 1 else f"choice {i + 1}"
+        reason = c.finish_reasons[i] if i < len(c.finish_reasons) else None
+        try:
+            structured.check(choice, output, finish_reason=reason, where=where)
+        except InvalidOutputError as e:
+            kept = f"; it is kept in conversation {turn.conversation_id}" if turn.conversation_id else ""
+            raise InvalidOutputError(e.message + kept) from None
+        texts.append(structured.unfence(choice))
+    return dataclasses.replace(turn, completion=dataclasses.replace(c, texts=tuple(texts)))
+
+
+def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
+    """The preflight estimate as ``--json`` and ``--dry-run`` print it."""
+    if pre is None:
+        return None
+    return {
+        "prompt_tokens": pre.prompt_tokens,
+        "exact": pre.exact,
+        "encoding": pre.encoding,
+        "cost_min": pre.cost_min,
+        "cost_max": pre.cost_max,
+        "context_window": pre.context_window,
+        "max_output_tokens": pre.max_output,
+    }
+
+
+def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
+    """One turn as ``ask --json`` prints it."""
+    c = turn.completion
+    multi = len(c.texts) > 1
+    return {
+        "text": list(c.texts) if multi else c.text,
+        "model": c.model,
+        "profile": profile.name,
+        "finish_reason": list(c.finish_reasons) if multi else c.finish_reason,
+        "usage": c.usage.to_dict() if c.usage else None,
+        "cost": turn.cost,
+        "estimate": estimate_record(turn.preflight),
+        "conversation_id": turn.conversation_id,
+        "latency": round(c.latency, 4),
+        "incomplete": c.incomplete,
+        "notes": list(turn.notices),
+    }
+
+
+def dry_run_record(d: DryRun, profile: Profile) -> dict[str, Any]:
+    """What ``ask --dry-run`` prints: the request as it would be sent, its estimate and notes."""
+    # The profile's own [headers] too, through settings() so credential values stay redacted.
+    headers = {"Authorization": "Bearer [redacted]", "Content-Type": "application/json"}
+    headers.update(profile.settings()["headers"])
+    return {
+        "method": "POST",
+        "url": d.base_url.rstrip("/") + "/chat/completions",
+        "headers": headers,
+        "body": d.body,
+        "estimate": estimate_record(d.preflight),
+        "notes": list(d.notes),
+    }
+
+
+def open_session(profile: Profile, ref: str | None, *, resume: bool, log: bool) -> tuple[Session, tuple[str, ...]]:
+    """A new session, or (``resume``) one continuing conversation ``ref`` (None: the last).
+
+    Returns the session and the warnings met loading the history (a torn last line...).
+    """
+    if not resume:
+        return Session.start(profile, log=log), ()
+    conv = load_for_continue(ref)
+    return Session.resume(profile, conv, log=log), tuple(conv.warnings)

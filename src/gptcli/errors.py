@@ -10,17 +10,23 @@ is the only place that turns them into stderr text and an exit status::
     │   └── NotFoundError       3  unknown profile or conversation id
     ├── AuthError               4  missing or rejected API key
     ├── RateLimitError          5  429 / quota, after the retries
-    ├── NetworkError            6  connection, timeout, 5xx, broken stream
+    ├── NetworkError            6  connection, timeout, 5xx
+    │   └── StreamBroken        6  the stream broke mid-reply (carries the partial reply)
     ├── BudgetError             7  the call could cost more than --max-cost
     ├── ContextLengthError      8  the request does not fit the context window
     ├── InvalidOutputError      9  --json-object / --schema reply is not valid
     ├── BatchFailedError       10  some batch items failed (the rest are written)
-    └── Interrupted           130  Ctrl-C / SIGTERM; what was received is kept
+    ├── Interrupted           130  Ctrl-C / SIGTERM; what was received is kept
+    └── APIError                1  a server answer no other class covers (e.g. a 400)
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import Completion
 
 
 class ExitCode(IntEnum):
@@ -74,6 +80,14 @@ class RateLimitError(GptcliError):
 
 class NetworkError(GptcliError):
     exit_code = ExitCode.NETWORK
+
+
+class StreamBroken(NetworkError):
+    """The connection failed mid-reply; ``partial`` holds what was received."""
+
+    def __init__(self, message: str, partial: Completion, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.partial = partial
 
 
 class BudgetError(GptcliError):

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypedDict
+
+from .errors import GptcliError
+
+# OpenAI's API: the server when a profile sets no base_url (written here once).
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 # Header names whose values are credentials: never logged or printed.
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
@@ -46,6 +51,7 @@ class Profile:
     name: str = "default"
     model: str = "gpt-4o-mini"
     description: str | None = None
+    backend: str = "openai"  # which backends/ module speaks to the server
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     api_key_cmd: tuple[str, ...] | None = None
@@ -71,6 +77,11 @@ class Profile:
     headers: dict[str, str] = field(default_factory=dict)
     # key -> where its value came from ("flag", "env GPTCLI_MODEL", "profiles/coder.toml:3", "default")
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def server_url(self) -> str:
+        """The server's base URL: ``base_url``, or OpenAI's when unset."""
+        return self.base_url or OPENAI_BASE_URL
 
     def settings(self) -> dict[str, Any]:
         """The resolved settings as plain data, without secrets or provenance.
@@ -103,16 +114,6 @@ class Usage:
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
-        if not isinstance(data, dict):
-            return None
-        known = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: int(v) for k, v in data.items() if k in known and v is not None})
-        except (TypeError, ValueError):
-            return None
-
 
 @dataclass(frozen=True)
 class Completion:
@@ -133,6 +134,53 @@ class Completion:
     @property
     def finish_reason(self) -> str | None:
         return self.finish_reasons[0] if self.finish_reasons else None
+
+
+# What a backend answers besides a Completion (see backend.py).
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt at one request: a Completion, or an error and whether retrying may help."""
+
+    completion: Completion | None = None
+    error: GptcliError | None = None
+    status: int | None = None  # the HTTP status of an error reply
+    code: str | None = None  # the error body's code (rate_limit_exceeded, insufficient_quota...)
+    retryable: bool = False
+    retry_after: float | None = None  # seconds the server asked for (Retry-After, retry-after-ms)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One line of a Batch API output or error file."""
+
+    custom_id: str | None
+    completion: Completion | None
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestDescription:
+    """The request a body becomes, as ``--dry-run`` shows it; credentials redacted."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
+
+
+class ServerModel(TypedDict):
+    """One entry of a server's model list."""
+
+    id: str
+    owned_by: str | None
+    created: int | None
 
 
 # Events a use case yields while it runs; render turns them into output.

@@ -148,9 +148,18 @@ def _token_param(v: Any) -> str:
     return str(v)
 
 
+def _backend(v: Any) -> str:
+    from . import backends
+
+    if v not in backends.names():
+        raise ValueError(f"must be one of: {', '.join(backends.names())}")
+    return str(v)
+
+
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "model": _string,
     "description": _optional_string,
+    "backend": _backend,
     "base_url": _base_url,
     "api_key_env": _env_name,
     "api_key_cmd": _command,

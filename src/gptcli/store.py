@@ -74,9 +74,6 @@ class Conversation:
                 return str(r.get("content") or "")
         return None
 
-    def user_turns(self) -> list[str]:
-        return [str(r.get("content") or "") for r in self.records if r["role"] == "user"]
-
 
 def conversations_dir() -> Path:
     return settings.conversations_dir()

@@ -125,3 +125,12 @@ def check(text: str, spec: OutputSpec, *, finish_reason: str | None = None, wher
             at = error.json_path
             raise InvalidOutputError(f"{where} does not match the schema {spec.source}: {error.message} (at {at}){cut}")
     return value
+
+
+def spec_for(want_object: bool, schema: Path | None) -> OutputSpec | None:
+    """The spec for ``--json-object`` / ``--schema FILE`` (None: free text)."""
+    if want_object and schema is not None:
+        raise UsageError("--json-object and --schema exclude each other (a schema already asks for JSON)")
+    if schema is not None:
+        return from_schema_file(schema)
+    return json_object() if want_object else None

@@ -15,22 +15,31 @@ Each item's id is its own ``id`` when it has one, else the number of the line it
 starts on, so ids stay the same from one run to the next (what ``--resume`` relies on).
 A line that cannot be used becomes an ``Invalid`` (its line number and why); the
 caller decides whether that skips the line or stops everything (``--strict``).
+
+``Source`` is one run's input (a path, or "-" for stdin spooled to a private file), so
+it can be read twice, for the plan and then the run.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import difflib
 import io
 import json
+import os
+import shutil
 import string
+import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
-from .errors import UsageError
-from .models import SAMPLING_KEYS
+from ..errors import UsageError
+from ..models import SAMPLING_KEYS
 
 FORMATS = ("txt", "jsonl", "csv", "tsv")
 EXTENSIONS = {".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
@@ -213,7 +222,7 @@ def _check_messages(value: Any) -> list[dict[str, Any]]:
 
 def check_overrides(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Validate per-item settings as profile keys; ValueError says which and why."""
-    from . import profiles
+    from .. import profiles
 
     out: dict[str, Any] = {}
     for key in OVERRIDE_KEYS:
@@ -365,3 +374,48 @@ def _csv_rows(reader: Any, header: list[str], column: str | None, template: Temp
                 yield Invalid(lineno, "the 'id' column is empty")
                 continue
         yield Item(ident, lineno, data, prompt)
+
+
+class Source:
+    """One run's input: a path, or "-" for stdin, read as ``Entry`` values."""
+
+    def __init__(self, ref: str, fmt: str | None, column: str | None, template: str | None) -> None:
+        self.ref = ref
+        self.name = "stdin" if ref == "-" else ref
+        self.format = detect_format(self.name, fmt)
+        self.column = column
+        self.template = Template(template) if template is not None else None
+        self._spool: Path | None = None
+        if ref != "-":
+            path = Path(ref)
+            if not path.exists():
+                raise UsageError(f"no such file: {ref}")
+            if path.is_dir():
+                raise UsageError(f"{ref} is a directory")
+
+    def close(self) -> None:
+        if self._spool is not None:
+            with contextlib.suppress(OSError):
+                self._spool.unlink()
+            self._spool = None
+
+    def _open(self) -> IO[bytes]:
+        """The input from the start. stdin is copied to a private temp file on first use,
+        so it can be read twice (plan, then run) in constant memory."""
+        if self.ref != "-":
+            try:
+                return open(self.ref, "rb")
+            except OSError as e:
+                raise UsageError(f"cannot read {self.ref}: {e.strerror}") from None
+        if self._spool is None:
+            fd, name = tempfile.mkstemp(prefix="gptcli-batch-stdin-", suffix=".txt")
+            self._spool = Path(name)
+            with os.fdopen(fd, "wb") as f:
+                stdin = sys.stdin.buffer if sys.stdin is not None else None
+                if stdin is not None:
+                    shutil.copyfileobj(stdin, f, 1 << 20)
+        return open(self._spool, "rb")
+
+    def entries(self) -> Iterator[Entry]:
+        with self._open() as stream:
+            yield from read(stream, self.format, column=self.column, template=self.template)

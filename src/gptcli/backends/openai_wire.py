@@ -1,0 +1,227 @@
+"""OpenAI's JSON wire format, without the SDK: replies, error bodies, Batch API files.
+
+Pure functions over parsed JSON (and the ``Retry-After`` headers), so they can be
+tested, and used by ``backends.openai``, without importing ``openai``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import NetworkError
+from ..models import BatchResult, Completion, Usage
+
+
+def describe_exception(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    name = type(e).__name__
+    return f"{name}: {text}" if text else name
+
+
+# Keyword arguments the SDK's create() knows; everything else travels in extra_body.
+_KNOWN = frozenset(
+    [
+        "messages",
+        "model",
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "reasoning_effort",
+        "response_format",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+    ]
+)
+
+
+def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    known = {k: v for k, v in params.items() if k in _KNOWN}
+    extra = {k: v for k, v in params.items() if k not in _KNOWN}
+    return known, extra
+
+
+def scrub(text: str, key: str) -> str:
+    if key and len(key) >= 8 and key in text:
+        text = text.replace(key, "[redacted]")
+    return text
+
+
+def extra_forbidden(body: object) -> str | None:
+    """The top-level field a pydantic 422 ("extra_forbidden") names, if any.
+
+    Shapes seen: ``{"detail": [...]}`` (FastAPI) and Mistral's
+    ``{"object": "error", "message": {"detail": [...]}}``, the message sometimes a JSON string.
+    """
+    inner: Any = body.get("error", body) if isinstance(body, dict) else None
+    for _ in range(3):
+        if isinstance(inner, str):
+            try:
+                inner = json.loads(inner)
+            except ValueError:
+                return None
+        if isinstance(inner, dict) and "detail" not in inner and "message" in inner:
+            inner = inner["message"]
+            continue
+        break
+    details = inner.get("detail") if isinstance(inner, dict) else None
+    if not isinstance(details, list):
+        return None
+    for d in details:
+        if not isinstance(d, dict):
+            continue
+        loc = d.get("loc")
+        if d.get("type") == "extra_forbidden" and isinstance(loc, list) and len(loc) >= 2 and loc[0] == "body":
+            return str(loc[1])
+    return None
+
+
+def error_fields(body: object) -> dict[str, Any]:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return inner
+    return {}
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms``, or ``retry-after`` (seconds or an HTTP date)."""
+    import email.utils
+
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue
+        if seconds == seconds and seconds >= 0:  # not NaN
+            return seconds
+    value = headers.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
+    """A ``chat.completion`` object, as parsed JSON, as a Completion."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list):
+        raise NetworkError("the server's reply is not a chat completion")
+    ordered = sorted((c for c in choices if isinstance(c, dict)), key=lambda c: c.get("index") or 0)
+    texts: list[str] = []
+    reasons: list[str | None] = []
+    for c in ordered:
+        message = c.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):  # content parts, from some servers
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        texts.append(content if isinstance(content, str) else "")
+        reason = c.get("finish_reason")
+        reasons.append(reason if isinstance(reason, str) else None)
+    return Completion(
+        tuple(texts),
+        tuple(reasons),
+        str(data.get("model") or model),
+        _usage_from_dict(data.get("usage")),
+        latency,
+    )
+
+
+def _usage_from_dict(u: Any) -> Usage | None:
+    if not isinstance(u, dict):
+        return None
+
+    def num(d: Any, key: str) -> int:
+        v = d.get(key) if isinstance(d, dict) else None
+        return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+    return Usage(
+        prompt_tokens=num(u, "prompt_tokens"),
+        completion_tokens=num(u, "completion_tokens"),
+        total_tokens=num(u, "total_tokens"),
+        cached_tokens=num(u.get("prompt_tokens_details"), "cached_tokens"),
+        reasoning_tokens=num(u.get("completion_tokens_details"), "reasoning_tokens"),
+    )
+
+
+def custom_ids(path: Path) -> Iterator[str]:
+    """The custom_id of every line of a request file."""
+    with open(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    cid = json.loads(line).get("custom_id")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(cid, str):
+                    yield cid
+
+
+def batch_results(path: Path) -> Iterator[BatchResult]:
+    """The lines of a downloaded output or error file."""
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            cid = obj.get("custom_id")
+            cid = cid if isinstance(cid, str) else None
+            response = obj.get("response")
+            if not isinstance(response, dict):
+                response = {}
+            status = response.get("status_code")
+            body = response.get("body")
+            if isinstance(status, int) and status < 400 and isinstance(body, dict):
+                try:
+                    yield BatchResult(cid, completion_from_dict(body, "", 0.0), status)
+                    continue
+                except NetworkError as e:
+                    yield BatchResult(cid, None, status, None, e.message)
+                    continue
+            err = obj.get("error")
+            if not isinstance(err, dict):
+                err = error_fields(body)
+            message = err.get("message") or (f"HTTP {status}" if status else "no result")
+            code = err.get("code")
+            yield BatchResult(
+                cid,
+                None,
+                status if isinstance(status, int) else None,
+                code if isinstance(code, str) else None,
+                scrub(str(message), "").splitlines()[0] if message else None,
+            )

@@ -1,0 +1,379 @@
+"""What a batch writes: the output records, where they go (a file or stdout, as they
+complete or in input order), the progress and summary values, and the resume state
+read back from an existing output file.
+
+One output record per item (``"v": 1``)::
+
+    {"id": 3, "line": 3, "input": "...", "model": "gpt-4o-mini", "text": "...",
+     "finish_reason": "stop", "usage": {...}, "cost": 0.000012, "latency": 0.84,
+     "attempts": 1, "error": null, "v": 1}
+
+``input`` is replaced by ``input_sha256`` with ``--no-input``; ``text`` and
+``finish_reason`` are lists when ``n`` > 1; a failed item has ``text`` null and
+``error`` = ``{"kind", "message", "status", "code"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from ..errors import (
+    AuthError,
+    ConfigError,
+    ContextLengthError,
+    GptcliError,
+    NetworkError,
+    NotFoundError,
+    RateLimitError,
+)
+from ..models import Completion
+from .input import Item
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot after each record (or each poll of a Batch API batch)."""
+
+    total: int
+    done: int
+    failed: int
+    cost: float
+    elapsed: float
+    status: str | None = None  # the Batch API batch status while polling
+
+
+@dataclass(frozen=True)
+class Summary:
+    total: int  # items this run set out to do
+    done: int
+    failed: int
+    skipped: int
+    invalid: int
+    cost: float | None
+    elapsed: float
+    output: str
+    retries: int = 0
+    interrupted: bool = False
+    batch_ids: tuple[str, ...] = ()
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.total - self.done - self.failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "invalid": self.invalid,
+            "cost": self.cost,
+            "elapsed": round(self.elapsed, 3),
+            "retries": self.retries,
+            "interrupted": self.interrupted,
+            "output": self.output,
+            "batch_ids": list(self.batch_ids),
+        }
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+def input_hash(value: Any) -> str:
+    """sha256 of an item's input as canonical JSON (what ``--no-input`` writes)."""
+    canonical = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def short_hash(hex_digest: str) -> int:
+    return int(hex_digest[:16], 16)
+
+
+def key(ident: Any) -> Any:
+    """Ids as dict keys: 3 and "3" stay different, as they are in JSON."""
+    return ident if isinstance(ident, str | int) and not isinstance(ident, bool) else json.dumps(ident)
+
+
+def _head(item: Item, no_input: bool) -> dict[str, Any]:
+    rec: dict[str, Any] = {"id": item.id, "line": item.line}
+    if no_input:
+        rec["input_sha256"] = input_hash(item.input)
+    else:
+        rec["input"] = item.input
+    return rec
+
+
+def success(
+    item: Item, c: Completion, *, model: str, cost: float | None, attempts: int, latency: bool, no_input: bool
+) -> dict[str, Any]:
+    """The record of an answered item."""
+    rec = _head(item, no_input)
+    multi = len(c.texts) > 1
+    rec.update(
+        model=c.model or model,
+        text=list(c.texts) if multi else c.text,
+        finish_reason=list(c.finish_reasons) if multi else c.finish_reason,
+        usage=c.usage.to_dict() if c.usage is not None else None,
+        cost=cost,
+        latency=round(c.latency, 4) if latency else None,
+        attempts=attempts,
+        error=None,
+        v=1,
+    )
+    return rec
+
+
+def failure(
+    item: Item,
+    *,
+    model: str,
+    kind: str,
+    message: str,
+    attempts: int,
+    no_input: bool,
+    status: int | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """The record of a failed item (``text`` null, ``error`` set)."""
+    rec = _head(item, no_input)
+    rec.update(
+        model=model,
+        text=None,
+        finish_reason=None,
+        usage=None,
+        cost=None,
+        latency=None,
+        attempts=attempts,
+        error={"kind": kind, "message": message, "status": status, "code": code},
+        v=1,
+    )
+    return rec
+
+
+def error_kind(error: GptcliError, status: int | None) -> str:
+    """The ``error.kind`` of a record, from the error class the backend chose for the reply."""
+    if isinstance(error, ContextLengthError):
+        return "context"
+    if isinstance(error, RateLimitError):
+        return "rate_limit"
+    if isinstance(error, AuthError):
+        return "auth"
+    if isinstance(error, NotFoundError):
+        return "not_found"
+    if isinstance(error, NetworkError):
+        return "server" if status is not None and status >= 500 else "network"
+    if status is not None and 400 <= status < 500:
+        return "bad_request"
+    return "error"
+
+
+# --- where records go ------------------------------------------------------------------------------
+
+
+class Sink(Protocol):
+    def write(self, record: dict[str, Any]) -> None: ...
+    def close(self) -> None: ...
+
+
+class StreamSink:
+    """Records to a text stream (stdout), one line each, flushed."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, record: dict[str, Any]) -> None:
+        from .. import jsonl
+
+        self.stream.write(jsonl.dumps(record) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Tally:
+    """Counts of what has been written so far."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    cost: float = 0.0
+    priced: bool = False
+
+    def count(self, record: dict[str, Any]) -> None:
+        if record.get("error") is None:
+            self.done += 1
+        else:
+            self.failed += 1
+        cost = record.get("cost")
+        if cost is not None:
+            self.cost += cost
+            self.priced = True
+
+
+class Stop(Exception):
+    """Stops the whole batch: every further request would fail the same way, or the
+    records cannot be written. ``error`` None: the reader of stdout left (``| head``)."""
+
+    def __init__(self, error: GptcliError | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Writer:
+    """Writes records as they complete, or in input order with --ordered.
+
+    The order buffer is bounded: the reader may run at most ``window`` items ahead of
+    the oldest unwritten one (a semaphore it acquires per item, released here).
+    A write that fails (a full disk, ``ulimit -f``, a closed pipe) raises ``Stop``;
+    nothing is written after it.
+    """
+
+    def __init__(
+        self, sink: Sink, tally: Tally, window: asyncio.Semaphore | None, progress: Callable[[Tally], None]
+    ) -> None:
+        self.sink = sink
+        self.tally = tally
+        self.window = window
+        self.progress = progress
+        self.pending: dict[int, dict[str, Any]] = {}
+        self.next = 0
+        self.stopped = False
+
+    def add(self, seq: int, record: dict[str, Any]) -> None:
+        if self.window is None:
+            self.write(record)
+            return
+        self.pending[seq] = record
+        while self.next in self.pending:
+            self.write(self.pending.pop(self.next))
+            self.next += 1
+            self.window.release()
+
+    def drain(self) -> None:
+        for seq in sorted(self.pending):
+            self.write(self.pending.pop(seq))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.stopped:
+            return
+        try:
+            self.sink.write(record)
+        except BrokenPipeError:
+            self.stopped = True
+            raise Stop(None) from None
+        except OSError as e:
+            self.stopped = True
+            path = getattr(self.sink, "path", None)
+            where = str(path) if path is not None else "stdout"
+            written = self.tally.done + self.tally.failed
+            raise Stop(
+                ConfigError(
+                    f"cannot write {where}: {e.strerror or e}; {written:,} records are in {where}",
+                    hint="make room (disk space, ulimit -f), then run the same command with --resume"
+                    if path is not None
+                    else None,
+                )
+            ) from None
+        self.tally.count(record)
+        self.progress(self.tally)
+
+
+# --- resume state ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Existing:
+    """What an output file already holds, for --resume and --collect."""
+
+    done: dict[Any, int] = field(default_factory=dict)  # id -> short input hash (0: unknown)
+    failed: set[Any] = field(default_factory=set)
+    untidy: bool = False  # failed records, torn or duplicate lines: rewrite before appending
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Take in one record of the file."""
+        k = key(rec["id"])
+        if rec.get("error") is None and "text" in rec:
+            if k in self.done:
+                self.untidy = True
+                return
+            if "input" in rec:
+                self.done[k] = short_hash(input_hash(rec["input"]))
+            elif isinstance(rec.get("input_sha256"), str):
+                self.done[k] = short_hash(rec["input_sha256"])
+            else:
+                self.done[k] = 0
+            self.failed.discard(k)
+        else:
+            self.untidy = True
+            if k not in self.done:
+                self.failed.add(k)
+
+
+def _records(f: IO[bytes]) -> Any:
+    """(raw line, record or None) for every non-blank line; None: torn or not a record."""
+    for raw in f:
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except ValueError:  # a torn last line from a killed run
+            rec = None
+        yield raw, rec if isinstance(rec, dict) and "id" in rec else None
+
+
+def read_existing(path: Path) -> Existing:
+    """Stream the output file: which ids are done (and for which input) and which failed."""
+    from ..errors import UsageError
+
+    found = Existing()
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return found
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    with f:
+        for _, rec in _records(f):
+            if rec is None:
+                found.untidy = True
+            else:
+                found.add(rec)
+    return found
+
+
+def tidy_output(path: Path) -> None:
+    """Rewrite the output keeping only the first successful record of each id.
+
+    Failed records go (``--resume`` retries those items and appends the new results),
+    and so do torn lines and duplicates, so the file ends up with one record per item.
+    Atomic: a crash leaves the old file or the new one.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        seen: set[Any] = set()
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            for raw, rec in _records(src):
+                if rec is None or rec.get("error") is not None or "text" not in rec or key(rec["id"]) in seen:
+                    continue
+                seen.add(key(rec["id"]))
+                out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,177 @@
+"""The command line: the Typer app, and ``main``, the one exit path.
+
+Each command lives in its own module here (ask, chat, replay, batch, count, models,
+profiles) and stays thin: flags into a value, one use case, the result to a renderer.
+Shared flags are in ``options``; every use of Typer's internals is in ``compat``.
+
+``main`` maps every GptcliError to its exit code and one line on stderr, Ctrl-C and
+SIGTERM to 130, and anything else to exit 1 with no traceback unless ``--debug`` (or
+GPTCLI_DEBUG=1) is given. It is the one place that installs a process-wide signal
+handler (SIGTERM raises KeyboardInterrupt, so it is handled as Ctrl-C is); ``chat`` and
+``batch`` narrow SIGINT/SIGTERM while a turn or a batch runs and restore them after.
+
+No ``from __future__ import annotations`` in this package, on purpose: Typer reads every
+command's annotations on every run, and string annotations are compiled again by each
+``get_type_hints`` call (about 10 ms per run, measured in docs/benchmarks.md). Annotate
+with names imported at module level, or ``Any``.
+"""
+
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from .. import __version__
+from ..errors import ExitCode, GptcliError, Interrupted, UsageError
+from . import compat
+
+EXIT_CODES = """Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit,
+6 network, 7 over budget, 8 context too long, 9 invalid structured output,
+10 batch items failed, 130 interrupted."""
+
+app = typer.Typer(
+    name="gptcli",
+    help="A scriptable command line for chat models behind the OpenAI Chat Completions API.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=f"""Examples:
+
+  git diff | gptcli ask "Write a commit message for this diff"
+
+  gptcli chat -p coder
+
+  gptcli count -f report.md -m gpt-4o
+
+\b
+Each command's --help has more examples.
+Tab completion: gptcli --install-completion bash (or zsh, fish).
+{EXIT_CODES}
+""",
+)
+compat.metavar_alone_in_help()
+
+
+@dataclass
+class Run:
+    """What the root options set for one run (kept on the Click context, never in a global)."""
+
+    debug: bool = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"gptcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
+) -> None:
+    """A scriptable command line for chat models behind the OpenAI Chat Completions API.
+
+    Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit, 6 network,
+    7 over budget, 8 context too long, 9 invalid structured output, 10 batch items failed, 130 interrupted.
+    """
+    if isinstance(ctx.obj, Run):
+        ctx.obj.debug = ctx.obj.debug or debug
+
+
+# The commands register themselves on ``app`` when imported; the order is --help's order.
+from . import profiles  # noqa: E402, I001
+from . import ask, replay, models, batch, chat, count  # noqa: E402
+
+__all__ = ["app", "ask", "batch", "chat", "count", "main", "models", "profiles", "replay", "run"]
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:
+        pass  # not the main thread (tests calling main() in a thread)
+    sys.exit(run(args))
+
+
+def shell_flag(flag: str, shell: str) -> int:
+    """``gptcli --install-completion SHELL`` / ``--show-completion SHELL``.
+
+    Typer's flags take no value (they detect the shell from the parent process), so a
+    shell named after them would be silently ignored: ``--install-completion zsh`` run
+    from bash installed the bash script. Naming the shell is the clearer way to ask.
+    """
+    from ..completions import COMPLETE_VAR, PROG, SHELLS, script
+
+    if shell not in SHELLS:
+        raise UsageError(f"no completion for shell {shell!r}", hint=f"one of: {', '.join(SHELLS)}")
+    if flag == "--show-completion":
+        sys.stdout.write(script(shell))
+        sys.stdout.flush()
+        return 0
+    path = compat.install_completion(PROG, COMPLETE_VAR, shell)
+    print(f"{shell} completion installed in {path}")
+    print("Completion will take effect once you restart the terminal")
+    return 0
+
+
+def run(args: list[str]) -> int:
+    """Run the app on ``args``; return the exit code (every error already said on stderr)."""
+    from typer.exceptions import Abort, Exit
+
+    click_exception, no_args_is_help = compat.click_exceptions()
+    state = Run(debug="--debug" in args or os.environ.get("GPTCLI_DEBUG") == "1")
+
+    def print_error(err: GptcliError | str) -> None:
+        from .. import render  # only on errors: --help and --version do without it
+
+        render.print_error(err)
+
+    try:
+        if len(args) == 2 and args[0] in ("--install-completion", "--show-completion"):
+            return shell_flag(args[0], args[1])  # Typer's own flags would ignore the shell named
+        result = app(args=args, prog_name="gptcli", standalone_mode=False, obj=state)
+        return result if isinstance(result, int) else 0
+    except GptcliError as e:
+        print_error(e)
+        return int(e.exit_code)
+    except (KeyboardInterrupt, Abort):
+        print_error(Interrupted("interrupted"))
+        return int(ExitCode.INTERRUPTED)
+    except Exit as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into a silent Exit(130)
+            print_error(Interrupted("interrupted"))
+        return int(e.exit_code)
+    except no_args_is_help as e:
+        print(e.format_message(), file=sys.stderr)  # type: ignore[attr-defined]
+        return int(ExitCode.USAGE)
+    except click_exception as e:
+        print_error(e.format_message())  # type: ignore[attr-defined]
+        code = e.exit_code  # type: ignore[attr-defined]
+        return int(ExitCode.USAGE) if code == 2 else int(code)
+    except BrokenPipeError:
+        # The reader went away (| head): not an error worth a message.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return 0
+    except Exception as e:
+        if state.debug:
+            raise
+        print_error(f"unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)")
+        return int(ExitCode.UNEXPECTED)

@@ -1,0 +1,221 @@
+"""The flags several commands share, each defined once, and how they reach a command.
+
+The sampling flags (``-m``, ``-t``, ``--top-p``, ``--max-tokens``, ``-n``, ``--stop``,
+``--seed``, ``-s``, ``--reasoning-effort``, ``--param``, ``--base-url``) and ``-p`` arrive
+in a command as one ``Overrides`` value through the ``sampling`` decorator: the command
+declares ``overrides: Overrides`` and never lists them. ``group`` is the mechanism under
+it, also used by ``batch`` to bundle its own flags. The output and budget flags
+(``--max-cost``, ``--verbose``, ``--no-log``, ...) are the ``Annotated`` aliases below.
+
+No ``from __future__ import annotations``: Typer reads these annotations on every run.
+"""
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Annotated, Any
+
+import typer
+
+from ..completions import complete_conversation, complete_model, complete_profile
+from ..errors import UsageError
+
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Profile name (default: $GPTCLI_PROFILE or 'default').",
+        metavar="NAME",
+        autocompletion=complete_profile,
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="Model name (overrides the profile).", metavar="MODEL", autocompletion=complete_model
+    ),
+]
+TempOpt = Annotated[float | None, typer.Option("--temperature", "-t", help="Sampling temperature, 0-2.")]
+TopPOpt = Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling, 0-1.")]
+MaxTokOpt = Annotated[int | None, typer.Option("--max-tokens", help="Output token limit.")]
+NOpt = Annotated[int | None, typer.Option("-n", "--n", help="Number of choices.")]
+StopOpt = Annotated[
+    list[str] | None, typer.Option("--stop", help="Stop sequence (repeatable, at most 4).", metavar="TEXT")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for best-effort determinism.")]
+SystemOpt = Annotated[
+    str | None, typer.Option("--system", "-s", help="System prompt (overrides the profile).", metavar="TEXT")
+]
+EffortOpt = Annotated[str | None, typer.Option("--reasoning-effort", help="For reasoning models: low, medium, high...")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", help="Extra request field KEY=VALUE (VALUE parsed as JSON; repeatable).", metavar="KEY=VALUE"
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option("--base-url", help="Server URL, e.g. http://localhost:11434/v1.", metavar="URL")
+]
+
+# --- output and budget ---------------------------------------------------------------------
+
+MaxCostOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-cost", min=0.0, help="Refuse (exit 7) if the call could cost more than this many USD.", metavar="USD"
+    ),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Status (estimate, usage, cost) on stderr.")]
+RawOpt = Annotated[bool, typer.Option("--raw", help="Plain text even on a terminal.")]
+NoStreamOpt = Annotated[bool, typer.Option("--no-stream", help="Wait for the whole reply.")]
+NoLogOpt = Annotated[bool, typer.Option("--no-log", help="Do not save this conversation.")]
+ContinueOpt = Annotated[
+    bool,
+    typer.Option("--continue", "-c", help="Continue the last conversation (a plain flag: it takes no value)."),
+]
+CidOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cid",
+        help="Continue this conversation: an id, a unique id prefix, or a JSONL file.",
+        metavar="ID",
+        autocompletion=complete_conversation,
+    ),
+]
+
+
+# --- Overrides: the sampling flags as one value ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The profile named with ``-p`` and the settings given on the command line (None: not given)."""
+
+    profile: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    n: int | None = None
+    stop: tuple[str, ...] | None = None
+    seed: int | None = None
+    system: str | None = None
+    reasoning_effort: str | None = None
+    params: dict[str, Any] | None = None
+    base_url: str | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The settings given (not ``profile``), as ``profiles.resolve`` takes them."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "profile" and value is not None:
+                out[f.name] = list(value) if f.name == "stop" else value
+        return out
+
+    def given(self) -> list[str]:
+        """Names of the settings given, other than profile and model."""
+        return [k for k in self.settings() if k != "model"]
+
+    def resolve(self, profile: str | None = None, model: str | None = None) -> Any:
+        """The effective Profile (``profile``/``model``: defaults when -p/-m were not given)."""
+        from .. import profiles
+
+        flags = self.settings()
+        if model is not None and self.model is None:
+            flags["model"] = model
+        return profiles.resolve(self.profile or profile, flags)
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any] | None:
+    if not items:
+        return None
+    import json  # only when --param is given: --help and plain runs do without it
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw  # a bare word is a string
+    return out
+
+
+def _param(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+
+def group(dest: str, params: list[inspect.Parameter], build: Callable[..., Any]) -> Callable[[Any], Any]:
+    """Add ``params`` to a Typer command's flags; the command receives ``build(**their values)`` as ``dest``.
+
+    Typer reads a command's parameters from ``inspect.signature``, so the wrapper's
+    signature is the command's own with ``params`` in the place of ``dest`` (--help keeps
+    the order the command declares).
+    """
+    names = [p.name for p in params]
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(fn)
+        own: list[inspect.Parameter] = []
+        for p in sig.parameters.values():
+            own.extend(params if p.name == dest else [p])
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {n: kwargs.pop(n) for n in names}
+            return fn(**kwargs, **{dest: build(**values)})
+
+        wrapper.__signature__ = sig.replace(parameters=own)  # type: ignore[attr-defined]
+        del wrapper.__wrapped__  # Typer must read the new signature, not the command's
+        return wrapper
+
+    return decorate
+
+
+def sampling(
+    *,
+    n: bool = True,
+    profile_help: str | None = None,
+    model_help: str | None = None,
+) -> Callable[[Any], Any]:
+    """The ``-p`` flag and the 11 sampling flags, handed to the command as ``overrides: Overrides``.
+
+    ``n=False`` leaves out ``-n`` (chat shows one reply); the help texts can be reworded
+    for a command where the flags mean more (replay's listing filters).
+    """
+    profile_opt: Any = ProfileOpt
+    model_opt: Any = ModelOpt
+    if profile_help:
+        profile_opt = Annotated[
+            str | None,
+            typer.Option("--profile", "-p", help=profile_help, metavar="NAME", autocompletion=complete_profile),
+        ]
+    if model_help:
+        model_opt = Annotated[
+            str | None,
+            typer.Option("--model", "-m", help=model_help, metavar="MODEL", autocompletion=complete_model),
+        ]
+    params = [
+        _param("profile", profile_opt),
+        _param("model", model_opt),
+        _param("temperature", TempOpt),
+        _param("top_p", TopPOpt),
+        _param("max_tokens", MaxTokOpt),
+        *([_param("n", NOpt)] if n else []),
+        _param("stop", StopOpt),
+        _param("seed", SeedOpt),
+        _param("system", SystemOpt),
+        _param("reasoning_effort", EffortOpt),
+        _param("param", ParamOpt),
+        _param("base_url", BaseUrlOpt),
+    ]
+
+    def build(param: list[str] | None = None, stop: list[str] | None = None, **values: Any) -> Overrides:
+        return Overrides(params=parse_params(param), stop=tuple(stop) if stop else None, **values)
+
+    return group("overrides", params, build)

@@ -1,0 +1,130 @@
+"""``gptcli profiles list|show|new``: the TOML profiles, built-in and the user's."""
+
+from typing import Annotated, Any
+
+import typer
+
+from ..completions import complete_profile
+from . import app
+from .options import BaseUrlOpt, MaxTokOpt, ModelOpt, SystemOpt, TempOpt, TopPOpt
+
+profiles_app = typer.Typer(
+    help="List, show and create TOML profiles.",
+    no_args_is_help=True,
+    epilog="""Examples:
+
+  gptcli profiles list
+
+  gptcli profiles show coder
+
+  gptcli profiles new mycoder --from coder -m gpt-4o
+""",
+)
+app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.command(
+    "list",
+    epilog="""Examples:
+
+  gptcli profiles list
+
+  gptcli profiles list --json | jq -r '.[] | select(.source == "user") | .path'
+""",
+)
+def profiles_list(json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
+    """List built-in and user profiles: name, model, source and description."""
+    from .. import profiles, render
+
+    rows: list[dict[str, Any]] = []
+    for name, pf in sorted(profiles.available().items()):
+        data = profiles.read_file(pf)
+        rows.append(
+            {
+                "name": name,
+                "model": data.get("model", (None,))[0],
+                "description": data.get("description", (None,))[0],
+                "source": "built-in" if pf.builtin else "user",
+                "path": str(pf.path),
+            }
+        )
+    if json_out:
+        render.print_json(rows)
+        return
+    render.print_table(
+        ["name", "model", "source", "description"],
+        [[r["name"], r["model"] or "(inherited)", r["source"], r["description"] or ""] for r in rows],
+    )
+
+
+@profiles_app.command(
+    "show",
+    epilog="""Examples:
+
+  gptcli profiles show coder
+
+  GPTCLI_MODEL=gpt-4o gptcli profiles show
+
+  gptcli profiles show local --json | jq -r .settings.base_url
+""",
+)
+def profiles_show(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Profile name (default: the active one).", metavar="NAME", autocompletion=complete_profile),
+    ] = None,
+    model: ModelOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Show a profile's effective settings and where each one came from."""
+    from .. import profiles, render
+
+    prof = profiles.resolve(name, {"model": model})
+    settings = prof.settings()
+    if json_out:
+        render.print_json({"name": prof.name, "settings": settings, "sources": prof.sources})
+        return
+    rows = [[k, render.dumps_json(v, indent=None), prof.sources.get(k, "default")] for k, v in settings.items()]
+    render.print_table(["key", "value", "from"], rows, title=f"profile {prof.name}")
+
+
+@profiles_app.command(
+    "new",
+    epilog="""Examples:
+
+  gptcli profiles new mycoder --from coder -m gpt-4o -t 0.3
+
+  gptcli profiles new ollama --base-url http://localhost:11434/v1 -m qwen3
+
+  gptcli profiles new terse -s "Answer in one sentence." --force
+""",
+)
+def profiles_new(
+    name: Annotated[str, typer.Argument(help="Name of the new profile.", metavar="NAME")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Profile to extend.", metavar="NAME", autocompletion=complete_profile)
+    ] = None,
+    model: ModelOpt = None,
+    temperature: TempOpt = None,
+    top_p: TopPOpt = None,
+    max_tokens: MaxTokOpt = None,
+    system: SystemOpt = None,
+    base_url: BaseUrlOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Create a user profile (TOML) in the config dir and print its path."""
+    from .. import profiles
+
+    table: dict[str, Any] = {"extends": from_} if from_ else {}
+    if from_:
+        profiles.find(from_)
+    settings = {
+        "model": model,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_tokens": max_tokens,
+        "system": system,
+        "base_url": base_url,
+    }
+    table.update({k: v for k, v in settings.items() if v is not None})
+    print(profiles.write_user_profile(name, table, force=force))

@@ -1,0 +1,317 @@
+"""``gptcli replay``: list, show, export and re-run saved conversations.
+
+The listing, the show formats and the re-run's streamed transcript are printed here; the
+replay use case (``gptcli.replay``) finds, loads, formats and re-runs.
+"""
+
+import inspect
+import shutil
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from ..completions import complete_conversation
+from ..errors import GptcliError, UsageError
+from . import app
+from .options import Overrides, group, sampling
+
+REPLAY_FORMATS = ("text", "markdown", "json", "openai")
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """The re-run flags: ``--rerun`` (or ``--diff``, which implies it) and what only a re-run takes."""
+
+    rerun: bool = False
+    diff: bool = False
+    max_cost: float | None = None
+    no_stream: bool = False
+    no_log: bool = False
+    dry_run: bool = False
+
+    @property
+    def on(self) -> bool:
+        return self.rerun or self.diff
+
+    def given(self) -> list[str]:
+        """The re-run-only flags given (each needs --rerun and an id)."""
+        set_ = self.max_cost is not None or self.no_stream or self.no_log or self.dry_run
+        return ["max_cost/no_stream/no_log/dry_run"] if set_ else []
+
+
+def _opt(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+
+_RERUN = [
+    _opt(
+        "rerun",
+        Annotated[
+            bool, typer.Option("--rerun", help="Send the user turns again (with -p/-m/-t/...): a new conversation.")
+        ],
+        False,
+    ),
+    _opt(
+        "diff",
+        Annotated[
+            bool, typer.Option("--diff", help="With --rerun (implied): old against new per turn, and a summary.")
+        ],
+        False,
+    ),
+    _opt(
+        "max_cost",
+        Annotated[
+            float | None,
+            typer.Option("--max-cost", help="Refuse (exit 7) a re-run that could cost more than this many USD in all."),
+        ],
+    ),
+    _opt("no_stream", Annotated[bool, typer.Option("--no-stream", help="Re-run without streaming.")], False),
+    _opt("no_log", Annotated[bool, typer.Option("--no-log", help="Do not save the re-run.")], False),
+    _opt(
+        "dry_run",
+        Annotated[
+            bool, typer.Option("--dry-run", help="Print the re-run's profile, turns and cost estimate; send nothing.")
+        ],
+        False,
+    ),
+]
+
+
+@app.command(
+    epilog="""Examples:
+
+  gptcli replay --grep 神经网络 --since 7d --json
+
+  gptcli replay 3f2a --format openai >> dataset.jsonl
+
+  gptcli replay 3f2a --rerun -m gpt-4.1-mini --diff --max-cost 0.05
+"""
+)
+@sampling(
+    profile_help="Listing: only this profile. --rerun: the profile to use.",
+    model_help="Listing: only this model (globs: 'gpt-4o*'). --rerun: the model to use.",
+)
+@group("flags", _RERUN, Rerun)
+def replay(
+    ref: Annotated[
+        str | None,
+        typer.Argument(
+            help="Conversation id (a unique prefix), or a JSONL file. None: list.",
+            metavar="ID|FILE",
+            autocompletion=complete_conversation,
+        ),
+    ] = None,
+    last: Annotated[bool, typer.Option("--last", help="The most recent conversation.")] = False,
+    overrides: Overrides = Overrides(),
+    since: Annotated[
+        str | None, typer.Option("--since", help="Listing: active since 7d, 12h, 30m, 2w or a date.")
+    ] = None,
+    grep: Annotated[str | None, typer.Option("--grep", help="Listing: only those containing TEXT (any case).")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Listing: at most N (default: 20 on a terminal, else all; 0: all).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON output (same as --format json).")] = False,
+    format_: Annotated[
+        str | None, typer.Option("--format", help='Show as text, markdown, json or openai ({"messages"} line).')
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Usage, cost and latency per reply.")] = False,
+    flags: Rerun = Rerun(),
+) -> None:
+    """List, show, export and re-run saved conversations."""
+    from .. import render
+    from .. import replay as rp
+
+    rerun_only = overrides.given() + flags.given()
+    status = render.Status(verbose)
+    as_json = json_out or format_ == "json"
+    if ref is None and not last:
+        if flags.on or rerun_only:
+            raise UsageError("--rerun and its options need a conversation", hint="gptcli replay ID --rerun -m MODEL")
+        filters = (overrides.profile, overrides.model, since, grep, limit)
+        show_listing(rp, render, *filters, as_json, status)
+        return
+    if since is not None or grep is not None or limit is not None:
+        raise UsageError("--since, --grep and --limit filter the listing; drop the id to list")
+    conv = rp.load(ref, last=last)
+    for w in conv.warnings:
+        status.warn(w)
+    if not flags.on:
+        if rerun_only or overrides.profile is not None or overrides.model is not None:
+            raise UsageError("-p, -m and the sampling options apply to --rerun", hint="add --rerun")
+        show(rp, render, conv, format_ or ("json" if json_out else None), verbose)
+        return
+    if format_ not in (None, "json", "text"):
+        raise UsageError("--rerun prints text, or JSON with --json")
+    plan_and_rerun(rp, render, conv, overrides, flags, status, exact=verbose or flags.dry_run, json_out=as_json)
+
+
+def plan_and_rerun(
+    rp: Any, render: Any, conv: Any, overrides: Overrides, flags: Rerun, status: Any, *, exact: bool, json_out: bool
+) -> None:
+    """Plan the re-run, check its budget, then print the plan (--dry-run) or run it."""
+    plan = rp.plan_rerun(conv, overrides.profile, {"model": overrides.model, **overrides.settings()})
+    for note in plan.notes:
+        status.warn(note)
+    est = rp.check_budget(plan, flags.max_cost, exact=exact, warn=status.warn)
+    status(
+        f"re-run of {conv.id}: {est.turns} turn{'s' if est.turns != 1 else ''} on {plan.profile.model} · "
+        f"{render.cost_range(est.cost_min, est.cost_max)}"
+        + (f" (likely {render.usd(est.cost_expected)})" if est.cost_expected is not None else "")
+    )
+    if flags.dry_run:
+        render.print_json(
+            {
+                "replay_of": conv.id,
+                "profile": plan.profile.name,
+                "settings": plan.profile.settings(),
+                "turns": [t.user for t in plan.turns],
+                "estimate": est.to_dict(),
+                "notes": list(plan.notes),
+            }
+        )
+        return
+    run_rerun(
+        rp,
+        render,
+        plan,
+        est,
+        status,
+        max_cost=flags.max_cost,
+        stream=not flags.no_stream,
+        log=not flags.no_log,
+        diff=flags.diff,
+        json_out=json_out,
+    )
+
+
+def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> None:
+    """One conversation in a show format (None: Markdown on a terminal, else text)."""
+    fmt = fmt or ("markdown" if render.isatty(sys.stdout) else "text")
+    if fmt not in REPLAY_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(REPLAY_FORMATS)}, not {fmt!r}")
+    if fmt == "json":
+        render.print_json(rp.to_json(conv))
+    elif fmt == "openai":
+        print(rp.to_openai(conv), flush=True)
+    elif fmt == "markdown" and render.isatty(sys.stdout):
+        render.print_markdown(rp.to_markdown(conv, verbose=verbose))
+    else:
+        text = rp.to_markdown(conv, verbose=verbose) if fmt == "markdown" else rp.to_text(conv, verbose=verbose)
+        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.flush()
+
+
+def show_listing(
+    rp: Any,
+    render: Any,
+    profile: str | None,
+    model: str | None,
+    since: str | None,
+    grep: str | None,
+    limit: int | None,
+    json_out: bool,
+    status: Any,
+) -> None:
+    tty = render.isatty(sys.stdout)
+    if limit is not None and limit < 0:
+        raise UsageError("--limit must be 0 (all) or more")
+    if limit is None:
+        limit = 20 if tty and not json_out else 0
+    filters = rp.Filters(
+        model=model, profile=profile, since=rp.parse_since(since) if since else None, grep=grep, limit=limit
+    )
+    found = rp.listing(filters)
+    for problem in found.problems[:3]:
+        status.warn(f"skipped {problem}")
+    if len(found.problems) > 3:
+        status.warn(f"... and {len(found.problems) - 3} more files that could not be read")
+    if json_out:
+        # One object per line inside the array: valid JSON, and fast for 10,000 rows.
+        lines = ",\n".join(found.rows_json)
+        sys.stdout.write("[\n" + lines + "\n]\n" if lines else "[]\n")
+        sys.stdout.flush()
+        return
+    columns = ["id", "date", "profile", "model", "turns", "cost", "first prompt"]
+    render.print_table(columns, list(rp.iter_rows(found.rows())))
+    if tty and found.more:
+        status(f"showing the newest {len(found.rows_json)}; --limit 0 for all {found.total}")
+    elif tty and not found.rows_json:
+        status("no conversations match" if found.total else "no saved conversations yet")
+
+
+def run_rerun(
+    rp: Any,
+    render: Any,
+    plan: Any,
+    est: Any,
+    status: Any,
+    *,
+    max_cost: float | None,
+    stream: bool,
+    log: bool,
+    diff: bool,
+    json_out: bool,
+) -> None:
+    """Drive a re-run: stream the new transcript, or collect it for --diff / --json."""
+    from ..models import Delta, Notice, Preflight
+
+    result = rp.RerunResult(None, plan, est)
+    show = not diff and not json_out
+    markdown = show and render.isatty(sys.stdout)
+    printer: Any = None
+    gen = rp.rerun(plan, result, max_cost=max_cost, stream=stream, log=log, exact=status.enabled)
+    try:
+        for event in gen:
+            if isinstance(event, rp.TurnStart):
+                status(f"turn {event.index + 1} of {event.total}")
+                if show:
+                    sys.stdout.write(("\n" if event.index else "") + f"[user]\n{event.user}\n\n")
+                    sys.stdout.flush()
+            elif isinstance(event, Preflight):
+                status(f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens")
+            elif isinstance(event, Notice):
+                status(event.text, warning=event.level == "warning")
+            elif isinstance(event, Delta) and show and event.index == 0:
+                if printer is None:
+                    printer = _reply_printer(render, markdown)
+                printer.feed(event.text)
+            elif isinstance(event, rp.TurnDone):
+                if show:
+                    if printer is None:  # nothing streamed: print it whole
+                        printer = _reply_printer(render, markdown)
+                        if event.new.text:
+                            printer.feed(event.new.text)
+                    printer.close()
+                    printer = None
+                status(rp.reply_stats(event.new.model, event.new.usage, event.new.cost, event.new.latency))
+    except GptcliError as e:
+        if printer is not None:
+            printer.close()
+        if result.pairs and json_out:
+            render.print_json({**result.to_dict(), "error": e.message, "complete": False})
+        elif result.pairs and diff:
+            _print_diff(render, result)
+        raise
+    if json_out:
+        render.print_json({**result.to_dict(), "complete": True})
+    elif diff:
+        _print_diff(render, result)
+    if result.conversation_id:
+        status(f"saved as {result.conversation_id} (replay of {plan.conv.id})")
+
+
+def _reply_printer(render: Any, markdown: bool) -> Any:
+    sys.stdout.write("[assistant]\n")
+    sys.stdout.flush()
+    return render.MarkdownStream() if markdown else render.PlainStream()
+
+
+def _print_diff(render: Any, result: Any) -> None:
+    from .. import diffview
+
+    width = shutil.get_terminal_size((80, 24)).columns
+    for line in diffview.render(result, width=width, color=render.color_allowed(sys.stdout)):
+        sys.stdout.write(line + "\n")
+    sys.stdout.flush()

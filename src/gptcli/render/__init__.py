@@ -1,0 +1,56 @@
+"""Output: plain text when piped, Markdown on a terminal, JSON on request; status on stderr.
+
+Renderers only render: they take values (and events) from the use cases and write
+them; they import no use case. The package's modules, one job each:
+
+* ``text``: terminal checks, JSON, error lines, ``Status`` (stderr), ``PlainStream``;
+* ``markdown``: ``MarkdownStream`` (a reply rendered live) and ``print_markdown``;
+* ``tables``: ``print_table`` and the rows of the ``replay`` listing;
+* ``progress``: ``BatchProgress`` and the one-line batch plan and summary;
+* ``transcript``: a saved conversation as text, Markdown or an OpenAI line;
+* ``diff``: old against new for ``replay --diff``.
+
+The first four are re-exported here (``render.print_json`` and so on); ``transcript``
+and ``diff`` are imported by name where they are used. rich is imported only inside
+the functions that draw, so scripts piping ``gptcli ask`` never pay for it.
+"""
+
+from __future__ import annotations
+
+from ..models import usd
+from .markdown import CODE_LINES, MarkdownStream, print_markdown
+from .progress import BatchProgress, batch_plan_text, batch_summary_text
+from .tables import iter_rows, local_time, print_table
+from .text import (
+    PlainStream,
+    Status,
+    color_allowed,
+    cost_range,
+    dumps_json,
+    error_line,
+    isatty,
+    print_error,
+    print_json,
+)
+
+__all__ = [
+    "CODE_LINES",
+    "BatchProgress",
+    "MarkdownStream",
+    "PlainStream",
+    "Status",
+    "batch_plan_text",
+    "batch_summary_text",
+    "color_allowed",
+    "cost_range",
+    "dumps_json",
+    "error_line",
+    "isatty",
+    "iter_rows",
+    "local_time",
+    "print_error",
+    "print_json",
+    "print_markdown",
+    "print_table",
+    "usd",
+]

@@ -1,0 +1,55 @@
+"""Tables: rich on a terminal, tab-separated values when piped; the rows of the replay listing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from ..models import usd
+from .text import isatty
+
+
+def print_table(columns: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
+    """A table on a terminal; tab-separated values when piped (easy to cut/awk)."""
+    if not isatty(sys.stdout):
+        for row in rows:
+            sys.stdout.write("\t".join(row) + "\n")
+        sys.stdout.flush()
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, box=None, header_style="bold")
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def local_time(iso: str | None) -> str:
+    """An index timestamp as local ``YYYY-MM-DD HH:MM``."""
+    if not iso:
+        return ""
+    try:
+        dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return dt.astimezone().isoformat(sep=" ", timespec="minutes")[:16]  # strftime is 5x slower
+
+
+def iter_rows(rows: Iterable[dict[str, Any]]) -> Iterable[list[str]]:
+    """Listing rows as table cells: id, date, profile, model, turns, cost, first prompt."""
+    for r in rows:
+        cost = r.get("cost")
+        yield [
+            r["id"],
+            local_time(r.get("updated")),
+            r.get("profile") or "",
+            r.get("model") or "",
+            str(r.get("turns", 0)),
+            "?" if cost is None else usd(cost),
+            r.get("first_prompt") or "",
+        ]

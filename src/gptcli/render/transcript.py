@@ -1,0 +1,73 @@
+"""A saved conversation as text, as Markdown source, or as one OpenAI ``{"messages": [...]}`` line.
+
+What ``gptcli replay ID`` prints (``--format text|markdown|openai``); pure functions from a
+loaded conversation to a string, golden-file tested.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import jsonl
+from ..models import usd
+from ..transcript import messages, reply_stats, summary
+from .tables import local_time
+
+if TYPE_CHECKING:
+    from ..store import Conversation
+
+
+def header_parts(conv: Conversation) -> list[str]:
+    """Date, profile, model, turns, cost and origin: the line above a transcript."""
+    s = summary(conv)
+    parts = [local_time(s["created"])]
+    if s["profile"]:
+        parts.append(f"profile {s['profile']}")
+    if s["model"]:
+        parts.append(f"model {s['model']}")
+    parts.append(f"{s['turns']} turn{'' if s['turns'] == 1 else 's'}")
+    if s["cost"] is not None:
+        parts.append(usd(s["cost"]) + (" (some replies unpriced)" if s["unpriced"] else ""))
+    if s.get("replay_of"):
+        parts.append(f"replay of {s['replay_of']}")
+    return parts
+
+
+def to_text(conv: Conversation, *, verbose: bool = False) -> str:
+    """Plain text: a header line, then ``[role]`` and the content of each message."""
+    lines = [f"conversation {conv.id} · " + " · ".join(header_parts(conv)), ""]
+    for m in messages(conv):
+        head = f"[{m.role}]"
+        if m.role == "assistant":
+            if verbose:
+                head += " " + reply_stats(m.model, m.usage, m.cost, m.latency, priced=m.priced)
+            if m.incomplete:
+                head += " (incomplete)"
+        lines.append(head)
+        lines.append(m.content)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_markdown(conv: Conversation, *, verbose: bool = False) -> str:
+    """Markdown source: a title, the header in italics, a ``###`` heading per message."""
+    out = [f"# Conversation {conv.id}", "", "*" + " · ".join(header_parts(conv)) + "*", ""]
+    for m in messages(conv):
+        out.append(f"### {m.role.capitalize()}")
+        out.append("")
+        notes = []
+        if m.role == "assistant" and verbose:
+            notes.append(reply_stats(m.model, m.usage, m.cost, m.latency, priced=m.priced))
+        if m.incomplete:
+            notes.append("incomplete")
+        if notes:
+            out.append("*" + " · ".join(notes) + "*")
+            out.append("")
+        out.append(m.content)
+        out.append("")
+    return "\n".join(out)
+
+
+def to_openai(conv: Conversation) -> str:
+    """One ``{"messages": [...]}`` line: what OpenAI fine-tuning and evals take (and ``store.load`` reads)."""
+    return jsonl.dumps({"messages": conv.messages})

@@ -1,0 +1,93 @@
+"""Saved conversations as a scriptable asset: the ``replay`` use cases.
+
+* ``index``: one summary per conversation file (``IndexEntry``), cached in the cache
+  dir so that listing 10,000 conversations does not read 10,000 files.
+* ``listing``: summaries newest first, filtered by model, profile, date and text.
+* ``show``: which conversation an id, a path or ``--last`` means, and its ``--json`` value.
+* ``estimate``: the price of a whole re-run, and the ``--max-cost`` check, before sending.
+* ``rerun``: the plan (profile, turns) and the re-run itself, as a generator of events.
+
+Nothing here prints: results and events go back to ``cli``, which hands them to
+``render`` (``render.transcript`` for the formats, ``render.diff`` for ``--diff``).
+Nothing here writes to a conversation file: a re-run creates a new one through the
+Session; the index lives in the cache dir. The values shared with the renderers
+(``OldTurn``, ``NewTurn``, ``Plan``, ``Estimate``, ``RerunResult``...) live in the core
+module ``gptcli.transcript``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..transcript import (
+    Estimate,
+    Message,
+    NewTurn,
+    OldTurn,
+    Plan,
+    RerunResult,
+    messages,
+    old_turns,
+    reply_stats,
+    shorten,
+    summarize,
+)
+from .estimate import check_budget, estimate
+from .index import INDEX_NAME, INDEX_VERSION, Index, IndexEntry, index_path, row
+from .listing import Filters, Listing, listing, newest, parse_since
+from .rerun import CARRIED, TurnDone, TurnStart, plan_rerun, rerun
+from .show import load, to_json
+
+__all__ = [
+    "CARRIED",
+    "INDEX_NAME",
+    "INDEX_VERSION",
+    "Estimate",
+    "Filters",
+    "Index",
+    "IndexEntry",
+    "Listing",
+    "Message",
+    "NewTurn",
+    "OldTurn",
+    "Plan",
+    "RerunResult",
+    "TurnDone",
+    "TurnStart",
+    "check_budget",
+    "estimate",
+    "index_path",
+    "listing",
+    "load",
+    "messages",
+    "newest",
+    "old_turns",
+    "parse_since",
+    "plan_rerun",
+    "reply_stats",
+    "rerun",
+    "row",
+    "shorten",
+    "summarize",
+    "to_json",
+]
+
+# Shim: cli.py still calls these renderings as ``replay.X``. They live in ``gptcli.render``
+# now, and a use case imports no renderer, so they are found lazily, by name, only when
+# asked for. Remove this once the replay command imports them from ``gptcli.render``.
+_MOVED_TO_RENDER = {
+    "to_text": "transcript",
+    "to_markdown": "transcript",
+    "to_openai": "transcript",
+    "header_parts": "transcript",
+    "iter_rows": "tables",
+    "local_time": "tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MOVED_TO_RENDER.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"gptcli.render.{module}"), name)

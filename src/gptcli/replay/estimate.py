@@ -1,0 +1,160 @@
+"""The price of a whole re-run, before anything is sent, and the ``--max-cost`` check on it.
+
+See ``transcript.Estimate`` for what the figures mean. The cheap UTF-8 bound is tried
+first; tiktoken is loaded only when that bound does not settle the question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BudgetError, ContextLengthError
+from ..models import usd
+from ..transcript import Estimate, Plan, to_int
+
+if TYPE_CHECKING:
+    from ..models import Profile
+
+
+def _counter(
+    profile: Profile, exact: bool, warn: Callable[[str], None] | None
+) -> tuple[Callable[[list[dict[str, Any]]], int], bool, str | None]:
+    """A prompt counter: the UTF-8 upper bound (no tiktoken), or the exact count."""
+    from .. import tokens
+
+    if not exact:
+        return tokens.upper_bound_tokens, False, None
+    encoding, is_exact = tokens.encoding_name(profile.model, profile.encoding)
+    try:
+        tokens.count_messages([{"role": "user", "content": "x"}], profile.model, profile.encoding)  # loads it
+    except tokens.EncodingUnavailable as e:
+        if warn is not None:
+            warn(f"token counts are approximate: {e.message}")
+        return tokens.approx_tokens, False, None
+    return (lambda ms: tokens.count_messages(ms, profile.model, profile.encoding)), is_exact, encoding
+
+
+def estimate(plan: Plan, *, exact: bool = False, warn: Callable[[str], None] | None = None) -> Estimate:
+    """Price the whole re-run (see ``Estimate``); counting is additive per message."""
+    from .. import tokens
+
+    prof = plan.profile
+    info = tokens.model_info(prof.model, prof.base_url, prof.price, prof.context_window)
+    window = info.context_window
+    count, is_exact, encoding = _counter(prof, exact, warn)
+    base = count([])
+    head = count([{"role": "system", "content": prof.system}]) - base if prof.system else 0
+    empty_reply = count([{"role": "assistant", "content": ""}]) - base
+    n = max(1, prof.n)
+    allowance = prof.max_tokens
+    p_min = base + head  # prompt of the current turn with every earlier answer empty
+    p_exp = base + head  # with the original answers
+    total_min = 0
+    total_max: int | None = 0
+    cost_min: float | None = 0.0
+    cost_max: float | None = 0.0
+    cost_exp: float | None = 0.0
+    for i, t in enumerate(plan.turns):
+        user = count([{"role": "user", "content": t.user}]) - base
+        if i:
+            p_min += empty_reply
+            p_exp += empty_reply
+        p_min += user
+        p_exp += user
+        total_min += p_min
+        if window is not None and p_min + (allowance or 0) > window:
+            raise ContextLengthError(
+                f"turn {i + 1} of the re-run is too long for {prof.model}: {'' if is_exact else 'about '}"
+                f"{p_min:,} prompt tokens"
+                + (f" + {allowance:,} max_tokens" if allowance else "")
+                + f" > context window {window:,}",
+                hint="re-run fewer turns or use a model with a larger window",
+            )
+        p_max, turn_max = _upper(info, p_min, i, allowance, window, n)
+        total_max = None if total_max is None or p_max is None else total_max + p_max
+        cost_min = _add(cost_min, tokens.cost(info.price_for(p_min), p_min, 0))
+        cost_max = _add(cost_max, turn_max)
+        out_exp = (
+            to_int(t.usage.get("completion_tokens"))
+            if t.usage
+            else (count([{"role": "assistant", "content": t.text or ""}]) - base - empty_reply)
+        )
+        cost_exp = _add(cost_exp, tokens.cost(info.price_for(p_exp), p_exp, out_exp * n))
+        p_exp += count([{"role": "assistant", "content": t.text or ""}]) - base - empty_reply
+    return Estimate(
+        prof.model,
+        len(plan.turns),
+        total_min,
+        total_max,
+        is_exact,
+        encoding,
+        cost_min,
+        cost_max,
+        cost_exp,
+        window,
+        allowance,
+    )
+
+
+def _upper(
+    info: Any, p_min: int, i: int, allowance: int | None, window: int | None, n: int
+) -> tuple[int | None, float | None]:
+    """Turn ``i``'s largest prompt and cost: every earlier answer as long as allowed."""
+    from .. import tokens
+
+    if allowance is not None:
+        p_max = p_min + i * allowance  # the history keeps choice 0 only
+        if window is not None:
+            p_max = min(p_max, max(window - allowance, p_min))
+        return p_max, tokens.cost(info.price_for(p_max), p_max, allowance * n)
+    if window is None:
+        return None, None
+    # prompt + output <= window: the cost is highest at one of the two ends.
+    price = info.price_for(window)
+    ends = [tokens.cost(price, p_min, (window - p_min) * n), tokens.cost(price, window, 0)]
+    return window, max(e for e in ends if e is not None) if None not in ends else None
+
+
+def _add(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
+def check_budget(
+    plan: Plan, max_cost: float | None, *, exact: bool = False, warn: Callable[[str], None] | None = None
+) -> Estimate:
+    """The whole re-run's estimate; BudgetError (7) if it could cost more than ``max_cost``.
+
+    The cheap UTF-8 bound is tried first; only when it does not prove the run within
+    budget (or an exact figure is wanted) are the tokens counted with tiktoken.
+    """
+    est = estimate(plan, exact=exact, warn=warn)
+    if max_cost is None or _within(est, max_cost) or exact:
+        return _budget(est, max_cost, plan)
+    return _budget(estimate(plan, exact=True, warn=warn), max_cost, plan)
+
+
+def _within(est: Estimate, max_cost: float) -> bool:
+    return est.cost_max is not None and est.cost_max <= max_cost
+
+
+def _budget(est: Estimate, max_cost: float | None, plan: Plan) -> Estimate:
+    if max_cost is None or _within(est, max_cost):
+        return est
+    model = plan.profile.model
+    if est.cost_min is None:
+        raise BudgetError(
+            f"--max-cost: price unknown for {model}, so the re-run's cost cannot be bounded",
+            hint="set [price] in the profile",
+        )
+    if est.cost_max is None:
+        raise BudgetError(
+            f"--max-cost: the output of {model} is unbounded", hint="set --max-tokens to bound each reply"
+        )
+    label = "" if est.exact else "about "
+    raise BudgetError(
+        f"this re-run ({est.turns} turn{'s' if est.turns != 1 else ''}) could cost up to {usd(est.cost_max)} "
+        f"({label}{est.prompt_tokens_max or est.prompt_tokens_min:,} prompt tokens in all, up to "
+        f"{est.max_output or 0:,} output tokens per reply) > --max-cost {usd(max_cost)}",
+        hint="lower --max-tokens or raise --max-cost",
+    )
