@@ -80,7 +80,6 @@ def profiles_show(
 ) -> None:
     """Show a profile's effective settings and where each one came from."""
     from .. import profiles, render
-
     from ..template import variables
 
     prof = profiles.resolve(name, {"model": model})
