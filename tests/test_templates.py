@@ -130,3 +130,10 @@ def test_builtin_templates_fill_with_their_defaults(name: str) -> None:
     assert prof.prompt and "{input}" in prof.prompt
     filled = template.fill(prof.prompt, prof.vars, {}, "SOME INPUT", profile=name)
     assert "SOME INPUT" in filled.text and "{" not in filled.text.replace("SOME INPUT", "")
+
+
+def test_chat_says_it_does_not_apply_the_template(server, gptcli) -> None:
+    r = gptcli("chat", "-p", "summarise", input="hello\n")
+    assert r.code == 0, r.stderr
+    assert "has a prompt template; chat sends messages as typed" in r.stderr
+    assert server.chat_requests()[0]["messages"][-1]["content"] == "hello"

@@ -682,4 +682,6 @@ def main(
     if conv is not None:
         for w in conv.warnings:
             ui.warn(w)
+    if profile.prompt:
+        ui.warn(f"profile {profile.name!r} has a prompt template; chat sends messages as typed (it is for ask)")
     return chat.run(ui)
