@@ -358,7 +358,16 @@ def backend_for(profile: Profile) -> Backend:
     cassette that ``GPTCLI_CASSETTE`` names, if any."""
     from .backends import cassette
 
-    return cassette.wrap(backends.load(profile.backend))
+    return cassette.wrap(backends.load(profile.backend), need_key=_key_for_cassette)
+
+
+def _key_for_cassette(key: str, profile: Profile) -> None:
+    """A request a cassette has not recorded goes to the server, and OpenAI's needs a key."""
+    if key == PLACEHOLDER_KEY and is_openai(profile.base_url):
+        raise AuthError(
+            f"no API key: set {profile.api_key_env} (this request is not in the cassette, so it goes to the server)",
+            hint="or replay only what is recorded: GPTCLI_CASSETTE_MODE=replay",
+        )
 
 
 def send(

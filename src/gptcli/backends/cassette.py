@@ -21,16 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from ..backend import AsyncChat, Backend, BatchAPI
-from ..errors import AuthError, ConfigError
+from ..errors import ConfigError
 from ..models import Completion, Delta, Outcome, Profile, RequestDescription, ServerModel, Usage
 
 MODES = ("auto", "record", "replay")
+KeyCheck = Callable[[str, Profile], None]
 VERSION = 1
 # Transport details that do not change the reply: left out of the key.
 _NOT_KEYED = ("stream_options",)
@@ -116,9 +117,10 @@ class Tape:
     def store(self, body: dict[str, Any], deltas: list[Delta], completion: Completion) -> None:
         from .. import jsonl
 
-        rec = {
+        key = request_key(body)
+        rec: dict[str, Any] = {
             "v": VERSION,
-            "key": request_key(body),
+            "key": key,
             "request": body,
             "deltas": [asdict(d) for d in deltas],
             "completion": completion_to_dict(completion),
@@ -130,18 +132,18 @@ class Tape:
                 appender.write(rec)
             finally:
                 appender.close()
-            self._load()[rec["key"]] = rec
+            self._load()[key] = rec
 
 
 class _AsyncCassette:
-    def __init__(self, tape: Tape, inner: AsyncChat, key: str, profile: Profile) -> None:
-        self.tape, self.inner, self.key, self.profile = tape, inner, key, profile
+    def __init__(self, tape: Tape, inner: AsyncChat, key: str, profile: Profile, need_key: KeyCheck) -> None:
+        self.tape, self.inner, self.key, self.profile, self.need_key = tape, inner, key, profile, need_key
 
     async def send(self, body: dict[str, Any]) -> Outcome:
         found = self.tape.find(body)
         if found is not None:
             return Outcome(completion=completion_from_dict(found["completion"]))
-        _need_key(self.key, self.profile)
+        self.need_key(self.key, self.profile)
         outcome = await self.inner.send(body)
         if outcome.completion is not None and not outcome.completion.incomplete:
             self.tape.store(body, [], outcome.completion)
@@ -161,23 +163,13 @@ class _NoAsync:
         return None
 
 
-def _need_key(key: str, profile: Profile) -> None:
-    """An unseen request in auto/record mode goes to the server, and OpenAI's needs a key."""
-    from ..client import PLACEHOLDER_KEY, is_openai
-
-    if key == PLACEHOLDER_KEY and is_openai(profile.base_url):
-        raise AuthError(
-            f"no API key: set {profile.api_key_env} (this request is not in the cassette, so it goes to the server)",
-            hint="or replay only what is recorded: GPTCLI_CASSETTE_MODE=replay",
-        )
-
-
 class CassetteBackend:
     """A Backend that answers chat requests from a Tape, falling back to ``inner``."""
 
-    def __init__(self, inner: Backend, tape: Tape) -> None:
+    def __init__(self, inner: Backend, tape: Tape, need_key: KeyCheck) -> None:
         self.inner = inner
         self.tape = tape
+        self.need_key = need_key
         self.name = inner.name
 
     def chat(self, profile: Profile, body: dict[str, Any], *, key: str) -> Generator[Delta, None, Completion]:
@@ -186,7 +178,7 @@ class CassetteBackend:
             for d in found.get("deltas") or ():
                 yield _delta_from_dict(d)
             return completion_from_dict(found["completion"])
-        _need_key(key, profile)
+        self.need_key(key, profile)
         deltas: list[Delta] = []
         gen = self.inner.chat(profile, body, key=key)
         try:
@@ -202,7 +194,7 @@ class CassetteBackend:
 
     def async_chat(self, profile: Profile, key: str) -> AsyncChat:
         inner: AsyncChat = _NoAsync() if self.tape.mode == "replay" else self.inner.async_chat(profile, key)
-        return _AsyncCassette(self.tape, inner, key, profile)
+        return _AsyncCassette(self.tape, inner, key, profile, self.need_key)
 
     def list_models(self, profile: Profile, key: str) -> list[ServerModel]:
         return self.inner.list_models(profile, key)
@@ -232,10 +224,14 @@ def active() -> tuple[Path, str] | None:
     return Path(path).expanduser(), mode
 
 
-def wrap(inner: Backend) -> Backend:
-    """``inner`` behind the active cassette, or ``inner`` itself when none is set."""
+def wrap(inner: Backend, need_key: KeyCheck) -> Backend:
+    """``inner`` behind the active cassette, or ``inner`` itself when none is set.
+
+    ``need_key(key, profile)`` raises when a request the cassette must send has no usable
+    key (the client knows which servers need one).
+    """
     found = active()
     if found is None:
         return inner
     path, mode = found
-    return CassetteBackend(inner, Tape(path, mode))
+    return CassetteBackend(inner, Tape(path, mode), need_key)
