@@ -54,9 +54,10 @@ NOTES = {
     "err-server": "As above: exit 6 is right, the message should be one line (issue 15, item 5).",
     "sigint-ask": "Not explained yet, and not on issue 15's list. In the full run the SIGINT, sent as soon as the "
     "first reply text reached the terminal, did not stop the reply: exit 0 after the whole 3,000-word stream, and "
-    "the log keeps the reply as complete. Run alone (`--only sigint-ask`, and three times by hand with the same "
-    "flags) the same command exits 130 with the partial reply kept. A SIGINT that `ask` can lose at some moment "
-    "of a stream would be a bug; `chat` was interrupted correctly in every run.",
+    "the log keeps the reply as complete. Run by hand (four times against a fresh proxy, with the same "
+    "flags, with and without the profile's `max_retries`) the same command exits 130 with the partial reply kept; "
+    "run with `--only err-server,sigint-ask` it fails again. A SIGINT that `ask` can lose at some moment of a "
+    "stream would be a bug worth its own issue; `chat` was interrupted correctly in every run.",
 }
 
 
