@@ -118,14 +118,15 @@ def render(servers: list[dict[str, Any]], ran: str) -> str:
         "under the table says what gptcli did otherwise, and what it should do.",
         "",
         f"- **Run**: {ran}",
-        f"- **gptcli**: {gptcli_version()}, Python {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}",
+        f"- **gptcli**: {gptcli_version()} when this file was written, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}",
     ]
     for s in servers:
         if s.get("unavailable"):
             out.append(f"- **{s['title']}**: not available here: {s['unavailable']}")
         else:
-            out.append(f"- **{s['title']}**: {s['version']}, checked {s['date']}")
+            src = f", gptcli's src/ as of commit {s['gptcli_src']}" if s.get("gptcli_src") else ""
+            out.append(f"- **{s['title']}**: {s['version']}, checked {s['date']}{src}")
     out += ["", f"{ok} of {total} cells ok.", "", *lines, ""]
     if notes:
         out += ["## Notes", "", *notes, ""]

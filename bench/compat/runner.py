@@ -80,6 +80,7 @@ def save_results(
                 "server": server.name,
                 "title": server.title,
                 "version": server.version,
+                "gptcli_src": _src_commit(),
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "about": about,
                 "notes": notes,
@@ -92,6 +93,21 @@ def save_results(
         encoding="utf-8",
     )
     return path
+
+
+def _src_commit() -> str:
+    """The last commit that changed src/: the gptcli code these results are for."""
+    import subprocess
+
+    from harness import ROOT
+
+    got = subprocess.run(
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "src"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True, text=True
+    )
+    return (got.stdout.strip() or "?") + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def unavailable(name: str, title: str, why: str, about: dict[str, Any] | None = None) -> Path:
