@@ -49,7 +49,7 @@ class Saved:
     def server(self) -> str:
         """The server it ran on (a password in the URL already ``[redacted]``)."""
         url = self.settings.get("base_url")
-        return url if isinstance(url, str) and url else OPENAI_BASE_URL
+        return (redact_url(url) or OPENAI_BASE_URL) if isinstance(url, str) and url else OPENAI_BASE_URL
 
 
 def saved(conv: store.Conversation) -> Saved:
@@ -139,6 +139,8 @@ def restore(
     prof, server, consent = _server(conv, s, prof, base, flags, profile_flag, to_server)
     now = prof.settings()
     changes = {k: now[k] for k in flags if k in now and k != "system" and s.settings.get(k) != now[k]}
+    if server is not None:
+        changes["base_url"] = now["base_url"]  # the conversation lives there from now on
     return Restored(prof, s, changes, switched, server, consent)
 
 
