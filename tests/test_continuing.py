@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import conversations, read_jsonl, write_profile
 from fakeserver import FakeServer, Reply
-
 from gptcli import continuing, store
 
 CODER = 'model = "gpt-4o"\ntemperature = 0.2\ntop_p = 0.9\nseed = 7\nsystem = "You write code."\nmax_retries = 0\n'
