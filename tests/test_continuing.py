@@ -270,3 +270,54 @@ def test_saved_reads_notes_in_order(server, gptcli, isolated: Path) -> None:
     s = continuing.saved(store.load(log))
     assert s.profile == "concise" and s.settings["seed"] == 4
     assert s.settings["temperature"] != 0.3 or "temperature" not in s.settings  # /profile replaced them
+
+
+# --- the terminal: the pick list, the reprinted turns, a turn with the original settings -----
+
+
+def test_terminal_resume_pick_list_reprint_and_original_settings(server, gptcli, isolated: Path) -> None:
+    from test_chat import Term, assert_terminal_sane
+
+    write_profile(isolated, "coder", CODER)
+    assert gptcli("ask", "-p", "coder", "write hello world").code == 0
+    server.enqueue(Reply(status=500))
+    assert gptcli("ask", "-p", "coder", "--cid", conversations(isolated)[0].stem, "this one fails").code == 6
+    assert gptcli("ask", "--title", "Weather talk", "is it raining?").code == 0  # the newest
+    t = Term("-c")
+    t.expect("Resume which conversation")
+    t.expect(r"Weather talk · gpt-4o-mini · now · 1 turn")
+    t.expect(r"write hello world · gpt-4o · now · 2 turns, 1 failed")
+    t.send("hello")  # search: only the coder conversation is left
+    t.send("\r")
+    t.expect(re.escape("> write hello world"))
+    t.expect("echo: write hello world")
+    t.expect(re.escape("> this one fails"))
+    t.expect(r"this question failed")
+    t.expect("resumed")
+    t.prompt()
+    t.send("now in rust\r")
+    t.expect("echo: now in rust")
+    t.prompt()
+    t.send("\x04")  # Ctrl-D leaves
+    t.expect("Bye")
+    assert t.finish() == 0
+    assert_terminal_sane(t.output())
+    last = server.chat_requests()[-1]
+    assert (last["model"], last["temperature"], last["seed"]) == ("gpt-4o", 0.2, 7)
+    assert texts(last) == [
+        ("system", "You write code."),
+        ("user", "write hello world"),
+        ("assistant", "echo: write hello world"),
+        ("user", "now in rust"),  # not the failed question
+    ]
+
+
+def test_terminal_pick_list_esc_leaves_without_resuming(server, gptcli, isolated: Path) -> None:
+    from test_chat import Term
+
+    assert gptcli("ask", "hello").code == 0
+    t = Term("--resume")
+    t.expect("Resume which conversation")
+    t.send("\x1b")
+    assert t.finish() == 0
+    assert len(server.chat_requests()) == 1
