@@ -112,5 +112,7 @@ def pick(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         ),
         focused_element=search,
     )
-    app: Application[dict[str, Any] | None] = Application(layout=layout, key_bindings=kb, full_screen=False)
+    app: Application[dict[str, Any] | None] = Application(
+        layout=layout, key_bindings=kb, full_screen=False, erase_when_done=True
+    )
     return app.run()
