@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "undo": ("", "drop the last exchange"),
     "retry": ("", "regenerate the last reply, or resend a question whose reply failed"),
     "title": ("[TEXT]", "show or set this conversation's title (replay and the resume list show it)"),
+    "x": ("[all]", "print the last reply's first code block plain, to copy (/x all: every block)"),
     "tokens": ("", "tokens in context against the model's window"),
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
@@ -495,6 +496,20 @@ class Chat:
         self.session.set_title(unquote(arg))
         self.ui.info(f"title: {self.session.title}")
 
+    def cmd_x(self, arg: str) -> None:
+        from .extract import extract
+
+        which = {"": "first", "all": "all"}.get(arg.strip().lower())
+        if which is None:
+            raise UsageError("usage: /x [all]")
+        reply = next((m for m in reversed(self.session.messages) if m["role"] == "assistant"), None)
+        if reply is None:
+            raise UsageError("no reply yet to take code from")
+        got = extract(str(reply.get("content") or ""), which)
+        if got.warning:
+            self.ui.warn(got.warning)
+        self.ui.info(render.terminal_safe(got.text))
+
     def cmd_tokens(self, arg: str) -> None:
         ctx = self.session.context()
         self._context = ctx
@@ -675,6 +690,8 @@ def main(
             ui.warn(n)
         if ui.interactive and resume_lines:
             reprint(ui, conv.records, resume_lines)
+    if session.profile.prompt:
+        ui.warn(f"profile {session.profile.name!r} has a prompt template; chat sends messages as typed (it is for ask)")
     return chat.run(ui)
 
 
