@@ -23,6 +23,8 @@ from .options import (
     NoStreamOpt,
     Overrides,
     RawOpt,
+    TitleOpt,
+    ToServerOpt,
     VarOpt,
     VerboseOpt,
     extract_mode,
@@ -62,6 +64,13 @@ FileOpt = Annotated[
 conversation with "2024 was a good year", wherever -c stands among the words. Name
 another conversation with --cid ID (the old `-c ID` spelling is gone). To send a
 literal "-c", put the prompt after --: gptcli ask -- explain tar -c flag
+
+Continuing restores the conversation's profile, model, server, system prompt, sampling
+values and --json-object/--schema mode; flags given now override them (and are logged).
+A conversation is never moved to another server silently: --base-url or -p on the
+command line moves it, and when only the environment points elsewhere, --to-server.
+--retry (with -c or --cid) resends the last question if its reply failed, or else
+regenerates the last reply.
 """
 )
 @sampling()
@@ -82,6 +91,12 @@ def ask(
     ] = False,
     continue_: ContinueOpt = False,
     cid: CidOpt = None,
+    retry: Annotated[
+        bool,
+        typer.Option("--retry", help="With -c/--cid: resend the failed last question (or regenerate the last reply)."),
+    ] = False,
+    to_server: ToServerOpt = False,
+    title: TitleOpt = None,
     no_log: NoLogOpt = False,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
@@ -98,7 +113,7 @@ def ask(
     ] = None,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
-    from .. import conversation, render
+    from .. import continuing, conversation, render
     from ..prompt_input import profile_prompt, read_stdin
 
     which = extract_mode(extract, extract_all)
@@ -106,25 +121,52 @@ def ask(
         raise UsageError("-x/--extract takes code from free text; --schema and --json-object replies are JSON")
     output = _output_spec(json_object, schema)
     given = parse_vars(var)
-    prof = overrides.resolve()
+    resume = continue_ or cid is not None
+    if retry and not resume:
+        raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
+    if retry and (prompt or file):
+        raise UsageError("--retry sends the conversation's last question again; it takes no prompt")
+    status = render.Status(verbose)
+    if resume:
+        c = continuing.open_session(
+            cid,
+            overrides.settings(),
+            overrides.profile,
+            log=not no_log,
+            to_server=to_server,
+            title=title,
+            output=continuing.output_record(output),
+        )
+        session = c.session
+        for w in c.conv.warnings:  # a torn last line, an unknown record type: said, then carried on
+            status.warn(w)
+        for n in c.notices:
+            status.warn(n) if c.restored.server is not None else status(n)
+        output = output or continuing.output_spec(c.restored.saved.output)
+    else:
+        record = continuing.output_record(output)
+        session = conversation.Session.start(overrides.resolve(), log=not no_log, output=record, title=title)
+    prof = session.profile
     if which is not None and prof.n > 1:
         raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
-    text, notes = profile_prompt(prof, prompt, file, read_stdin(), given)
-    status = render.Status(verbose)
-    for w in notes:
-        status.warn(w)
-    session, warnings = conversation.open_session(prof, cid, resume=continue_ or cid is not None, log=not no_log)
-    for w in warnings:  # a torn last line, an unknown record type: said, then carried on
-        status.warn(w)
-    if output is not None and output.kind == "json_object":
+    text: str | None = None
+    if retry:
+        if session.failed_turn is None and not any(m["role"] == "user" for m in session.messages):
+            raise UsageError("nothing to retry yet")
+    else:
+        text, notes = profile_prompt(prof, prompt, file, read_stdin(), given)
+        for w in notes:
+            status.warn(w)
+    if output is not None and output.kind == "json_object" and text is not None:
         text, note = conversation.with_json_hint(session, text)
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
     if dry_run:
-        d = session.dry_run(text, max_cost=max_cost, extra_body=extra_body)
+        failed = session.failed_turn["content"] if session.failed_turn else None
+        d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
         record = conversation.dry_run_record(d, session.profile)
-        if prof.prompt:
+        if prof.prompt and text is not None:
             record["prompt"] = text  # the filled template, as the user message will carry it
         render.print_json(record)
         return
@@ -152,7 +194,7 @@ def _output_spec(json_object: bool, schema: Path | None) -> Any:
 
 def print_turn(
     session: Any,
-    text: str,
+    text: str | None,
     *,
     status: Any,
     json_out: bool,
@@ -176,8 +218,11 @@ def print_turn(
     markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
     multi = prof.n > 1
     live = not json_out and not multi and output is None and extract is None
-    gen = session.turn(
-        text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled, extra_body=extra_body
+    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled}
+    gen = (
+        session.retry(**kwargs, extra_body=extra_body)
+        if text is None
+        else session.turn(text, **kwargs, extra_body=extra_body)
     )
     turn, streamed = _stream(gen, status, markdown if live else None)
     if output is not None:

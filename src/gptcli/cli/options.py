@@ -134,6 +134,20 @@ def parse_vars(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+ToServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--to-server",
+        help="Continuing: allow sending the conversation to the server the environment names "
+        "(without it, a conversation never changes server unless --base-url or -p is given).",
+    ),
+]
+TitleOpt = Annotated[
+    str | None,
+    typer.Option("--title", help="The conversation's title (default: its first line, cut to 60).", metavar="TEXT"),
+]
+
+
 # --- Overrides: the sampling flags as one value ------------------------------------------------
 
 
