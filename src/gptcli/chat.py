@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "undo": ("", "drop the last exchange"),
     "retry": ("", "regenerate the last reply"),
     "tokens": ("", "tokens in context against the model's window"),
+    "reasoning": ("", "the last reply's thinking, in full (reasoning models)"),
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
     "exit": ("", "leave (also /quit, exit, quit, 退出, 再见, Ctrl-D)"),
@@ -199,6 +200,7 @@ class Chat:
         self.unpriced = 0
         self.terminating = False
         self._context: conversation.Context | None = None
+        self.last_reasoning: str | None = None  # /reasoning shows it
 
     # -- running --------------------------------------------------------------------------
 
@@ -253,9 +255,15 @@ class Chat:
 
     def _exchange(self, gen: Generator[Any, None, Turn]) -> Turn | None:
         """Run one request, streaming the reply; errors are shown and the chat goes on."""
+        from .render import thinking
+
         printer: Printer | None = None
         streamed = False
         turn: Turn | None = None
+        # On a terminal: a spinner until the first answer token (or the thinking itself, dimmed).
+        spinner = thinking.Spinner(enabled=self.ui.interactive and render.isatty(sys.stderr))
+        show = self.session.profile.show_reasoning and self.ui.interactive
+        thoughts = thinking.ReasoningStream()
 
         def on_event(event: Any) -> None:
             nonlocal printer
@@ -265,13 +273,25 @@ class Chat:
                         f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
                         f"{render.cost_range(event.cost_min, event.cost_max)}"
                     )
+                spinner.start()
             elif isinstance(event, Notice):
+                spinner.clear()
                 if event.level == "warning":
                     self.ui.warn(event.text)
                 else:
                     self.ui.status(event.text)
             elif isinstance(event, Delta) and event.index == 0:
                 nonlocal streamed
+                if event.reasoning:
+                    if show:
+                        spinner.stop()
+                        thoughts.feed(event.reasoning)
+                    else:
+                        spinner.thinking()
+                if not event.text:
+                    return
+                spinner.stop()
+                thoughts.close()
                 if printer is None:
                     printer = self.ui.reply()
                     streamed = True
@@ -283,6 +303,8 @@ class Chat:
                 try:
                     turn = _drive(gen, on_event)
                 finally:
+                    spinner.stop()
+                    thoughts.close()
                     if printer is not None:
                         printer.close()
                         printer = None
@@ -306,11 +328,18 @@ class Chat:
             elif last == "user":
                 self.ui.status("/retry sends the question again")
             return None
-        self._after(turn, streamed)
+        self._after(turn, streamed, shown=thoughts.started)
         return turn
 
-    def _after(self, turn: Turn, streamed: bool) -> None:
+    def _after(self, turn: Turn, streamed: bool, *, shown: bool = False) -> None:
+        from .render import thinking
+
         c = turn.completion
+        self.last_reasoning = c.reasoning
+        if c.reasoning and show_whole(self.session.profile, self.ui.interactive, shown):
+            stream = thinking.ReasoningStream()
+            stream.feed(c.reasoning)
+            stream.close()
         if not streamed:  # --no-stream, or a server that sent no text: print it whole
             whole = self.ui.reply()
             if c.text:
@@ -324,8 +353,9 @@ class Chat:
         self.replies += 1
         if turn.cost is None:
             self.unpriced += 1
-        u = c.usage
-        usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
+        if c.reasoning and not shown and not self.session.profile.show_reasoning:
+            self.ui.status(thinking.folded(c.reasoning))  # dimmed and folded; /reasoning unfolds it
+        usage = thinking.usage_text(c.usage)
         self.ui.status(
             f"{c.model} · {usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
             + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
@@ -502,6 +532,14 @@ class Chat:
             return "cost unknown"
         return render.usd(self.session.total_cost) + (" + unknown" if self.unpriced else "")
 
+    def cmd_reasoning(self, arg: str) -> None:
+        from .render import thinking
+
+        if not self.last_reasoning:
+            self.ui.info("the last reply came with no visible reasoning")
+            return
+        self.ui.info(thinking.printable(self.last_reasoning))
+
     def cmd_cost(self, arg: str) -> None:
         replies = f"{self.replies} repl{'y' if self.replies == 1 else 'ies'}"
         line = f"this session: {self._cost_text()} for {replies}"
@@ -591,6 +629,11 @@ def _parse_value(key: str, raw: str) -> Any:
             except ValueError:
                 pass
     return value
+
+
+def show_whole(profile: Profile, interactive: bool, shown: bool) -> bool:
+    """Whether to print the whole thinking after a reply: asked for, on a terminal, not streamed already."""
+    return profile.show_reasoning and interactive and not shown
 
 
 def _drive(gen: Generator[Any, None, Turn], on_event: Callable[[Any], None]) -> Turn:

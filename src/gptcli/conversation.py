@@ -15,7 +15,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import client, preflight, store, tokens
+from . import client, preflight, reasoning, store, tokens
 from .backend import Backend
 from .errors import GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
@@ -174,6 +174,10 @@ class Session:
 
         retried: list[str] = []
         texts: dict[int, list[str]] = {}
+        thoughts: dict[int, list[str]] = {}  # reasoning that came in a field of its own
+        # The thinking is told apart from the answer as it streams (reasoning.py).
+        tags = self._tags()
+        splitters: dict[int, reasoning.Splitter] = {}
         start = time.monotonic()
         try:
             gen = client.send(self.profile, body, key=key, notice=retried.append, backend=self._backend())
@@ -190,33 +194,64 @@ class Session:
                     yield Notice(r, "warning")
                 retried.clear()
                 texts.setdefault(event.index, []).append(event.text)
-                yield event
+                thoughts.setdefault(event.index, []).append(event.reasoning)
+                answer, thought = splitters.setdefault(event.index, reasoning.Splitter(tags)).feed(event.text)
+                if answer or event.reasoning or thought:
+                    yield Delta(answer, event.index, event.reasoning + thought)
+            for i, splitter in splitters.items():
+                answer, thought = splitter.finish()
+                if answer or thought:
+                    yield Delta(answer, i, thought)
         except KeyboardInterrupt:
-            if not any("".join(t) for t in texts.values()):
+            if not any("".join(t) for t in (*texts.values(), *thoughts.values())):
                 # Nothing arrived: no empty reply in the history (a retry resends the question).
                 if writer is not None:
                     writer.note("interrupted before the reply began", kind="interrupted")
                 raise Interrupted("interrupted before the reply began") from None
-            partial = _partial(texts, self.profile.model, time.monotonic() - start, interrupted=True)
-            self._keep(partial, pre, body, writer)
+            partial = _partial(texts, thoughts, self.profile.model, time.monotonic() - start, interrupted=True)
+            self._keep(self._separate(partial), pre, body, writer)
             raise Interrupted("interrupted; the partial reply was kept") from None
         except GptcliError as e:
             for r in retried:  # a second chance that failed too: still say what was tried
                 if writer is not None:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
-            if isinstance(e, StreamBroken) and e.partial.text:
-                self._keep(e.partial, pre, body, writer)
-            elif writer is not None:
+            if isinstance(e, StreamBroken):
+                partial = self._separate(e.partial)
+                if partial.in_reasoning:
+                    e = StreamBroken(f"{e.message} (cut off while the model was still reasoning)", partial)
+                if partial.text or partial.reasoning:
+                    self._keep(partial, pre, body, writer)
+                    raise e from None
+            if writer is not None:
                 writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
-            raise
+            raise e from None
         for r in retried:
             notices.append(r)
             if writer is not None:
                 writer.note(r, kind="parameter")
             yield Notice(r, "warning")
+        completion = self._separate(completion)
+        if completion.in_reasoning:
+            cut = _cut_in_reasoning(completion)
+            notices.append(cut)
+            yield Notice(cut, "warning")
         cost = self._keep(completion, pre, body, writer)
         return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices))
+
+    def _tags(self) -> tuple[str, str] | None:
+        return reasoning.profile_tags(self.profile.parse_reasoning_tags, self.profile.reasoning_tags)
+
+    def _separate(self, completion: Completion) -> Completion:
+        """The reply's thinking apart from its text, and its reasoning tokens counted if not reported."""
+        completion = reasoning.separate(completion, self._tags())
+        return reasoning.with_reasoning_tokens(completion, self._count_text)
+
+    def _count_text(self, text: str) -> int:
+        try:
+            return tokens.count_text(text, self.profile.model, self.profile.encoding)
+        except tokens.EncodingUnavailable:
+            return tokens.approx_tokens([{"role": "assistant", "content": text}]) - tokens.approx_tokens([])
 
     def _keep(
         self, completion: Completion, pre: Preflight, body: dict[str, Any], writer: store.Writer | None
@@ -250,6 +285,12 @@ class Session:
                 extra["incomplete"] = True
             if completion.interrupted:
                 extra["interrupted"] = True
+            if any(completion.reasonings):
+                extra["reasoning"] = completion.reasoning
+                if len(completion.reasonings) > 1:
+                    extra["reasonings"] = list(completion.reasonings)
+            if completion.in_reasoning:
+                extra["in_reasoning"] = True
             writer.message("assistant", completion.text, **extra)
         return cost
 
@@ -400,10 +441,21 @@ class Session:
         )
 
 
-def _partial(texts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool) -> Completion:
+def _partial(
+    texts: dict[int, list[str]], thoughts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool
+) -> Completion:
     n = max(texts) + 1 if texts else 1
     joined = tuple("".join(texts.get(i, [])) for i in range(n))
-    return Completion(joined, (None,) * n, model, None, latency, incomplete=True, interrupted=interrupted)
+    thought = tuple("".join(thoughts.get(i, [])) for i in range(n))
+    return Completion(
+        joined, (None,) * n, model, None, latency, incomplete=True, interrupted=interrupted, reasonings=thought
+    )
+
+
+def _cut_in_reasoning(c: Completion) -> str:
+    why = f" (finish: {c.finish_reason})" if c.finish_reason else ""
+    hint = "; raise max_tokens: it counts the thinking too" if c.finish_reason == "length" else ""
+    return f"the reply was cut off while the model was still reasoning{why}: there is no answer{hint}"
 
 
 def load_for_continue(ref: str | None) -> store.Conversation:
@@ -478,6 +530,8 @@ def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
         "conversation_id": turn.conversation_id,
         "latency": round(c.latency, 4),
         "incomplete": c.incomplete,
+        "reasoning": list(c.reasonings) if multi and c.reasonings else c.reasoning,
+        "in_reasoning": c.in_reasoning,
         "notes": list(turn.notices),
     }
 

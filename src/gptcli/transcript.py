@@ -68,7 +68,11 @@ def reply_stats(
     if model:
         parts.append(model)
     if usage:
-        parts.append(f"{to_int(usage.get('prompt_tokens')):,} in / {to_int(usage.get('completion_tokens')):,} out")
+        out = f"{to_int(usage.get('prompt_tokens')):,} in / {to_int(usage.get('completion_tokens')):,} out"
+        if thought := to_int(usage.get("reasoning_tokens")):
+            est = usage.get("reasoning_estimated") is True
+            out += f" ({'~' if est else ''}{thought:,} reasoning{', estimated' if est else ''})"
+        parts.append(out)
     else:
         parts.append("usage not recorded")
     if priced or cost is not None:
@@ -171,6 +175,7 @@ class Message:
     latency: float | None = None
     incomplete: bool = False
     priced: bool = False  # the record says what the reply cost (``cost`` may still be null: unknown)
+    reasoning: str | None = None  # a reasoning model's thinking, kept apart from the content
 
 
 def messages(conv: Conversation) -> list[Message]:
@@ -190,6 +195,7 @@ def messages(conv: Conversation) -> list[Message]:
                 latency,
                 bool(r.get("incomplete")),
                 "cost" in r,
+                r["reasoning"] if isinstance(r.get("reasoning"), str) and r["reasoning"] else None,
             )
         )
     return out

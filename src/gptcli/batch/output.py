@@ -122,6 +122,7 @@ def success(
     rec.update(
         model=c.model or model,
         text=list(c.texts) if multi else c.text,
+        reasoning=list(c.reasonings) if multi and c.reasonings else c.reasoning,
         finish_reason=list(c.finish_reasons) if multi else c.finish_reason,
         usage=c.usage.to_dict() if c.usage is not None else None,
         cost=cost,
@@ -149,6 +150,7 @@ def failure(
     rec.update(
         model=model,
         text=None,
+        reasoning=None,
         finish_reason=None,
         usage=None,
         cost=None,

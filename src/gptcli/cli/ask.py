@@ -12,7 +12,18 @@ from typing import Annotated, Any
 import typer
 
 from . import app
-from .options import CidOpt, ContinueOpt, MaxCostOpt, NoLogOpt, NoStreamOpt, Overrides, RawOpt, VerboseOpt, sampling
+from .options import (
+    CidOpt,
+    ContinueOpt,
+    MaxCostOpt,
+    NoLogOpt,
+    NoStreamOpt,
+    Overrides,
+    RawOpt,
+    ShowReasoningOpt,
+    VerboseOpt,
+    sampling,
+)
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -60,6 +71,7 @@ def ask(
     no_log: NoLogOpt = False,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
     json_object: Annotated[
         bool, typer.Option("--json-object", help="Ask for a JSON object; exit 9 if the reply is not one.")
     ] = False,
@@ -79,6 +91,10 @@ def ask(
     output = _output_spec(json_object, schema)
     text = build_prompt(prompt, file, read_stdin())
     prof = overrides.resolve()
+    if show_reasoning:
+        import dataclasses
+
+        prof = dataclasses.replace(prof, show_reasoning=True)
     status = render.Status(verbose)
     session, warnings = conversation.open_session(prof, cid, resume=continue_ or cid is not None, log=not no_log)
     for w in warnings:  # a torn last line, an unknown record type: said, then carried on
@@ -131,6 +147,7 @@ def print_turn(
     been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
     """
     from .. import conversation, render
+    from ..render import thinking
 
     prof = session.profile
     markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
@@ -139,10 +156,13 @@ def print_turn(
     gen = session.turn(
         text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled, extra_body=extra_body
     )
-    turn, streamed = _stream(gen, status, markdown if live else None)
+    shown = _Thinking(prof.show_reasoning)
+    turn, streamed = _stream(gen, status, markdown if live else None, shown)
     if output is not None:
         turn = conversation.check_output(turn, output)
     c = turn.completion
+    if not shown.shown and c.reasoning:  # not streamed: the whole thinking, then the answer
+        shown.show(c.reasoning)
     if not streamed and not json_out and not multi:
         # Not streamed (--no-stream, or a server that sent no deltas): print it whole.
         whole = render.MarkdownStream() if markdown else render.PlainStream()
@@ -159,22 +179,50 @@ def print_turn(
             else:
                 sys.stdout.write(f"{header}\n{choice}\n")
         sys.stdout.flush()
-    u = c.usage
-    usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
     status(
-        f"{usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
+        f"{thinking.usage_text(c.usage)} · {render.usd(turn.cost)} · {c.latency:.2f} s"
         + (f" · {turn.conversation_id}" if turn.conversation_id else "")
         + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
     )
     return turn
 
 
-def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
+class _Thinking:
+    """The spinner until the first answer token, and the reasoning itself with --show-reasoning."""
+
+    def __init__(self, show: bool) -> None:
+        from ..render import thinking
+
+        self.show_reasoning = show
+        self.spinner = thinking.Spinner()
+        self.stream = thinking.ReasoningStream()
+        self.shown = False
+
+    def reasoning(self, text: str) -> None:
+        if self.show_reasoning:
+            self.spinner.stop()  # the thinking itself is the sign of life
+            self.stream.feed(text)
+            self.shown = True
+        else:
+            self.spinner.thinking()
+
+    def answer(self) -> None:
+        self.spinner.stop()
+        self.stream.close()
+
+    def show(self, text: str) -> None:
+        if self.show_reasoning:
+            self.stream.feed(text)
+            self.stream.close()
+
+
+def _stream(gen: Any, status: Any, markdown: bool | None, thinking: _Thinking) -> tuple[Any, bool]:
     """Drive the turn's events: status lines, and the reply's deltas (``markdown`` None: not shown)."""
     from .. import render
     from ..models import Delta, Notice, Preflight
 
     printer: Any = None
+    spinner = thinking.spinner
     try:
         while True:
             try:
@@ -186,17 +234,26 @@ def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
                     f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
                     f"{render.cost_range(event.cost_min, event.cost_max)}"
                 )
+                spinner.start()  # the request goes out now
             elif isinstance(event, Notice):
+                spinner.clear()
                 status(event.text, warning=event.level == "warning")
-            elif isinstance(event, Delta) and markdown is not None:
-                if printer is None:
-                    printer = render.MarkdownStream() if markdown else render.PlainStream()
-                printer.feed(event.text)
+            elif isinstance(event, Delta):
+                if event.reasoning and event.index == 0:
+                    thinking.reasoning(event.reasoning)
+                if event.text:
+                    thinking.answer()
+                    if markdown is not None:
+                        if printer is None:
+                            printer = render.MarkdownStream() if markdown else render.PlainStream()
+                        printer.feed(event.text)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.
+        thinking.answer()
         gen.throw(KeyboardInterrupt())
         raise
     finally:
+        thinking.answer()
         if printer is not None:
             printer.close()

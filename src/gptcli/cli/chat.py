@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from . import app
-from .options import CidOpt, MaxCostOpt, Overrides, VerboseOpt, sampling
+from .options import CidOpt, MaxCostOpt, Overrides, ShowReasoningOpt, VerboseOpt, sampling
 
 
 @app.command(
@@ -47,6 +47,7 @@ def chat(
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for each whole reply.")] = False,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
 ) -> int:
     """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
     from .. import chat as chat_use_case
@@ -62,5 +63,9 @@ def chat(
         conv = conversation.load_for_continue(cid)
         profile, model = chat_use_case.resume_defaults(conv)
     prof = overrides.resolve(profile, model)
+    if show_reasoning:
+        import dataclasses
+
+        prof = dataclasses.replace(prof, show_reasoning=True)
     options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose)
     return chat_use_case.main(prof, conv=conv, log=not no_log, raw=raw, options=options)
