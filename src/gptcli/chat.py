@@ -275,11 +275,11 @@ class Chat:
                     )
                 spinner.start()
             elif isinstance(event, Notice):
-                spinner.clear()
-                if event.level == "warning":
-                    self.ui.warn(event.text)
-                else:
-                    self.ui.status(event.text)
+                with spinner.paused():
+                    if event.level == "warning":
+                        self.ui.warn(event.text)
+                    else:
+                        self.ui.status(event.text)
             elif isinstance(event, Delta) and event.index == 0:
                 nonlocal streamed
                 if event.reasoning:

@@ -236,8 +236,8 @@ def _stream(gen: Any, status: Any, markdown: bool | None, thinking: _Thinking) -
                 )
                 spinner.start()  # the request goes out now
             elif isinstance(event, Notice):
-                spinner.clear()
-                status(event.text, warning=event.level == "warning")
+                with spinner.paused():
+                    status(event.text, warning=event.level == "warning")
             elif isinstance(event, Delta):
                 if event.reasoning and event.index == 0:
                     thinking.reasoning(event.reasoning)

@@ -10,10 +10,12 @@ ever reaches the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import IO
 
 from ..models import Usage
@@ -78,11 +80,21 @@ class Spinner:
             self._done.set()
 
     def clear(self) -> None:
-        """Erase the line (before a status line is printed); it is redrawn on the next tick."""
+        """Erase the line; it is redrawn on the next tick."""
         with self._lock:
-            if self._shown:
-                self._write(_ERASE)
-                self._shown = False
+            self._erase()
+
+    def _erase(self) -> None:
+        if self._shown:
+            self._write(_ERASE)
+            self._shown = False
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Erase the line and keep it away while a status line is printed."""
+        with self._lock:
+            self._erase()
+            yield
 
     def stop(self) -> None:
         """Stop for good and leave no trace of the line."""
