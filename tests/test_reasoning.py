@@ -169,13 +169,24 @@ def test_effort_flag_is_sent_and_adapted(server: Any, gptcli: Any) -> None:
 def test_chat_keeps_the_last_reasoning_for_slash_reasoning(server: Any, gptcli: Any) -> None:
     server.enqueue(SHAPES["tags-split"]())
     server.enqueue(Reply(text="second"))
-    r = gptcli("chat", "-v", input="first\n/reasoning\nnext\n/set reasoning_effort low\n")
+    r = gptcli("chat", "-v", "-m", "qwen3", input="first\n/reasoning\n/set reasoning_effort low\nnext\n")
     assert r.code == 0, r.stderr
     assert r.stdout == f"{ANSWER}\nsecond\n"
     assert THOUGHT in r.stderr  # /reasoning (command output goes to stderr without a terminal)
     assert "thought: Let me think" in r.stderr  # folded, after the reply
-    second = server.chat_requests()[1]["messages"]
-    assert [m["content"] for m in second if m["role"] == "assistant"] == [ANSWER]
+    first, second = server.chat_requests()
+    assert "reasoning_effort" not in first and second["reasoning_effort"] == "low"
+    assert [m["content"] for m in second["messages"] if m["role"] == "assistant"] == [ANSWER]
+
+
+def test_replay_rerun_takes_effort_and_sends_no_reasoning(server: Any, gptcli: Any) -> None:
+    server.enqueue(SHAPES["reasoning_content"]())
+    cid = gptcli("ask", "--json", "q").json()["conversation_id"]
+    r = gptcli("replay", cid, "--rerun", "-m", "gpt-oss-20b", "--effort", "medium", "--no-log")
+    assert r.code == 0, r.stderr
+    body = server.chat_requests()[-1]
+    assert body["reasoning_effort"] == "medium"
+    assert "Six times" not in json.dumps(body)
 
 
 def test_batch_records_keep_the_reasoning(server: Any, gptcli: Any, tmp_path: Path) -> None:
@@ -236,3 +247,24 @@ def test_show_reasoning_replaces_the_spinner(server: Any) -> None:
     child.close()
     assert "\x1b[2m" + "Let me" in before  # dimmed, above the answer
     assert "thinking" not in before.replace(THOUGHT, "")
+
+
+def test_chat_on_a_terminal_spins_then_folds_and_unfolds_the_thinking(server: Any) -> None:
+    from test_chat import Term
+
+    server.enqueue(Reply(text=ANSWER, reasoning=THOUGHT, chunk_delay=0.2, delay=1.2))
+    t = Term("--raw")
+    t.prompt()
+    t.send("what is six times seven?\r")
+    t.expect(r"waiting \d+ s")
+    t.expect(r"thinking \d+ s")
+    t.expect(re.escape(ANSWER))
+    before = t.output()
+    assert before.rfind("\r\x1b[2K") > before.rfind("thinking")  # the spinner erased its line first
+    t.expect(re.escape("/reasoning shows it all"))  # folded, after the reply
+    t.prompt()
+    t.send("/reasoning\r")
+    t.expect(re.escape(THOUGHT))
+    t.prompt()
+    t.send("/exit\r")
+    assert t.finish() == 0
