@@ -123,14 +123,20 @@ def test_cut_off_inside_the_reasoning_is_reported(server: Any, gptcli: Any, stre
 
 
 def test_a_stream_broken_inside_the_reasoning_says_so(server: Any, gptcli: Any, isolated: Path) -> None:
-    server.enqueue(Reply(text=ANSWER, reasoning="one two three four five six", drop_after=2), times=4)
+    server.enqueue(Reply(text=ANSWER, reasoning="one two three four five six", drop_after=2))
     r = gptcli("ask", "q")
     assert r.code != 0
     assert r.stdout == ""
     assert "still reasoning" in r.stderr
     (path,) = conversations(isolated)
-    (reply,) = [x for x in read_jsonl(path) if x.get("role") == "assistant"]
-    assert reply["content"] == "" and reply["reasoning"].startswith("one two") and reply["in_reasoning"] is True
+    records = read_jsonl(path)
+    assert not [x for x in records if x.get("role") == "assistant"]  # no empty reply in the history
+    (note,) = [x for x in records if x.get("kind") == "error"]
+    assert note["reasoning"].startswith("one two") and note["in_reasoning"] is True
+    # The next turn resends the question alone: no empty reply, no thinking.
+    assert gptcli("ask", "-c", "again").code == 0
+    sent = server.chat_requests()[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "user"]
 
 
 def test_schema_is_checked_on_the_answer_only(server: Any, gptcli: Any, tmp_path: Path) -> None:

@@ -203,28 +203,32 @@ class Session:
                 if answer or thought:
                     yield Delta(answer, i, thought)
         except KeyboardInterrupt:
-            if not any("".join(t) for t in (*texts.values(), *thoughts.values())):
-                # Nothing arrived: no empty reply in the history (a retry resends the question).
-                if writer is not None:
-                    writer.note("interrupted before the reply began", kind="interrupted")
-                raise Interrupted("interrupted before the reply began") from None
             partial = _partial(texts, thoughts, self.profile.model, time.monotonic() - start, interrupted=True)
-            self._keep(self._separate(partial), pre, body, writer)
+            partial = self._separate(partial)
+            if not partial.text:
+                # No answer yet: no empty reply in the history (a retry resends the question);
+                # thinking that arrived is kept in the note.
+                if writer is not None:
+                    writer.note("interrupted before the reply began", kind="interrupted", **_thought(partial))
+                raise Interrupted("interrupted before the reply began") from None
+            self._keep(partial, pre, body, writer)
             raise Interrupted("interrupted; the partial reply was kept") from None
         except GptcliError as e:
             for r in retried:  # a second chance that failed too: still say what was tried
                 if writer is not None:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
+            kept: dict[str, Any] = {}
             if isinstance(e, StreamBroken):
                 partial = self._separate(e.partial)
                 if partial.in_reasoning:
                     e = StreamBroken(f"{e.message} (cut off while the model was still reasoning)", partial)
-                if partial.text or partial.reasoning:
+                if partial.text:
                     self._keep(partial, pre, body, writer)
                     raise e from None
+                kept = _thought(partial)  # no answer: no empty reply in the history, the thinking in the note
             if writer is not None:
-                writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
+                writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code), **kept)
             raise e from None
         for r in retried:
             notices.append(r)
@@ -450,6 +454,11 @@ def _partial(
     return Completion(
         joined, (None,) * n, model, None, latency, incomplete=True, interrupted=interrupted, reasonings=thought
     )
+
+
+def _thought(c: Completion) -> dict[str, Any]:
+    """The note fields for a reply that ended before its answer began: the thinking, if any."""
+    return {"reasoning": c.reasoning, "in_reasoning": True} if c.reasoning else {}
 
 
 def _cut_in_reasoning(c: Completion) -> str:
