@@ -274,3 +274,10 @@ def test_chat_on_a_terminal_spins_then_folds_and_unfolds_the_thinking(server: An
     t.prompt()
     t.send("/exit\r")
     assert t.finish() == 0
+
+
+def test_the_budget_check_counts_the_thinking_as_output(server: Any, gptcli: Any) -> None:
+    r = gptcli("ask", "-m", "o3", "--max-tokens", "1000", "--max-cost", "0.000001", "hi")
+    assert r.code == 7
+    assert "1,000 output tokens (thinking included)" in r.stderr
+    assert server.chat_requests() == []

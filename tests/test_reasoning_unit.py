@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import threading
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gptcli import reasoning
-from gptcli.models import Completion, Usage
+from gptcli.backends.memory import MemoryBackend, Reply
+from gptcli.conversation import Session
+from gptcli.models import Completion, Delta, Profile, Usage
 from gptcli.render import thinking
 
 TAGS = reasoning.DEFAULT_TAGS
@@ -89,3 +95,54 @@ def test_reasoning_tokens_counted_only_when_not_reported() -> None:
 def test_reasoning_on_a_terminal_carries_no_control_sequences() -> None:
     assert thinking.printable("a\x1b[31mred\x07\tb\nc\r") == "a[31mred\tb\nc"
     assert "\x1b" not in thinking.folded("x\x1b]0;title\x07 " * 50)
+
+
+# --- the conversation, in-process (backends/memory.py) --------------------------------------
+
+
+def _drive(gen: Any) -> tuple[list[Any], Any]:
+    events: list[Any] = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            return events, stop.value
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_session_separates_and_keeps_only_the_answer(monkeypatch: pytest.MonkeyPatch, stream: bool) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unit-test-key")
+    mem = MemoryBackend(
+        Reply(chunks=("<thi", "nk>tags</th", "ink>\n", "Ans", "wer"), reasoning="field ", usage=Usage(3, 9, 12)),
+        Reply("Second."),
+    )
+    session = Session.start(Profile(model="qwen3"), log=False, backend=mem)
+    events, turn = _drive(session.turn("q", stream=stream))
+    deltas = [e for e in events if isinstance(e, Delta)]
+    if stream:
+        assert "".join(d.text for d in deltas) == "Answer"
+        assert "".join(d.reasoning for d in deltas) == "field tags"
+        assert deltas[0].text == "" and deltas[-1].reasoning == ""  # thinking first, then the answer
+    assert (turn.completion.text, turn.completion.reasoning) == ("Answer", "field tags")
+    assert turn.completion.usage is not None and turn.completion.usage.reasoning_estimated
+    _drive(session.turn("next", stream=stream))
+    assert [m["content"] for m in mem.requests[1]["messages"]] == ["q", "Answer", "next"]
+
+
+def test_spinner_erases_its_line_when_stopped() -> None:
+    out = io.StringIO()
+    spinner = thinking.Spinner(out, enabled=True)
+    spinner.start()
+    while "waiting" not in out.getvalue():  # the first frame is drawn at once
+        threading.Event().wait(0.01)
+    spinner.thinking()
+    with spinner.paused():
+        out.write("a status line\n")
+    while "thinking" not in out.getvalue():  # redrawn on the next tick, with the new label
+        threading.Event().wait(0.01)
+    spinner.stop()
+    text = out.getvalue()
+    assert text.endswith("\r\x1b[2K")
+    assert "\r\x1b[2Ka status line\n" in text  # never glued to a frame
+    spinner.stop()  # twice is harmless
+    assert thinking.Spinner(io.StringIO()).enabled is False  # not a terminal: no spinner

@@ -55,9 +55,14 @@ def check(
                 f"--max-cost: the output of {profile.model} is unbounded", hint="set max_tokens to bound it"
             )
         if pre.cost_max > max_cost:
+            from .client import rule_for
+
+            # A reasoning model's thinking is billed as output and counts against max_tokens:
+            # the allowance already covers it, and the message says so.
+            thinking = " (thinking included)" if rule_for(profile.model).reasoning else ""
             raise BudgetError(
                 f"this call could cost up to {usd(pre.cost_max)} ({label}{counted:,} prompt tokens, "
-                f"up to {pre.max_output or 0:,} output tokens x{n}) > --max-cost {usd(max_cost)}"
+                f"up to {pre.max_output or 0:,} output tokens{thinking} x{n}) > --max-cost {usd(max_cost)}"
             )
     return pre
 
