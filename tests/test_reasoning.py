@@ -276,8 +276,9 @@ def test_chat_on_a_terminal_spins_then_folds_and_unfolds_the_thinking(server: An
     assert t.finish() == 0
 
 
-def test_the_budget_check_counts_the_thinking_as_output(server: Any, gptcli: Any) -> None:
-    r = gptcli("ask", "-m", "o3", "--max-tokens", "1000", "--max-cost", "0.000001", "hi")
+def test_the_budget_check_counts_the_thinking_as_output(server: Any, gptcli: Any, isolated: Path) -> None:
+    write_profile(isolated, "priced", 'model = "o3"\n[price]\ninput = 2.0\noutput = 8.0\n')
+    r = gptcli("ask", "-p", "priced", "--max-tokens", "1000", "--max-cost", "0.000001", "hi")
     assert r.code == 7
     assert "1,000 output tokens (thinking included)" in r.stderr
     assert server.chat_requests() == []
