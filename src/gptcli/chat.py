@@ -255,15 +255,13 @@ class Chat:
 
     def _exchange(self, gen: Generator[Any, None, Turn]) -> Turn | None:
         """Run one request, streaming the reply; errors are shown and the chat goes on."""
-        from .render import thinking
-
         printer: Printer | None = None
         streamed = False
         turn: Turn | None = None
         # On a terminal: a spinner until the first answer token (or the thinking itself, dimmed).
-        spinner = thinking.Spinner(enabled=self.ui.interactive and render.isatty(sys.stderr))
+        spinner = render.Spinner(enabled=self.ui.interactive and render.isatty(sys.stderr))
         show = self.session.profile.show_reasoning and self.ui.interactive
-        thoughts = thinking.ReasoningStream()
+        thoughts = render.ReasoningStream()
 
         def on_event(event: Any) -> None:
             nonlocal printer
@@ -332,12 +330,10 @@ class Chat:
         return turn
 
     def _after(self, turn: Turn, streamed: bool, *, shown: bool = False) -> None:
-        from .render import thinking
-
         c = turn.completion
         self.last_reasoning = c.reasoning
         if c.reasoning and show_whole(self.session.profile, self.ui.interactive, shown):
-            stream = thinking.ReasoningStream()
+            stream = render.ReasoningStream()
             stream.feed(c.reasoning)
             stream.close()
         if not streamed:  # --no-stream, or a server that sent no text: print it whole
@@ -354,8 +350,8 @@ class Chat:
         if turn.cost is None:
             self.unpriced += 1
         if c.reasoning and not shown and not self.session.profile.show_reasoning:
-            self.ui.status(thinking.folded(c.reasoning))  # dimmed and folded; /reasoning unfolds it
-        usage = thinking.usage_text(c.usage)
+            self.ui.status(render.folded(c.reasoning))  # dimmed and folded; /reasoning unfolds it
+        usage = render.usage_text(c.usage)
         self.ui.status(
             f"{c.model} · {usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
             + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
@@ -533,12 +529,10 @@ class Chat:
         return render.usd(self.session.total_cost) + (" + unknown" if self.unpriced else "")
 
     def cmd_reasoning(self, arg: str) -> None:
-        from .render import thinking
-
         if not self.last_reasoning:
             self.ui.info("the last reply came with no visible reasoning")
             return
-        self.ui.info(thinking.printable(self.last_reasoning))
+        self.ui.info(render.printable(self.last_reasoning))
 
     def cmd_cost(self, arg: str) -> None:
         replies = f"{self.replies} repl{'y' if self.replies == 1 else 'ies'}"
