@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gptcli import reasoning
@@ -56,11 +56,13 @@ def test_tags_split_across_deltas() -> None:
 _ALPHABET = st.sampled_from(["<think>", "</think>", "<", "/", "t", "h", "i", "n", "k", ">", " ", "\n", "a", "é"])
 
 
+@settings(deadline=None)  # a loaded machine must not fail a property
 @given(st.lists(_ALPHABET, max_size=30).map("".join), st.lists(st.integers(0, 400), max_size=12))
 def test_any_split_separates_like_the_whole_text(text: str, points: list[int]) -> None:
     assert stream(cuts(text, points)) == reasoning.split(text)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40), st.text(max_size=40), st.lists(st.integers(0, 400), max_size=12))
 def test_a_think_block_is_always_found(thought: str, answer: str, points: list[int]) -> None:
     if "</think>" in thought:
