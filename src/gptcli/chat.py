@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "title": ("[TEXT]", "show or set this conversation's title (replay and the resume list show it)"),
     "x": ("[all]", "print the last reply's first code block plain, to copy (/x all: every block)"),
     "tokens": ("", "tokens in context against the model's window"),
+    "reasoning": ("", "the last reply's thinking, in full (reasoning models)"),
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
     "exit": ("", "leave (also /quit, exit, quit, 退出, 再见, Ctrl-D)"),
@@ -201,6 +202,7 @@ class Chat:
         self.unpriced = 0
         self.terminating = False
         self._context: conversation.Context | None = None
+        self.last_reasoning: str | None = None  # /reasoning shows it
 
     # -- running --------------------------------------------------------------------------
 
@@ -258,6 +260,10 @@ class Chat:
         printer: Printer | None = None
         streamed = False
         turn: Turn | None = None
+        # On a terminal: a spinner until the first answer token (or the thinking itself, dimmed).
+        spinner = render.Spinner(enabled=self.ui.interactive and render.isatty(sys.stderr))
+        show = self.session.profile.show_reasoning and self.ui.interactive
+        thoughts = render.ReasoningStream()
 
         def on_event(event: Any) -> None:
             nonlocal printer
@@ -267,13 +273,25 @@ class Chat:
                         f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
                         f"{render.cost_range(event.cost_min, event.cost_max)}"
                     )
+                spinner.start()
             elif isinstance(event, Notice):
-                if event.level == "warning":
-                    self.ui.warn(event.text)
-                else:
-                    self.ui.status(event.text)
+                with spinner.paused():
+                    if event.level == "warning":
+                        self.ui.warn(event.text)
+                    else:
+                        self.ui.status(event.text)
             elif isinstance(event, Delta) and event.index == 0:
                 nonlocal streamed
+                if event.reasoning:
+                    if show:
+                        spinner.stop()
+                        thoughts.feed(event.reasoning)
+                    else:
+                        spinner.thinking()
+                if not event.text:
+                    return
+                spinner.stop()
+                thoughts.close()
                 if printer is None:
                     printer = self.ui.reply()
                     streamed = True
@@ -285,6 +303,8 @@ class Chat:
                 try:
                     turn = _drive(gen, on_event)
                 finally:
+                    spinner.stop()
+                    thoughts.close()
                     if printer is not None:
                         printer.close()
                         printer = None
@@ -308,11 +328,16 @@ class Chat:
             elif last == "assistant" and isinstance(e, StreamBroken):
                 self.ui.warn("the partial reply is kept, marked incomplete (/retry regenerates it)")
             return None
-        self._after(turn, streamed)
+        self._after(turn, streamed, shown=thoughts.started)
         return turn
 
-    def _after(self, turn: Turn, streamed: bool) -> None:
+    def _after(self, turn: Turn, streamed: bool, *, shown: bool = False) -> None:
         c = turn.completion
+        self.last_reasoning = c.reasoning
+        if c.reasoning and show_whole(self.session.profile, self.ui.interactive, shown):
+            stream = render.ReasoningStream()
+            stream.feed(c.reasoning)
+            stream.close()
         if not streamed:  # --no-stream, or a server that sent no text: print it whole
             whole = self.ui.reply()
             if c.text:
@@ -326,8 +351,9 @@ class Chat:
         self.replies += 1
         if turn.cost is None:
             self.unpriced += 1
-        u = c.usage
-        usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
+        if c.reasoning and not shown and not self.session.profile.show_reasoning:
+            self.ui.status(render.folded(c.reasoning))  # dimmed and folded; /reasoning unfolds it
+        usage = render.usage_text(c.usage)
         self.ui.status(
             f"{c.model} · {usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
             + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
@@ -528,6 +554,12 @@ class Chat:
             return "cost unknown"
         return render.usd(self.session.total_cost) + (" + unknown" if self.unpriced else "")
 
+    def cmd_reasoning(self, arg: str) -> None:
+        if not self.last_reasoning:
+            self.ui.info("the last reply came with no visible reasoning")
+            return
+        self.ui.info(render.printable(self.last_reasoning))
+
     def cmd_cost(self, arg: str) -> None:
         replies = f"{self.replies} repl{'y' if self.replies == 1 else 'ies'}"
         line = f"this session: {self._cost_text()} for {replies}"
@@ -618,6 +650,11 @@ def _parse_value(key: str, raw: str) -> Any:
             except ValueError:
                 pass
     return value
+
+
+def show_whole(profile: Profile, interactive: bool, shown: bool) -> bool:
+    """Whether to print the whole thinking after a reply: asked for, on a terminal, not streamed already."""
+    return profile.show_reasoning and interactive and not shown
 
 
 def _drive(gen: Generator[Any, None, Turn], on_event: Callable[[Any], None]) -> Turn:

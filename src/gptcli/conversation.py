@@ -15,7 +15,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import client, preflight, store, tokens
+from . import client, preflight, reasoning, store, tokens
 from .backend import Backend
 from .errors import GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
@@ -190,6 +190,10 @@ class Session:
 
         retried: list[str] = []
         texts: dict[int, list[str]] = {}
+        thoughts: dict[int, list[str]] = {}  # reasoning that came in a field of its own
+        # The thinking is told apart from the answer as it streams (reasoning.py).
+        tags = self._tags()
+        splitters: dict[int, reasoning.Splitter] = {}
         start = time.monotonic()
         try:
             gen = client.send(self.profile, body, key=key, notice=retried.append, backend=self._backend())
@@ -206,15 +210,24 @@ class Session:
                     yield Notice(r, "warning")
                 retried.clear()
                 texts.setdefault(event.index, []).append(event.text)
-                yield event
+                thoughts.setdefault(event.index, []).append(event.reasoning)
+                answer, thought = splitters.setdefault(event.index, reasoning.Splitter(tags)).feed(event.text)
+                if answer or event.reasoning or thought:
+                    yield Delta(answer, event.index, event.reasoning + thought)
+            for i, splitter in splitters.items():
+                answer, thought = splitter.finish()
+                if answer or thought:
+                    yield Delta(answer, i, thought)
         except KeyboardInterrupt:
-            if not any("".join(t) for t in texts.values()):
-                # Nothing arrived: no empty reply in the history (a retry resends the question).
+            partial = _partial(texts, thoughts, self.profile.model, time.monotonic() - start, interrupted=True)
+            partial = self._separate(partial)
+            if not partial.text:
+                # No answer yet: no empty reply in the history (a retry resends the question);
+                # thinking that arrived is kept in the note.
                 if writer is not None:
-                    writer.note("interrupted before the reply began", kind="interrupted")
+                    writer.note("interrupted before the reply began", kind="interrupted", **_thought(partial))
                 self._failed("interrupted before the reply began")
                 raise Interrupted("interrupted before the reply began") from None
-            partial = _partial(texts, self.profile.model, time.monotonic() - start, interrupted=True)
             self._keep(partial, pre, body, writer)
             raise Interrupted("interrupted; the partial reply was kept") from None
         except GptcliError as e:
@@ -222,18 +235,29 @@ class Session:
                 if writer is not None:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
-            if isinstance(e, StreamBroken) and e.partial.text:
-                self._keep(e.partial, pre, body, writer)
-            else:
-                if writer is not None:
-                    writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
-                self._failed(e.message)
-            raise
+            kept: dict[str, Any] = {}
+            if isinstance(e, StreamBroken):
+                partial = self._separate(e.partial)
+                if partial.in_reasoning:
+                    e = StreamBroken(f"{e.message} (cut off while the model was still reasoning)", partial)
+                if partial.text:
+                    self._keep(partial, pre, body, writer)
+                    raise e from None
+                kept = _thought(partial)  # no answer: no empty reply in the history, the thinking in the note
+            if writer is not None:
+                writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code), **kept)
+            self._failed(e.message)
+            raise e from None
         for r in retried:
             notices.append(r)
             if writer is not None:
                 writer.note(r, kind="parameter")
             yield Notice(r, "warning")
+        completion = self._separate(completion)
+        if completion.in_reasoning:
+            cut = _cut_in_reasoning(completion)
+            notices.append(cut)
+            yield Notice(cut, "warning")
         cost = self._keep(completion, pre, body, writer)
         return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices))
 
@@ -241,6 +265,20 @@ class Session:
         """The question just sent got no reply: out of the context, kept for ``retry``."""
         if self.messages and self.messages[-1]["role"] == "user":
             self.failed_turn = {"content": self.messages.pop()["content"], "error": error}
+
+    def _tags(self) -> tuple[str, str] | None:
+        return reasoning.profile_tags(self.profile.parse_reasoning_tags, self.profile.reasoning_tags)
+
+    def _separate(self, completion: Completion) -> Completion:
+        """The reply's thinking apart from its text, and its reasoning tokens counted if not reported."""
+        completion = reasoning.separate(completion, self._tags())
+        return reasoning.with_reasoning_tokens(completion, self._count_text)
+
+    def _count_text(self, text: str) -> int:
+        try:
+            return tokens.count_text(text, self.profile.model, self.profile.encoding)
+        except tokens.EncodingUnavailable:
+            return tokens.approx_tokens([{"role": "assistant", "content": text}]) - tokens.approx_tokens([])
 
     def _keep(
         self, completion: Completion, pre: Preflight, body: dict[str, Any], writer: store.Writer | None
@@ -274,6 +312,12 @@ class Session:
                 extra["incomplete"] = True
             if completion.interrupted:
                 extra["interrupted"] = True
+            if any(completion.reasonings):
+                extra["reasoning"] = completion.reasoning
+                if len(completion.reasonings) > 1:
+                    extra["reasonings"] = list(completion.reasonings)
+            if completion.in_reasoning:
+                extra["in_reasoning"] = True
             writer.message("assistant", completion.text, **extra)
         return cost
 
@@ -448,10 +492,26 @@ def make_title(text: str) -> str:
     return title_from(text)
 
 
-def _partial(texts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool) -> Completion:
+def _partial(
+    texts: dict[int, list[str]], thoughts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool
+) -> Completion:
     n = max(texts) + 1 if texts else 1
     joined = tuple("".join(texts.get(i, [])) for i in range(n))
-    return Completion(joined, (None,) * n, model, None, latency, incomplete=True, interrupted=interrupted)
+    thought = tuple("".join(thoughts.get(i, [])) for i in range(n))
+    return Completion(
+        joined, (None,) * n, model, None, latency, incomplete=True, interrupted=interrupted, reasonings=thought
+    )
+
+
+def _thought(c: Completion) -> dict[str, Any]:
+    """The note fields for a reply that ended before its answer began: the thinking, if any."""
+    return {"reasoning": c.reasoning, "in_reasoning": True} if c.reasoning else {}
+
+
+def _cut_in_reasoning(c: Completion) -> str:
+    why = f" (finish: {c.finish_reason})" if c.finish_reason else ""
+    hint = "; raise max_tokens: it counts the thinking too" if c.finish_reason == "length" else ""
+    return f"the reply was cut off while the model was still reasoning{why}: there is no answer{hint}"
 
 
 def load_for_continue(ref: str | None) -> store.Conversation:
@@ -526,6 +586,8 @@ def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
         "conversation_id": turn.conversation_id,
         "latency": round(c.latency, 4),
         "incomplete": c.incomplete,
+        "reasoning": list(c.reasonings) if multi and c.reasonings else c.reasoning,
+        "in_reasoning": c.in_reasoning,
         "notes": list(turn.notices),
     }
 

@@ -86,6 +86,11 @@ class Profile:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     reasoning_effort: str | None = None
+    # Reasoning models (README "Reasoning models"): <think> tags read from the content
+    # unless parse_reasoning_tags is off; show_reasoning streams the thinking to stderr.
+    parse_reasoning_tags: bool = True
+    reasoning_tags: tuple[str, ...] = ("<think>", "</think>")
+    show_reasoning: bool = False
     timeout: float = 600.0
     connect_timeout: float = 10.0  # capped by ``timeout``
     max_retries: int = 2
@@ -134,6 +139,8 @@ class Usage:
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    # True: the server reported no reasoning_tokens; the count is of the reasoning text.
+    reasoning_estimated: bool = False
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -150,10 +157,18 @@ class Completion:
     latency: float = 0.0
     incomplete: bool = False  # the stream broke or was interrupted
     interrupted: bool = False  # Ctrl-C / SIGTERM
+    # Each choice's thinking, apart from its text (() when none; see reasoning.py).
+    reasonings: tuple[str, ...] = ()
+    in_reasoning: bool = False  # cut off while still thinking: no answer began
 
     @property
     def text(self) -> str:
         return self.texts[0] if self.texts else ""
+
+    @property
+    def reasoning(self) -> str | None:
+        """The first choice's thinking, None when there was none."""
+        return (self.reasonings[0] or None) if self.reasonings else None
 
     @property
     def finish_reason(self) -> str | None:
@@ -212,10 +227,11 @@ class ServerModel(TypedDict):
 
 @dataclass(frozen=True)
 class Delta:
-    """A piece of streamed text for choice ``index``."""
+    """A piece of streamed text for choice ``index``: answer ``text`` and/or ``reasoning``."""
 
     text: str
     index: int = 0
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,12 @@ def _stop(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _tag_pair(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or len(v) != 2 or not all(isinstance(s, str) and s.strip() for s in v):
+        raise ValueError('must be two non-empty strings, the opening and the closing tag: ["<think>", "</think>"]')
+    return tuple(v)
+
+
 def _effort(v: Any) -> str:
     if v not in REASONING_EFFORTS:
         raise ValueError(f"must be one of {', '.join(REASONING_EFFORTS)}")
@@ -194,6 +200,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "presence_penalty": _number(-2, 2),
     "frequency_penalty": _number(-2, 2),
     "reasoning_effort": _effort,
+    "parse_reasoning_tags": _boolean,
+    "reasoning_tags": _tag_pair,
+    "show_reasoning": _boolean,
     "timeout": _number(0.001),
     "connect_timeout": _number(0.001),
     "max_retries": _integer(0, 20),
@@ -390,7 +399,8 @@ def resolve(name: str | None = None, flags: Mapping[str, Any] | None = None) -> 
         try:
             checked = validate(key, value)
         except ValueError as e:
-            raise UsageError(f"--{key.replace('_', '-')}: {e}") from None
+            flag = "effort" if key == "reasoning_effort" else key.replace("_", "-")  # the flag's short name
+            raise UsageError(f"--{flag}: {e}") from None
         if key == "params" and "params" in values:
             checked = {**values["params"][0], **checked}
         values[key] = (checked, "flag")

@@ -75,7 +75,11 @@ def reply_stats(
     if model:
         parts.append(model)
     if usage:
-        parts.append(f"{to_int(usage.get('prompt_tokens')):,} in / {to_int(usage.get('completion_tokens')):,} out")
+        out = f"{to_int(usage.get('prompt_tokens')):,} in / {to_int(usage.get('completion_tokens')):,} out"
+        if thought := to_int(usage.get("reasoning_tokens")):
+            est = usage.get("reasoning_estimated") is True
+            out += f" ({'~' if est else ''}{thought:,} reasoning{', estimated' if est else ''})"
+        parts.append(out)
     else:
         parts.append("usage not recorded")
     if priced or cost is not None:
@@ -188,6 +192,7 @@ class Message:
     failed: bool = False  # a user message whose reply failed: left out of later requests
     error: str | None = None  # why it failed
     interrupted: bool = False
+    reasoning: str | None = None  # a reasoning model's thinking, kept apart from the content
 
 
 def messages(conv: Conversation) -> list[Message]:
@@ -210,6 +215,7 @@ def messages(conv: Conversation) -> list[Message]:
                 bool(r.get("failed")),
                 str(r["error"]) if r.get("failed") and r.get("error") else None,
                 bool(r.get("interrupted")),
+                r["reasoning"] if isinstance(r.get("reasoning"), str) and r["reasoning"] else None,
             )
         )
     return out

@@ -158,6 +158,7 @@ class Batch:
         self, item: Item, prof: Profile, c: Completion, attempts: int, *, discount: float = 1.0, latency: bool = True
     ) -> dict[str, Any]:
         """The record of an answered item, priced at its model's price (times ``discount``)."""
+        c = _separate(c, prof)
         cost = None
         usage = c.usage
         if usage is not None:
@@ -197,6 +198,14 @@ class Batch:
         return output.failure(
             item, model=prof.model, kind=kind, message=message, attempts=attempts, no_input=self.opts.no_input, **error
         )
+
+
+def _separate(c: Completion, prof: Profile) -> Completion:
+    """The reply's thinking apart from its answer; reasoning tokens estimated (by size) when not reported."""
+    from .. import reasoning
+
+    c = reasoning.separate(c, reasoning.profile_tags(prof.parse_reasoning_tags, prof.reasoning_tags))
+    return reasoning.with_reasoning_tokens(c, lambda t: tokens.approx_tokens([{"role": "assistant", "content": t}]))
 
 
 def prefetch() -> None:

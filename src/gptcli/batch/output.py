@@ -132,6 +132,7 @@ def success(
     rec.update(
         model=c.model or model,
         text=list(c.texts) if multi else c.text,
+        reasoning=list(c.reasonings) if multi and c.reasonings else c.reasoning,
         **({} if extract is None else {"extract": extract if multi else extract[0]}),
         finish_reason=list(c.finish_reasons) if multi else c.finish_reason,
         usage=c.usage.to_dict() if c.usage is not None else None,
@@ -160,6 +161,7 @@ def failure(
     rec.update(
         model=model,
         text=None,
+        reasoning=None,
         finish_reason=None,
         usage=None,
         cost=None,

@@ -23,6 +23,7 @@ from .options import (
     NoStreamOpt,
     Overrides,
     RawOpt,
+    ShowReasoningOpt,
     TitleOpt,
     ToServerOpt,
     VarOpt,
@@ -100,6 +101,7 @@ def ask(
     no_log: NoLogOpt = False,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
     json_object: Annotated[
         bool, typer.Option("--json-object", help="Ask for a JSON object; exit 9 if the reply is not one.")
     ] = False,
@@ -146,6 +148,10 @@ def ask(
     else:
         record = continuing.output_record(output)
         session = conversation.Session.start(overrides.resolve(), log=not no_log, output=record, title=title)
+    if show_reasoning:
+        import dataclasses
+
+        session.profile = dataclasses.replace(session.profile, show_reasoning=True)
     prof = session.profile
     if which is not None and prof.n > 1:
         raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
@@ -213,6 +219,7 @@ def print_turn(
     reply is whole (``gptcli.extract``).
     """
     from .. import conversation, render
+    from ..render import thinking
 
     prof = session.profile
     markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
@@ -224,10 +231,13 @@ def print_turn(
         if text is None
         else session.turn(text, **kwargs, extra_body=extra_body)
     )
-    turn, streamed = _stream(gen, status, markdown if live else None)
+    shown = _Thinking(prof.show_reasoning)
+    turn, streamed = _stream(gen, status, markdown if live else None, shown)
     if output is not None:
         turn = conversation.check_output(turn, output)
     c = turn.completion
+    if not shown.shown and c.reasoning:  # not streamed: the whole thinking, then the answer
+        shown.show(c.reasoning)
     code = _extracted(c.text or "", extract, status) if extract is not None else None
     if code is not None and not json_out:
         render.print_code(code)
@@ -250,14 +260,41 @@ def print_turn(
             else:
                 sys.stdout.write(f"{header}\n{choice}\n")
         sys.stdout.flush()
-    u = c.usage
-    usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
     status(
-        f"{usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
+        f"{thinking.usage_text(c.usage)} · {render.usd(turn.cost)} · {c.latency:.2f} s"
         + (f" · {turn.conversation_id}" if turn.conversation_id else "")
         + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
     )
     return turn
+
+
+class _Thinking:
+    """The spinner until the first answer token, and the reasoning itself with --show-reasoning."""
+
+    def __init__(self, show: bool) -> None:
+        from ..render import thinking
+
+        self.show_reasoning = show
+        self.spinner = thinking.Spinner()
+        self.stream = thinking.ReasoningStream()
+        self.shown = False
+
+    def reasoning(self, text: str) -> None:
+        if self.show_reasoning:
+            self.spinner.stop()  # the thinking itself is the sign of life
+            self.stream.feed(text)
+            self.shown = True
+        else:
+            self.spinner.thinking()
+
+    def answer(self) -> None:
+        self.spinner.stop()
+        self.stream.close()
+
+    def show(self, text: str) -> None:
+        if self.show_reasoning:
+            self.stream.feed(text)
+            self.stream.close()
 
 
 def _extracted(reply: str, which: str, status: Any) -> str:
@@ -269,12 +306,14 @@ def _extracted(reply: str, which: str, status: Any) -> str:
     return got.text
 
 
-def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
+def _stream(gen: Any, status: Any, markdown: bool | None, thinking: _Thinking | None = None) -> tuple[Any, bool]:
     """Drive the turn's events: status lines, and the reply's deltas (``markdown`` None: not shown)."""
     from .. import render
     from ..models import Delta, Notice, Preflight
 
+    thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
     printer: Any = None
+    spinner = thinking.spinner
     try:
         while True:
             try:
@@ -286,17 +325,26 @@ def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
                     f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
                     f"{render.cost_range(event.cost_min, event.cost_max)}"
                 )
+                spinner.start()  # the request goes out now
             elif isinstance(event, Notice):
-                status(event.text, warning=event.level == "warning")
-            elif isinstance(event, Delta) and markdown is not None:
-                if printer is None:
-                    printer = render.MarkdownStream() if markdown else render.PlainStream()
-                printer.feed(event.text)
+                with spinner.paused():
+                    status(event.text, warning=event.level == "warning")
+            elif isinstance(event, Delta):
+                if event.reasoning and event.index == 0:
+                    thinking.reasoning(event.reasoning)
+                if event.text:
+                    thinking.answer()
+                    if markdown is not None:
+                        if printer is None:
+                            printer = render.MarkdownStream() if markdown else render.PlainStream()
+                        printer.feed(event.text)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.
+        thinking.answer()
         gen.throw(KeyboardInterrupt())
         raise
     finally:
+        thinking.answer()
         if printer is not None:
             printer.close()

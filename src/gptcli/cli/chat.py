@@ -6,13 +6,13 @@ arguments, so a word after ``--resume`` (the old ``--resume ID`` spelling) is re
 with a hint instead of being taken as anything.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import UsageError
 from . import app
-from .options import CidOpt, MaxCostOpt, Overrides, TitleOpt, ToServerOpt, VerboseOpt, sampling
+from .options import CidOpt, MaxCostOpt, Overrides, ShowReasoningOpt, TitleOpt, ToServerOpt, VerboseOpt, sampling
 
 
 @app.command(
@@ -62,6 +62,7 @@ def chat(
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for each whole reply.")] = False,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
 ) -> int:
     """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
     from .. import chat as chat_use_case
@@ -74,6 +75,7 @@ def chat(
     options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose)
     if not (continue_ or cid is not None):
         session = conversation.Session.start(overrides.resolve(), log=not no_log, title=title)
+        _show_reasoning(session, show_reasoning)
         return chat_use_case.main(session, log=not no_log, raw=raw, options=options)
     if cid is None and chat_use_case.on_terminal():
         cid = _pick()
@@ -82,6 +84,7 @@ def chat(
     c = continuing.open_session(
         cid, overrides.settings(), overrides.profile, log=not no_log, to_server=to_server, title=title
     )
+    _show_reasoning(c.session, show_reasoning)
     return chat_use_case.main(
         c.session,
         conv=c.conv,
@@ -91,6 +94,14 @@ def chat(
         resume_lines=resume_lines,
         notices=c.notices,
     )
+
+
+def _show_reasoning(session: Any, on: bool) -> None:
+    """``--show-reasoning`` for this chat (the profile key sets it too)."""
+    if on:
+        import dataclasses
+
+        session.profile = dataclasses.replace(session.profile, show_reasoning=True)
 
 
 def _pick() -> str | None:

@@ -1,7 +1,7 @@
 """The flags several commands share, each defined once, and how they reach a command.
 
 The sampling flags (``-m``, ``-t``, ``--top-p``, ``--max-tokens``, ``-n``, ``--stop``,
-``--seed``, ``-s``, ``--reasoning-effort``, ``--param``, ``--base-url``) and ``-p`` arrive
+``--seed``, ``-s``, ``--effort``, ``--param``, ``--base-url``) and ``-p`` arrive
 in a command as one ``Overrides`` value through the ``sampling`` decorator: the command
 declares ``overrides: Overrides`` and never lists them. ``group`` is the mechanism under
 it, also used by ``batch`` to bundle its own flags. The output and budget flags
@@ -48,7 +48,15 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for best-effor
 SystemOpt = Annotated[
     str | None, typer.Option("--system", "-s", help="System prompt (overrides the profile).", metavar="TEXT")
 ]
-EffortOpt = Annotated[str | None, typer.Option("--reasoning-effort", help="For reasoning models: low, medium, high...")]
+EffortOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--effort",
+        "--reasoning-effort",
+        help="Reasoning effort: low, medium, high (minimal, none... where the model takes them).",
+        metavar="LEVEL",
+    ),
+]
 ParamOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -70,6 +78,10 @@ MaxCostOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Status (estimate, usage, cost) on stderr.")]
 RawOpt = Annotated[bool, typer.Option("--raw", help="Plain text even on a terminal.")]
 NoStreamOpt = Annotated[bool, typer.Option("--no-stream", help="Wait for the whole reply.")]
+ShowReasoningOpt = Annotated[
+    bool,
+    typer.Option("--show-reasoning", help="Stream the model's thinking to stderr, dimmed, above the answer."),
+]
 NoLogOpt = Annotated[bool, typer.Option("--no-log", help="Do not save this conversation.")]
 ContinueOpt = Annotated[
     bool,

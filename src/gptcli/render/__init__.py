@@ -7,10 +7,11 @@ them; they import no use case. The package's modules, one job each:
 * ``markdown``: ``MarkdownStream`` (a reply rendered live) and ``print_markdown``;
 * ``tables``: ``print_table`` and the rows of the ``replay`` listing;
 * ``progress``: ``BatchProgress`` and the one-line batch plan and summary;
+* ``thinking``: the spinner while a model thinks, its reasoning dimmed or folded;
 * ``transcript``: a saved conversation as text, Markdown or an OpenAI line;
 * ``diff``: old against new for ``replay --diff``.
 
-The first four are re-exported here (``render.print_json`` and so on); ``transcript``
+The first five are re-exported here (``render.print_json`` and so on); ``transcript``
 and ``diff`` are imported by name where they are used. rich is imported only inside
 the functions that draw, so scripts piping ``gptcli ask`` never pay for it.
 """
@@ -33,12 +34,15 @@ from .text import (
     print_error,
     print_json,
 )
+from .thinking import ReasoningStream, Spinner, folded, printable, usage_text
 
 __all__ = [
     "CODE_LINES",
     "BatchProgress",
     "MarkdownStream",
     "PlainStream",
+    "ReasoningStream",
+    "Spinner",
     "Status",
     "batch_plan_text",
     "batch_summary_text",
@@ -46,6 +50,7 @@ __all__ = [
     "cost_range",
     "dumps_json",
     "error_line",
+    "folded",
     "isatty",
     "iter_rows",
     "local_time",
@@ -54,6 +59,8 @@ __all__ = [
     "print_json",
     "print_markdown",
     "print_table",
+    "printable",
     "terminal_safe",
+    "usage_text",
     "usd",
 ]

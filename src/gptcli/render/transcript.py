@@ -56,6 +56,10 @@ def to_text(conv: Conversation, *, verbose: bool = False) -> str:
         if m.failed:
             head += f" ({_failure(m)})"
         lines.append(head)
+        if verbose and m.reasoning:
+            lines.append("[reasoning]")
+            lines.append(m.reasoning)
+            lines.append("[answer]")
         lines.append(m.content)
         lines.append("")
     return "\n".join(lines)
@@ -76,6 +80,13 @@ def to_markdown(conv: Conversation, *, verbose: bool = False) -> str:
             notes.append(_failure(m))
         if notes:
             out.append("*" + " · ".join(notes) + "*")
+            out.append("")
+        if verbose and m.reasoning:
+            out.append("<details><summary>Reasoning</summary>")
+            out.append("")
+            out.append(m.reasoning)
+            out.append("")
+            out.append("</details>")
             out.append("")
         out.append(m.content)
         out.append("")
