@@ -133,10 +133,10 @@ def test_a_stream_broken_inside_the_reasoning_says_so(server: Any, gptcli: Any, 
     assert not [x for x in records if x.get("role") == "assistant"]  # no empty reply in the history
     (note,) = [x for x in records if x.get("kind") == "error"]
     assert note["reasoning"].startswith("one two") and note["in_reasoning"] is True
-    # The next turn resends the question alone: no empty reply, no thinking.
+    # The next turn carries no empty reply and no thinking; the failed question is history, not context (#14).
     assert gptcli("ask", "-c", "again").code == 0
     sent = server.chat_requests()[-1]["messages"]
-    assert [m["role"] for m in sent] == ["user", "user"]
+    assert sent == [{"role": "user", "content": "again"}]
 
 
 def test_schema_is_checked_on_the_answer_only(server: Any, gptcli: Any, tmp_path: Path) -> None:
