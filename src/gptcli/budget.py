@@ -57,7 +57,7 @@ class Counter:
     def __init__(self, model: str, encoding: str | None = None, warn: Callable[[str], None] | None = None) -> None:
         self.model = model
         self._override = encoding
-        self.encoding, self._exact = encodings.encoding_name(model, encoding)
+        self._name: tuple[str, bool] | None = None  # resolved on first use: it may import tiktoken
         self._warn = warn
         self.approximate = False
         self._base: int | None = None
@@ -68,8 +68,20 @@ class Counter:
         return cls(profile.model, profile.encoding, warn)
 
     @property
+    def encoding(self) -> str:
+        if self._name is None:
+            self._name = encodings.encoding_name(self.model, self._override)
+        return self._name[0]
+
+    @property
     def exact(self) -> bool:
-        return self._exact and not self.approximate
+        if self._name is None:
+            self._name = encodings.encoding_name(self.model, self._override)
+        return self._name[1] and not self.approximate
+
+    def warn_to(self, warn: Callable[[str], None] | None) -> None:
+        """Where the one "counts are approximate" warning goes (a session's next turn)."""
+        self._warn = warn
 
     def _raw(self, messages: Messages) -> int:
         if not self.approximate:

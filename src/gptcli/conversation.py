@@ -15,7 +15,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import client, preflight, store, tokens
+from . import budget, client, prices, store
 from .backend import Backend
 from .errors import GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
@@ -54,9 +54,8 @@ class Session:
     _writer: store.Writer | None = None
     _meta: dict[str, Any] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)  # history to copy into a new file
-    _token_cache: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False)
     _trim_window: int = 0
-    _no_encoding: set[tuple[str, str | None]] = field(default_factory=set, repr=False)
+    _counters: dict[tuple[str, str | None], budget.Counter] = field(default_factory=dict, repr=False)
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
 
     @classmethod
@@ -121,7 +120,7 @@ class Session:
         self, user_text: str, *, max_cost: float | None = None, extra_body: dict[str, Any] | None = None
     ) -> DryRun:
         messages = self.request_messages(user_text)
-        pre = preflight.check(self.profile, messages, exact=True, max_cost=max_cost)
+        pre = budget.check(self.profile, messages, exact=True, max_cost=max_cost, counter=self._counter())
         built = client.build_body(self.profile, messages, stream=False)
         body = {**built.body, **(extra_body or {})}
         request = self._backend().describe_request(self.profile, body)
@@ -149,7 +148,9 @@ class Session:
         warnings: list[str] = []
         if omitted:
             warnings.append(self._trim_text(omitted))
-        pre = preflight.check(self.profile, messages, exact=exact, max_cost=max_cost, warn=warnings.append)
+        counter = self._counter()
+        counter.warn_to(warnings.append)
+        pre = budget.check(self.profile, messages, exact=exact, max_cost=max_cost, counter=counter)
         for w in warnings:
             yield Notice(w, "warning")
         yield pre
@@ -222,13 +223,11 @@ class Session:
         self, completion: Completion, pre: Preflight, body: dict[str, Any], writer: store.Writer | None
     ) -> float | None:
         """Add the reply to the history and the log; return its cost."""
-        info = tokens.model_info(
-            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
-        )
+        info = prices.info_for(self.profile)
         usage = completion.usage
         cost = None
         if usage is not None:
-            cost = tokens.cost(info.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+            cost = prices.cost(info.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         if cost is not None:
             self.total_cost += cost
         self.messages.append({"role": "assistant", "content": completion.text})
@@ -319,40 +318,23 @@ class Session:
         elif self._pending:  # a copy not written yet: copy the history as it now stands
             self._pending = list(self.messages)
 
+    def _counter(self) -> budget.Counter:
+        """The profile's ``budget.Counter`` (one per model and encoding: /model keeps the others' caches)."""
+        key = (self.profile.model, self.profile.encoding)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = budget.Counter.for_profile(self.profile)
+        return counter
+
     def _counts(self, messages: list[dict[str, Any]]) -> tuple[int, list[int], bool]:
-        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive.
-
-        Counts are cached per message; without an encoding (offline, not cached) they
-        are the bytes-per-token approximation, said so by ``exact=False``.
-        """
-        model, encoding = self.profile.model, self.profile.encoding
-        if (model, encoding) not in self._no_encoding:
-            try:
-                exact = tokens.encoding_name(model, encoding)[1]
-                base = tokens.count_messages([], model, encoding)
-                return base, self._each(messages, ("tiktoken", model, encoding), base), exact
-            except tokens.EncodingUnavailable:
-                self._no_encoding.add((model, encoding))  # one failed download is enough
-        base = tokens.approx_tokens([])
-        return base, self._each(messages, ("approx",), base), False
-
-    def _each(self, messages: list[dict[str, Any]], how: tuple[Any, ...], base: int) -> list[int]:
-        cache = self._token_cache
-        each = []
-        for m in messages:
-            k = (*how, m["role"], m.get("name"), str(m.get("content")))
-            if k not in cache:
-                one = [m]
-                n = tokens.approx_tokens(one) if how[0] == "approx" else tokens.count_messages(one, how[1], how[2])
-                cache[k] = n - base
-            each.append(cache[k])
-        return each
+        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive."""
+        counter = self._counter()
+        each = counter.each(messages)
+        return counter.base(), each, counter.exact
 
     def context(self) -> Context:
         """The tokens the history takes (what the next request carries before its question)."""
-        info = tokens.model_info(
-            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
-        )
+        info = prices.info_for(self.profile)
         base, each, exact = self._counts(self.messages)
         exchanges = sum(1 for m in self.messages if m["role"] == "user")
         return Context(base + sum(each), exact, info.context_window, exchanges)
@@ -363,12 +345,10 @@ class Session:
         Returns the request and how many messages were left out. When even the system
         prompt and the last question do not fit, nothing more is done: preflight says so.
         """
-        info = tokens.model_info(
-            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
-        )
+        info = prices.info_for(self.profile)
         window = info.context_window
         reserve = self.profile.max_tokens or 0
-        if window is None or tokens.upper_bound_tokens(messages) + reserve <= window:
+        if window is None or budget.bound(messages).tokens + reserve <= window:
             return messages, 0
         base, each, _ = self._counts(messages)
         total = base + sum(each)

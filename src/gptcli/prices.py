@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gptcli import settings
-from gptcli.models import Price
+from gptcli.models import OPENAI_BASE_URL, Price
 
 if TYPE_CHECKING:
     from gptcli.models import Profile
-
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 def base_model(model: str) -> str:

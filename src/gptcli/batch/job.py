@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import IO, Any
 
-from .. import tokens
+from .. import budget, prices
 from ..models import Completion, Notice, Profile
 from . import openai_batch, output, plan, runner
 from .input import Item, Source
@@ -33,7 +33,8 @@ class Batch:
         self.input_ref = input_ref
         self.source = Source(input_ref, options.format, options.column, options.template)
         self.existing = Existing()
-        self.infos: dict[str, tokens.ModelInfo] = {}
+        self.infos: dict[str, prices.ModelInfo] = {}
+        self._counters: dict[tuple[str, str | None], budget.Counter] = {}
         self.approximate = False  # an item's tokens were estimated (no encoding)
         self.started = time.monotonic()
         self.emit: EventSink = lambda event: None
@@ -123,30 +124,29 @@ class Batch:
         user = {"role": "user", "content": item.prompt}
         return [{"role": "system", "content": prof.system}, user] if prof.system else [user]
 
-    def info(self, prof: Profile) -> tokens.ModelInfo:
-        """Price and window of the item's model. The profile's own ``price`` and
-        ``context_window`` describe the profile's model, not one an item switches to."""
+    def info(self, prof: Profile) -> prices.ModelInfo:
+        """Price and window of the item's model (``prices.info_for``: the profile's own
+        ``price`` and ``context_window`` describe the profile's model only)."""
         found = self.infos.get(prof.model)
         if found is None:
-            own = prof.model == self.profile.model
-            found = tokens.model_info(
-                prof.model,
-                prof.base_url,
-                prof.price if own else None,
-                prof.context_window if own else None,
-            )
-            self.infos[prof.model] = found
+            found = self.infos[prof.model] = prices.info_for(self.profile, prof.model)
         return found
+
+    def counter(self, prof: Profile) -> budget.Counter:
+        """The item's model's ``budget.Counter``: exact, else an estimate (said once per run)."""
+        key = (prof.model, prof.encoding)
+        found = self._counters.get(key)
+        if found is None:
+            found = self._counters[key] = budget.Counter.for_profile(prof, self._approximate)
+        return found
+
+    def _approximate(self, text: str) -> None:
+        self.approximate = True
+        self.note(text, "warning")
 
     def count(self, messages: list[dict[str, Any]], prof: Profile) -> int:
         """Exact prompt tokens; an estimate if no encoding can be loaded."""
-        try:
-            return tokens.count_messages(messages, prof.model, prof.encoding)
-        except tokens.EncodingUnavailable as e:
-            if not self.approximate:
-                self.approximate = True
-                self.note(f"token counts are estimates: {e.message}", "warning")
-            return tokens.approx_tokens(messages)
+        return self.counter(prof).tokens(messages)
 
     def note(self, text: str, level: str = "info") -> None:
         """A notice shown once per run, however many items it concerns."""
@@ -162,7 +162,7 @@ class Batch:
         usage = c.usage
         if usage is not None:
             price = self.info(prof).price_for(usage.prompt_tokens)
-            cost = tokens.cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+            cost = prices.cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
             if cost is not None:
                 cost = round(cost * discount, 10)
         return output.success(

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any
 
-from .. import client, jsonl, tokens
+from .. import budget, client, jsonl
 from ..errors import APIError, AuthError, GptcliError, UsageError
 from ..models import Notice, Profile
 from .input import Item
@@ -43,7 +43,7 @@ def run(job: Batch, plan: Plan, out: IO[str] | None = None) -> Summary:
     """
     api_key = client.api_key(job.profile)
     if job.opts.tpm:
-        _warm_up(job.profile)
+        _warm_up(job)
     sink = open_sink(job, out)
     job.started = time.monotonic()
     runner = _Runner(job, Tally(total=plan.to_send))
@@ -87,10 +87,10 @@ def open_sink(job: Batch, out: IO[str] | None) -> Sink:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
-def _warm_up(profile: Profile) -> None:
+def _warm_up(job: Batch) -> None:
     """Load the encoding before the clock starts, so --tpm counts cost microseconds."""
     with contextlib.suppress(GptcliError):
-        tokens.count_messages([{"role": "user", "content": "x"}], profile.model, profile.encoding)
+        job.counter(job.profile).tokens([{"role": "user", "content": "x"}])
 
 
 class _Runner:
@@ -180,7 +180,7 @@ class _Runner:
         """The failed record of an item over its model's window (never sent), else None."""
         window = self.job.info(prof).context_window
         limit = prof.max_tokens or 0
-        if window is None or tokens.upper_bound_tokens(msgs, model=prof.model) + limit <= window:
+        if window is None or budget.bound(msgs, model=prof.model).tokens + limit <= window:
             return None
         counted = self.job.count(msgs, prof)
         if counted + limit <= window:
