@@ -15,7 +15,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import budget, client, prices, store
+from . import budget, client, prices, spend, store
 from .backend import Backend
 from .errors import GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
@@ -57,6 +57,7 @@ class Session:
     _trim_window: int = 0
     _counters: dict[tuple[str, str | None], budget.Counter] = field(default_factory=dict, repr=False)
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
+    tag: str | None = None  # --tag: billed to this project in the log (``gptcli usage --by tag``)
 
     @classmethod
     def start(cls, profile: Profile, *, log: bool = True, backend: Backend | None = None, **meta: Any) -> Session:
@@ -121,10 +122,10 @@ class Session:
     ) -> DryRun:
         messages = self.request_messages(user_text)
         pre = budget.check(self.profile, messages, exact=True, max_cost=max_cost, counter=self._counter())
-        built = client.build_body(self.profile, messages, stream=False)
+        built = client.build_body(spend.sending(self.profile, pre), messages, stream=False)
         body = {**built.body, **(extra_body or {})}
         request = self._backend().describe_request(self.profile, body)
-        return DryRun(body, pre, built.notes, self.profile.server_url, request)
+        return DryRun(body, pre, (*pre.notes, *built.notes), self.profile.server_url, request)
 
     def _backend(self) -> Backend:
         return self.backend or client.backend_for(self.profile)
@@ -150,15 +151,29 @@ class Session:
             warnings.append(self._trim_text(omitted))
         counter = self._counter()
         counter.warn_to(warnings.append)
-        pre = budget.check(self.profile, messages, exact=exact, max_cost=max_cost, counter=counter)
+        pre, reservation = spend.preflight(self.profile, messages, exact=exact, max_cost=max_cost, counter=counter)
+        with spend.settling(reservation) as settle:
+            return (yield from self._send(user_text, messages, pre, warnings, omitted, stream, extra_body, settle))
+
+    def _send(
+        self,
+        user_text: str | None,
+        messages: list[dict[str, Any]],
+        pre: Preflight,
+        warnings: list[str],
+        omitted: int,
+        stream: bool,
+        extra_body: dict[str, Any] | None,
+        settle: spend.Settle,
+    ) -> Generator[Event, None, Turn]:
         for w in warnings:
             yield Notice(w, "warning")
         yield pre
-        built = client.build_body(self.profile, messages, stream=stream)
+        built = client.build_body(spend.sending(self.profile, pre), messages, stream=stream)
         body = {**built.body, **(extra_body or {})}
         key = client.api_key(self.profile)
-        notices = list(built.notes)
-        for note in built.notes:
+        notices = [*pre.notes, *built.notes]
+        for note in notices:
             yield Notice(note)
         writer = self._ensure_writer()
         if writer is not None:
@@ -199,7 +214,7 @@ class Session:
                     writer.note("interrupted before the reply began", kind="interrupted")
                 raise Interrupted("interrupted before the reply began") from None
             partial = _partial(texts, self.profile.model, time.monotonic() - start, interrupted=True)
-            self._keep(partial, pre, body, writer)
+            settle(self._keep(partial, pre, body, writer, messages)[0])
             raise Interrupted("interrupted; the partial reply was kept") from None
         except GptcliError as e:
             for r in retried:  # a second chance that failed too: still say what was tried
@@ -207,7 +222,7 @@ class Session:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
             if isinstance(e, StreamBroken) and e.partial.text:
-                self._keep(e.partial, pre, body, writer)
+                settle(self._keep(e.partial, pre, body, writer, messages)[0])
             elif writer is not None:
                 writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
             raise
@@ -216,18 +231,37 @@ class Session:
             if writer is not None:
                 writer.note(r, kind="parameter")
             yield Notice(r, "warning")
-        cost = self._keep(completion, pre, body, writer)
-        return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices))
+        if pre.capped and "length" in completion.finish_reasons:
+            capped = f"the reply stopped at the --max-cost cap of {pre.max_output:,} output tokens"
+            notices.append(capped)
+            if writer is not None:
+                writer.note(capped, kind="capped")
+            yield Notice(capped, "warning")
+        cost, estimated = self._keep(completion, pre, body, writer, messages)
+        settle(cost)
+        return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices), estimated)
 
     def _keep(
-        self, completion: Completion, pre: Preflight, body: dict[str, Any], writer: store.Writer | None
-    ) -> float | None:
-        """Add the reply to the history and the log; return its cost."""
+        self,
+        completion: Completion,
+        pre: Preflight,
+        body: dict[str, Any],
+        writer: store.Writer | None,
+        messages: list[dict[str, Any]],
+    ) -> tuple[float | None, bool]:
+        """Add the reply to the history and the log; return its cost and whether it is estimated
+        (no usage from the server: priced from counted tokens)."""
         info = prices.info_for(self.profile)
         usage = completion.usage
         cost = None
+        estimated = False
         if usage is not None:
-            cost = prices.cost(info.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+            cost = prices.cost(
+                info.price_for(usage.prompt_tokens), usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
+            )
+        elif info.price is not None:
+            cost = spend.estimate_cost(self._counter(), info, messages, completion.texts)
+            estimated = cost is not None
         if cost is not None:
             self.total_cost += cost
         self.messages.append({"role": "assistant", "content": completion.text})
@@ -242,6 +276,12 @@ class Session:
                 "cost": cost,
                 "latency": round(completion.latency, 4),
             }
+            if estimated:
+                extra["cost_estimated"] = True
+            if self.tag:
+                extra["tag"] = self.tag
+            if pre.capped:
+                extra["max_output_cap"] = pre.max_output
             if len(completion.texts) > 1:
                 extra["choices"] = list(completion.texts)
                 extra["finish_reasons"] = list(completion.finish_reasons)
@@ -250,7 +290,7 @@ class Session:
             if completion.interrupted:
                 extra["interrupted"] = True
             writer.message("assistant", completion.text, **extra)
-        return cost
+        return cost, estimated
 
     def with_profile(self, profile: Profile) -> None:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""
@@ -440,6 +480,7 @@ def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
         "cost_max": pre.cost_max,
         "context_window": pre.context_window,
         "max_output_tokens": pre.max_output,
+        "capped": pre.capped,
     }
 
 
@@ -454,6 +495,7 @@ def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
         "finish_reason": list(c.finish_reasons) if multi else c.finish_reason,
         "usage": c.usage.to_dict() if c.usage else None,
         "cost": turn.cost,
+        "cost_estimated": turn.cost_estimated,
         "estimate": estimate_record(turn.preflight),
         "conversation_id": turn.conversation_id,
         "latency": round(c.latency, 4),

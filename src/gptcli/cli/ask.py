@@ -12,7 +12,21 @@ from typing import Annotated, Any
 import typer
 
 from . import app
-from .options import CidOpt, ContinueOpt, MaxCostOpt, NoLogOpt, NoStreamOpt, Overrides, RawOpt, VerboseOpt, sampling
+from .options import (
+    BudgetOpt,
+    CidOpt,
+    ContinueOpt,
+    MaxCostOpt,
+    NoLogOpt,
+    NoStreamOpt,
+    Overrides,
+    RawOpt,
+    TagOpt,
+    VerboseOpt,
+    check_tag,
+    sampling,
+    with_budget,
+)
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -59,6 +73,8 @@ def ask(
     cid: CidOpt = None,
     no_log: NoLogOpt = False,
     max_cost: MaxCostOpt = None,
+    budget: BudgetOpt = None,
+    tag: TagOpt = None,
     verbose: VerboseOpt = False,
     json_object: Annotated[
         bool, typer.Option("--json-object", help="Ask for a JSON object; exit 9 if the reply is not one.")
@@ -78,9 +94,11 @@ def ask(
 
     output = _output_spec(json_object, schema)
     text = build_prompt(prompt, file, read_stdin())
-    prof = overrides.resolve()
+    prof = with_budget(overrides.resolve(), budget)
+    tag = check_tag(tag)
     status = render.Status(verbose)
     session, warnings = conversation.open_session(prof, cid, resume=continue_ or cid is not None, log=not no_log)
+    session.tag = tag
     for w in warnings:  # a torn last line, an unknown record type: said, then carried on
         status.warn(w)
     if output is not None and output.kind == "json_object":
@@ -162,7 +180,7 @@ def print_turn(
     u = c.usage
     usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
     status(
-        f"{usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
+        f"{usage} · {render.usd(turn.cost)}{' (estimated)' if turn.cost_estimated else ''} · {c.latency:.2f} s"
         + (f" · {turn.conversation_id}" if turn.conversation_id else "")
         + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
     )
