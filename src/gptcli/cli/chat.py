@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from . import app
-from .options import CidOpt, MaxCostOpt, Overrides, VerboseOpt, sampling
+from .options import BudgetOpt, CidOpt, MaxCostOpt, Overrides, TagOpt, VerboseOpt, check_tag, sampling, with_budget
 
 
 @app.command(
@@ -46,6 +46,8 @@ def chat(
     raw: Annotated[bool, typer.Option("--raw", help="Plain text replies even on a terminal.")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for each whole reply.")] = False,
     max_cost: MaxCostOpt = None,
+    budget: BudgetOpt = None,
+    tag: TagOpt = None,
     verbose: VerboseOpt = False,
 ) -> int:
     """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
@@ -61,6 +63,6 @@ def chat(
     if continue_ or cid is not None:
         conv = conversation.load_for_continue(cid)
         profile, model = chat_use_case.resume_defaults(conv)
-    prof = overrides.resolve(profile, model)
-    options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose)
+    prof = with_budget(overrides.resolve(profile, model), budget)
+    options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose, tag=check_tag(tag))
     return chat_use_case.main(prof, conv=conv, log=not no_log, raw=raw, options=options)
