@@ -279,7 +279,7 @@ def _capped(
     )
 
 
-def _allowance(profile: Profile, info: prices.ModelInfo, prompt: int) -> int | None:
+def allowance(profile: Profile, info: prices.ModelInfo, prompt: int) -> int | None:
     """The output that may come back: the smallest of the flag's or profile's limit, the
     model's output limit and what the window leaves (None: unbounded)."""
     limits = [x for x in (profile.max_tokens, info.max_output) if x is not None]
@@ -293,8 +293,8 @@ def _fits(profile: Profile, info: prices.ModelInfo, bound_tokens: int, max_cost:
     if window is not None and bound_tokens + (profile.max_tokens or 0) > window:
         return False
     if max_cost is not None:
-        allowance = _allowance(profile, info, bound_tokens)
-        _, hi = prices.cost_range(info.price_for(bound_tokens), bound_tokens, allowance, profile.n)
+        most = allowance(profile, info, bound_tokens)
+        _, hi = prices.cost_range(info.price_for(bound_tokens), bound_tokens, most, profile.n)
         if hi is None or hi > max_cost:
             return False
     return True
@@ -302,10 +302,10 @@ def _fits(profile: Profile, info: prices.ModelInfo, bound_tokens: int, max_cost:
 
 def _result(profile: Profile, info: prices.ModelInfo, prompt: PromptCount) -> Preflight:
     window = info.context_window
-    allowance = _allowance(profile, info, prompt.tokens)
-    lo, hi = prices.cost_range(info.price_for(prompt.tokens), prompt.tokens, allowance, profile.n)
+    most = allowance(profile, info, prompt.tokens)
+    lo, hi = prices.cost_range(info.price_for(prompt.tokens), prompt.tokens, most, profile.n)
     note = info.note()
     notes = (note,) if note else ()
     return Preflight(
-        profile.model, prompt.tokens, prompt.exact, prompt.encoding, lo, hi, window, allowance, profile.n, notes=notes
+        profile.model, prompt.tokens, prompt.exact, prompt.encoding, lo, hi, window, most, profile.n, notes=notes
     )

@@ -125,41 +125,57 @@ class Ledger:
         return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
     @staticmethod
-    def _spent(records: list[dict[str, Any]], cap: Cap, now: float) -> float:
+    def _spent(records: list[dict[str, Any]], cap: Cap, now: float) -> tuple[float, float]:
+        """(settled costs, live reservations) in the period of ``cap`` containing ``now``."""
         start = cap.start(now)
-        total = 0.0
+        settled = reserved = 0.0
         for r in records:
             if float(r.get("t", 0)) < start:
                 continue
             if r.get("actual") is not None:
-                total += float(r["actual"])
+                settled += float(r["actual"])
             elif _alive(r, now):
-                total += float(r.get("reserved") or 0.0)
-        return total
+                reserved += float(r.get("reserved") or 0.0)
+        return settled, reserved
 
     def spent(self, cap: Cap) -> float:
         """Settled costs plus live reservations in the current period."""
         with self._locked() as records:
-            return self._spent(records, cap, time.time())
+            return sum(self._spent(records, cap, time.time()))
 
-    def reserve(self, cap: Cap, fit: Callable[[float], tuple[T, float]]) -> tuple[T, str]:
+    def reserve(self, cap: Cap, fit: Callable[[float], tuple[T, float]], *, wait: float = 600.0) -> tuple[T, str]:
         """Under the lock: ``fit(what is left)`` -> (its result, the worst-case cost to
-        reserve); raises BudgetError (7) if that would pass the cap. Returns (the result,
-        the reservation id for ``settle``)."""
-        with self._locked() as records:
-            now = time.time()
-            spent = self._spent(records, cap, now)
-            left = max(cap.amount - spent, 0.0)
-            result, worst = fit(left)
-            if spent + worst > cap.amount + 1e-12:
-                raise BudgetError(
-                    f"--budget {cap}: {usd(spent)} spent or reserved this {cap.period}, this request could cost "
-                    f"up to {usd(worst)}, {usd(left)} left",
-                    hint="wait for the next period, raise the budget, or lower --max-tokens",
-                )
-            ident = uuid.uuid4().hex
-            records.append({"id": ident, "t": now, "pid": os.getpid(), "host": socket.gethostname(), "reserved": worst})
-            return result, ident
+        reserve). When it does not fit only because of other requests' open reservations,
+        wait (up to ``wait`` seconds) for them to settle: their actual cost is usually far
+        below their worst case. Raises BudgetError (7) when it cannot fit. Returns (the
+        result, the reservation id for ``settle``)."""
+        deadline = time.monotonic() + wait
+        pause = 0.02
+        while True:
+            with self._locked() as records:
+                now = time.time()
+                settled, reserved = self._spent(records, cap, now)
+                left = max(cap.amount - settled - reserved, 0.0)
+                try:
+                    result, worst = fit(left)
+                    if settled + reserved + worst > cap.amount + 1e-12:
+                        raise BudgetError(f"could cost up to {usd(worst)}")
+                except BudgetError as e:
+                    if reserved <= 0 or time.monotonic() > deadline:
+                        raise BudgetError(
+                            f"--budget {cap}: {usd(settled)} spent this {cap.period}"
+                            + (f", {usd(reserved)} reserved by requests in flight" if reserved > 0 else "")
+                            + f", {usd(left)} left; this request: {e.message}",
+                            hint="wait for the next period or raise the budget",
+                        ) from None
+                else:
+                    ident = uuid.uuid4().hex
+                    records.append(
+                        {"id": ident, "t": now, "pid": os.getpid(), "host": socket.gethostname(), "reserved": worst}
+                    )
+                    return result, ident
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
 
     def settle(self, ident: str, actual: float) -> None:
         """Replace reservation ``ident`` by the actual cost (never more than reserved is assumed)."""

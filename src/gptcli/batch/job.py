@@ -40,6 +40,7 @@ class Batch:
         self.emit: EventSink = lambda event: None
         self._profiles: dict[str, Profile] = {}
         self._notes: set[str] = set()
+        self.cap: int | None = None  # the output limit --max-cost imposed on every item
 
     def __enter__(self) -> Batch:
         return self
@@ -68,9 +69,44 @@ class Batch:
         limit = self.opts.max_cost
         if limit is not None and not exact and (found.cost_max is None or found.cost_max > limit):
             found = plan.scan(self, exact=True, report=False)  # the bound was not enough: count
+        over = limit is not None and (found.cost_max is None or found.cost_max > limit)
+        if over and limit is not None and self.profile.max_tokens is None and found.cost_min is not None:
+            found = self._capped(found, limit)
         if check_budget:
             self.check_budget(found)
         return found
+
+    def _capped(self, found: Plan, limit: float) -> Plan:
+        """--max-cost without --max-tokens: the largest output limit per item that keeps the
+        whole batch within ``limit`` (the cost grows linearly with it: one scan at a limit
+        of 1 token gives the slope), applied to every item; BudgetError when it is below
+        ``budget.MIN_OUTPUT``."""
+        from ..errors import BudgetError
+        from ..models import usd
+
+        original = self.profile
+        self._set_profile(replace(original, max_tokens=1))
+        one = plan.scan(self, exact=True, report=False)
+        assert found.cost_min is not None
+        slope = (one.cost_max or 0.0) - found.cost_min
+        cap = int((limit - found.cost_min) / slope) if slope > 0 else budget.MIN_OUTPUT
+        if cap < budget.MIN_OUTPUT:
+            self._set_profile(original)
+            need = found.cost_min + slope * budget.MIN_OUTPUT
+            raise BudgetError(
+                f"this batch's prompts ({found.to_send:,} items, {found.prompt_tokens:,} tokens) cost "
+                f"{usd(found.cost_min)}, leaving room for only {max(cap, 0):,} output tokens per item "
+                f"(at least {budget.MIN_OUTPUT} needed) within --max-cost {usd(limit)}",
+                hint=f"split the input, or raise --max-cost to {usd(need)}",
+            )
+        self._set_profile(replace(original, max_tokens=cap))
+        self.cap = cap
+        self.note(f"output capped at {cap:,} tokens per item by --max-cost")
+        return plan.scan(self, exact=True, report=False)
+
+    def _set_profile(self, profile: Profile) -> None:
+        self.profile = profile
+        self._profiles.clear()
 
     def check_budget(self, found: Plan) -> None:
         """BudgetError (exit 7) if --max-cost is set and the plan could cost more."""
@@ -165,9 +201,12 @@ class Batch:
             cost = prices.cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
             if cost is not None:
                 cost = round(cost * discount, 10)
-        return output.success(
+        rec = output.success(
             item, c, model=prof.model, cost=cost, attempts=attempts, latency=latency, no_input=self.opts.no_input
         )
+        if self.opts.tag:
+            rec["tag"] = self.opts.tag
+        return rec
 
     def failure(
         self, item: Item, prof: Profile, kind: str, message: str, attempts: int, **error: Any

@@ -51,6 +51,7 @@ class Options:
     overwrite: bool = False
     max_cost: float | None = None
     via: str = "local"
+    tag: str | None = None  # --tag: stored in every record
 
     def check(self) -> None:
         """UsageError for flags that contradict each other or are out of range."""
@@ -305,7 +306,7 @@ def _add(job: Batch, s: _Scan, item: Item, exact: bool) -> None:
             s.too_long += 1
             return
     s.prompt += n_tokens
-    allowance = prof.max_tokens if prof.max_tokens is not None else (window - n_tokens if window else None)
+    allowance = budget.allowance(prof, info, n_tokens)
     group = s.groups.setdefault((prof.model, info.price_for(n_tokens)), _Group())
     group.items += 1
     group.prompt += n_tokens

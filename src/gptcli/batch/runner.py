@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any
 
-from .. import budget, client, jsonl
-from ..errors import APIError, AuthError, GptcliError, UsageError
+from .. import budget, client, jsonl, spend
+from ..errors import APIError, AuthError, BudgetError, GptcliError, UsageError
 from ..models import Notice, Profile
 from .input import Item
 from .limits import MAX_RETRY_AFTER, Limiter, backoff
@@ -200,6 +200,25 @@ class _Runner:
         body = self._body(prof, msgs)
         if (rec := self._too_long(item, prof, msgs)) is not None:
             return rec
+        reservation = None
+        if prof.budget:  # the shared budget: reserve this item's worst case (capped to what is left)
+            try:
+                # In a thread: the ledger may wait for this batch's own requests in flight to settle.
+                pre, reservation = await asyncio.to_thread(
+                    spend.preflight, prof, msgs, counter=self.job.counter(prof), info=self.job.info(prof)
+                )
+            except BudgetError as e:
+                raise Stop(e) from None
+            if pre.capped:
+                body = self._body(spend.sending(prof, pre), msgs)
+        with spend.settling(reservation) as settle:
+            rec = await self._send(item, prof, msgs, body, sender, limiter)
+            settle(rec.get("cost") if rec.get("error") is None else 0.0)
+            return rec
+
+    async def _send(
+        self, item: Item, prof: Profile, msgs: list[dict[str, Any]], body: dict[str, Any], sender: Any, limiter: Limiter
+    ) -> dict[str, Any]:
         reserve = (prof.max_tokens or 0) * max(1, prof.n)
         charge = self.job.count(msgs, prof) + reserve if limiter.tokens is not None else 0
         attempts = 0

@@ -15,7 +15,7 @@ import typer
 
 from ..errors import Interrupted, UsageError
 from . import app
-from .options import Overrides, group, sampling
+from .options import BudgetOpt, Overrides, TagOpt, check_tag, group, sampling, with_budget
 
 P = inspect.Parameter
 
@@ -187,6 +187,8 @@ def batch(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Progress and retries on stderr even when it is not a terminal.")
     ] = False,
+    budget: BudgetOpt = None,
+    tag: TagOpt = None,
 ) -> None:
     """Send every prompt of a file, concurrently, with rate limits, retries and resume."""
     from .. import batch as batches
@@ -198,12 +200,13 @@ def batch(
     if mode.json_out and files.output is None and not mode.dry_run:
         raise UsageError("--json prints the summary on stdout, which holds the records without -o FILE")
     via = "openai-batch" if (mode.submit_only or mode.collect) and mode.via == "local" else mode.via
-    prof = overrides.resolve()
+    prof = with_budget(overrides.resolve(), budget)
     retries = limits.retries
     if retries is None:
         set_in_profile = prof.sources.get("max_retries", "default") != "default"
         retries = prof.max_retries if set_in_profile else batches.DEFAULT_RETRIES
-    opts = batches.Options(**asdict(files), **{**asdict(limits), "retries": retries}, max_cost=mode.max_cost, via=via)
+    more = {"retries": retries, "max_cost": mode.max_cost, "via": via, "tag": check_tag(tag)}
+    opts = batches.Options(**asdict(files), **{**asdict(limits), **more})
     progress = render.BatchProgress(verbose=verbose)
     with batches.Batch(prof, source, opts) as job:
         try:
