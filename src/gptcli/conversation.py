@@ -224,7 +224,10 @@ class Session:
             if isinstance(e, StreamBroken) and e.partial.text:
                 settle(self._keep(e.partial, pre, body, writer, messages)[0])
             elif writer is not None:
-                writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
+                extra = {"tag": self.tag} if self.tag else {}
+                writer.note(
+                    f"error: {e.message}", kind="error", exit_code=int(e.exit_code), model=self.profile.model, **extra
+                )
             raise
         for r in retried:
             notices.append(r)

@@ -55,6 +55,9 @@ class Conversation:
     meta: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)  # message records
     warnings: list[str] = field(default_factory=list)
+    # Every request's record, kept even when undo or retry took it out of the history
+    # (it was paid for): the assistant messages and the "error" notes (``gptcli usage``).
+    billed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -149,6 +152,7 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
         return _from_openai(path, rows, warnings)
     meta: dict[str, Any] | None = None
     records: list[dict[str, Any]] = []
+    billed: list[dict[str, Any]] = []
     for lineno, rec in rows:
         rec = upgrade(rec, path)
         kind = rec.get("type")
@@ -159,8 +163,12 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
                 warnings.append(f"{path.name}: line {lineno} skipped (unknown role)")
                 continue
             records.append(rec)
+            if rec.get("role") == "assistant":
+                billed.append(rec)
         elif kind == "note":
             _apply_note(rec, records)
+            if rec.get("kind") == "error":
+                billed.append(rec)
         else:
             warnings.append(f"{path.name}: line {lineno} skipped (unknown record type {kind!r})")
     if meta is None:
@@ -169,7 +177,7 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
         meta = {"type": "meta", "v": VERSION, "id": path.stem}
         warnings.append(f"{path.name}: no metadata record")
     cid = str(meta.get("id") or path.stem)
-    return Conversation(cid, path, meta, records, warnings)
+    return Conversation(cid, path, meta, records, warnings, billed)
 
 
 def _apply_note(note: dict[str, Any], records: list[dict[str, Any]]) -> None:
