@@ -41,7 +41,8 @@ def estimate(plan: Plan, *, exact: bool = False, warn: Callable[[str], None] | N
     head = count([{"role": "system", "content": prof.system}]) - base if prof.system else 0
     empty_reply = count([{"role": "assistant", "content": ""}]) - base
     n = max(1, prof.n)
-    allowance = prof.max_tokens
+    # The flag's or profile's limit, else the model's own output limit (models.dev).
+    allowance = prof.max_tokens if prof.max_tokens is not None else info.max_output
     p_min = base + head  # prompt of the current turn with every earlier answer empty
     p_exp = base + head  # with the original answers
     total_min = 0
@@ -150,3 +151,47 @@ def _budget(est: Estimate, max_cost: float | None, plan: Plan) -> Estimate:
         hint="lower --max-tokens or raise --max-cost",
     )
     return est
+
+
+def fit_budget(
+    plan: Plan, max_cost: float | None, *, exact: bool = False, warn: Callable[[str], None] | None = None
+) -> tuple[Plan, Estimate]:
+    """``check_budget``, but a re-run whose replies could pass ``max_cost`` gets an output
+    limit per reply instead (without ``--max-tokens``): the largest that keeps the whole
+    re-run within it, found by bisection over the estimate. Refused (BudgetError) only
+    when even ``budget.MIN_OUTPUT`` tokens per reply would not fit."""
+    from dataclasses import replace
+
+    from ..budget import MIN_OUTPUT
+    from ..errors import BudgetError
+
+    try:
+        return plan, check_budget(plan, max_cost, exact=exact, warn=warn)
+    except BudgetError:
+        if max_cost is None or plan.profile.max_tokens is not None:
+            raise
+        first = estimate(plan, exact=True, warn=warn)
+        if first.cost_min is None:
+            raise
+
+    def at(cap: int) -> tuple[Plan, Estimate]:
+        capped = replace(plan, profile=replace(plan.profile, max_tokens=cap))
+        return capped, estimate(capped, exact=True, warn=warn)
+
+    from ..prices import info_for
+
+    info = info_for(plan.profile)
+    lo, hi = MIN_OUTPUT, max(first.max_output or info.context_window or 1_000_000, MIN_OUTPUT)
+    best = at(lo)
+    if not _within(best[1], max_cost):
+        return plan, _budget(best[1], max_cost, best[0])  # raises, with the figures at the floor
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        found = at(mid)
+        if _within(found[1], max_cost):
+            lo, best = mid, found
+        else:
+            hi = mid - 1
+    capped, est = best
+    note = f"output capped at {lo:,} tokens per reply by --max-cost"
+    return replace(capped, notes=(*capped.notes, note)), est
