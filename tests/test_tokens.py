@@ -890,12 +890,12 @@ def test_profile_price_wins() -> None:
     ("model", "base_url"),
     [
         ("llama3", "http://localhost:11434/v1"),
-        ("gpt-4o", "http://localhost:11434/v1"),  # a local proxy: its price is not OpenAI's to assume
         ("my-finetune", None),
         ("llama3", None),
     ],
 )
 def test_unknown_price_is_never_invented(model: str, base_url: str | None) -> None:
+    """(A known model behind an unknown URL is priced by its name, said so: ``assumed``.)"""
     info = prices.model_info(model, base_url)
     assert info.price is None and info.source is None and info.matched is None
     assert prices.cost(info.price, 1000, 1000) is None
