@@ -14,7 +14,7 @@ import pytest
 
 from conftest import conversations
 from fakeserver import Reply
-from gptcli import budget, capabilities, ledger, prices
+from gptcli import budget, ledger, prices
 from gptcli.errors import BudgetError
 from gptcli.models import Price, Profile
 from helpers import env_for_subprocess, read_jsonl, write_profile
@@ -72,11 +72,11 @@ def test_behind_an_unknown_url_the_window_still_guards_and_count_agrees(
 
 
 def test_output_limits_and_capabilities_come_from_models_dev() -> None:
-    caps = capabilities.for_model("openai/gpt-4o")
+    caps = prices.capabilities("openai/gpt-4o")
     assert caps is not None and caps.max_output == 16_384 and "image" in caps.input_modalities
-    o3 = capabilities.for_model("o3-mini")
+    o3 = prices.capabilities("o3-mini")
     assert o3 is not None and o3.reasoning and not o3.temperature
-    assert capabilities.for_model("no-such-model-xyz") is None
+    assert prices.capabilities("no-such-model-xyz") is None
     # The preflight allowance is the smallest of the model's limit, the profile's and the window's rest.
     p = Profile(model="gpt-4o")
     assert budget.check(p, [{"role": "user", "content": "hi"}]).max_output == 16_384

@@ -6,21 +6,20 @@ released several times a week). ``for_model`` answers with a ``Capabilities``: t
 maximum output tokens, the input modalities (text, image, pdf, audio) and whether the
 model reasons, takes ``temperature``, calls tools and returns structured output.
 
-Reading the whole file costs ~30 ms, so each answer is kept in the price cache
-(``prices.cache_get``/``cache_put``, valid while the data files are the same and the
-day the same): ``count hi`` and a short ``ask`` pay well under a millisecond. Unknown
-models and a missing or broken package answer None: the data is advisory.
+Reading the whole file costs ~30 ms, so ``prices.capabilities`` (the function other
+features call) keeps each answer in the price cache: ``count hi`` and a short ``ask``
+pay well under a millisecond. This module only reads the data (it imports nothing of
+gptcli). Unknown models and a missing or broken package answer None: the data is
+advisory.
 
-Lookup: OpenAI's entry for the served name's base model (``prices.base_model``), else
-the first provider (in the data's order) that has a model of that exact id.
+``lookup``: OpenAI's entry for a base model name (``prices.base_model``), else the first
+provider (in the data's order) that has a model of that exact id.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
-
-from . import prices
 
 
 @dataclass(frozen=True)
@@ -42,21 +41,7 @@ class Capabilities:
         return out
 
 
-def for_model(model: str) -> Capabilities | None:
-    """The capabilities of ``model`` (a served name: ``openai/gpt-4o``, ``ft:...``), or None."""
-    key = f"models-dev {prices.base_model(model)}"
-    hit = prices.cache_get(key)
-    if hit is not prices.MISSING:
-        try:
-            return None if hit is None else _from_json(hit)
-        except (TypeError, ValueError, KeyError):
-            pass
-    found = _lookup(prices.base_model(model))
-    prices.cache_put(key, None if found is None else found.to_dict())
-    return found
-
-
-def _from_json(data: dict[str, Any]) -> Capabilities:
+def from_json(data: dict[str, Any]) -> Capabilities:
     return Capabilities(
         str(data["matched"]),
         data["context_window"],
@@ -86,7 +71,7 @@ def _raw() -> dict[str, Any] | None:
         return None
 
 
-def _lookup(name: str) -> Capabilities | None:
+def lookup(name: str) -> Capabilities | None:
     data = _raw()
     if data is None:
         return None

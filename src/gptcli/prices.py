@@ -28,6 +28,7 @@ from gptcli import settings
 from gptcli.models import OPENAI_BASE_URL, Price
 
 if TYPE_CHECKING:
+    from gptcli.capabilities import Capabilities
     from gptcli.models import Profile
 
 
@@ -272,6 +273,23 @@ def _genai_lookup_data(model: str, base_url: str | None) -> _Looked | None:
     )
 
 
+def capabilities(model: str) -> Capabilities | None:
+    """What ``model`` (a served name: ``openai/gpt-4o``, ``ft:...``) accepts and its output
+    limit, from models.dev (``gptcli.capabilities``), cached like prices; None if unknown."""
+    from gptcli import capabilities as data
+
+    key = f"models-dev {base_model(model)}"
+    hit = cache_get(key)
+    if hit is not MISSING:
+        try:
+            return None if hit is None else data.from_json(hit)
+        except (TypeError, ValueError, KeyError):
+            pass
+    found = data.lookup(base_model(model))
+    cache_put(key, None if found is None else found.to_dict())
+    return found
+
+
 def info_for(profile: Profile, model: str | None = None) -> ModelInfo:
     """Price, context window and output limit of ``model`` (default: the profile's) served
     at the profile's URL: the one lookup every command uses. The profile's ``[price]``,
@@ -302,9 +320,7 @@ def model_info(
     genai-prices lacks) comes from models.dev (``capabilities``).
     """
     if max_output is None:
-        from gptcli import capabilities
-
-        caps = capabilities.for_model(model)
+        caps = capabilities(model)
         if caps is not None:
             max_output = caps.max_output
             if context_window is None and caps.context_window is not None and price is not None:
