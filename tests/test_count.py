@@ -198,8 +198,11 @@ def test_check_refuses_the_window_and_the_budget() -> None:
     with pytest.raises(BudgetError, match="price unknown for my-local-model"):
         budget.check(Profile(model="my-local-model", base_url="http://127.0.0.1:9/v1"), HISTORY, max_cost=1.0)
     unbounded = Profile(model="my-local-model", base_url="http://127.0.0.1:9/v1", price=Price(1.0, 1.0, 1.0))
+    # No output limit anywhere: --max-cost caps the output instead of refusing (issue 16).
+    capped = budget.check(unbounded, HISTORY, max_cost=1.0)
+    assert capped.capped and capped.cost_max is not None and capped.cost_max <= 1.0
     with pytest.raises(BudgetError, match="output of my-local-model is unbounded"):
-        budget.check(unbounded, HISTORY, max_cost=1.0)
+        budget.check_cost(1.0, None, subject="this call", detail="", model="my-local-model")
 
 
 def test_info_for_uses_the_profile_values_for_its_own_model_only() -> None:
