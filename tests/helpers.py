@@ -219,7 +219,7 @@ def _forget_per_home_caches() -> None:
     clear_cache = getattr(tokens, "clear_cache", None)
     if clear_cache is not None:
         clear_cache()
-    for name in ("gptcli.pricecache", "gptcli.prices"):
+    for name in ("gptcli.prices",):
         mod = sys.modules.get(name)
         if mod is None:
             continue

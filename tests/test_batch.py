@@ -195,7 +195,7 @@ def test_txt_file_to_jsonl(server: Any, gptcli: Any, tmp_path: Path) -> None:
         "reasoning": None,
         "finish_reason": "stop",
         "usage": by_id[3]["usage"],
-        "cost": None,
+        "cost": by_id[3]["cost"],  # priced by the model's name behind the loopback URL (issue 16)
         "latency": by_id[3]["latency"],
         "attempts": 1,
         "error": None,
@@ -506,7 +506,8 @@ def test_plan_counts_and_prices_in_process(tmp_path: Path) -> None:
     with pytest.raises(BudgetError, match="--max-cost"):
         check_budget(plan, 0.01)
     check_budget(plan, 1.0)
-    unbounded = plan_of(src, Profile(model="gpt-4o-mini", price=Price(input=1.0, output=2.0)))
+    # A model with no known output limit or window (gpt-4o-mini's comes from models.dev).
+    unbounded = plan_of(src, Profile(model="my-local-model", price=Price(input=1.0, output=2.0)))
     with pytest.raises(BudgetError, match="--max-tokens"):
         check_budget(unbounded, 5.0)
 

@@ -282,7 +282,7 @@ def test_terminal_turn_paste_undo_retry_exit(server, isolated: Path) -> None:
     assert user_texts(reqs[1])[-1] == ("user", "line one\nline two")
     assert user_texts(reqs[2]) == [("user", "hello there")]  # after /undo, /retry regenerates reply 1
     out = t.output()
-    assert re.search(r"default · gpt-4o-mini · \d+ tokens", out)  # the toolbar
+    assert re.search(r"default · gpt-4o-mini · [\d,]+(/[\d,]+)? tokens", out)  # the toolbar
     assert_terminal_sane(out)
     history = isolated / "gptcli" / "data" / "chat_history"
     assert stat.S_IMODE(history.stat().st_mode) == 0o600

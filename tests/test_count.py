@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import conversations
-from gptcli import budget, preflight, prices, tokens
+from gptcli import budget, prices, tokens
 from gptcli.errors import BudgetError, ContextLengthError
 from gptcli.models import Price, Profile
 from gptcli.tokens import counting
@@ -171,7 +171,6 @@ def test_counter_falls_back_to_the_estimate_once_with_one_warning(monkeypatch: p
     assert first == budget.PromptCount(tokens.approx_tokens(HISTORY), False, None)
     assert counter.count(HISTORY[:1]).tokens == tokens.approx_tokens(HISTORY[:1])
     assert warnings == ["token counts are approximate: no o200k_base here"]
-    assert preflight.count(PRICED, HISTORY) == (first.tokens, False, None)  # the old name still works
 
 
 def test_check_uses_the_bound_then_the_count_and_a_count_passed_in(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,14 +198,17 @@ def test_check_refuses_the_window_and_the_budget() -> None:
     with pytest.raises(BudgetError, match="price unknown for my-local-model"):
         budget.check(Profile(model="my-local-model", base_url="http://127.0.0.1:9/v1"), HISTORY, max_cost=1.0)
     unbounded = Profile(model="my-local-model", base_url="http://127.0.0.1:9/v1", price=Price(1.0, 1.0, 1.0))
+    # No output limit anywhere: --max-cost caps the output instead of refusing (issue 16).
+    capped = budget.check(unbounded, HISTORY, max_cost=1.0)
+    assert capped.capped and capped.cost_max is not None and capped.cost_max <= 1.0
     with pytest.raises(BudgetError, match="output of my-local-model is unbounded"):
-        budget.check(unbounded, HISTORY, max_cost=1.0)
+        budget.check_cost(1.0, None, subject="this call", detail="", model="my-local-model")
 
 
 def test_info_for_uses_the_profile_values_for_its_own_model_only() -> None:
-    assert prices.info_for(PRICED) == tokens.model_info("gpt-4o", None, PRICED.price, 1000)
+    assert prices.info_for(PRICED) == prices.model_info("gpt-4o", None, PRICED.price, 1000)
     other = prices.info_for(PRICED, "gpt-4o-mini")
-    assert other == tokens.model_info("gpt-4o-mini") and other.price != PRICED.price
+    assert other == prices.model_info("gpt-4o-mini") and other.price != PRICED.price
 
 
 def test_base_model_is_one_rule() -> None:

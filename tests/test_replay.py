@@ -532,7 +532,9 @@ def test_rerun_budget_is_checked_before_anything_is_sent(server, gptcli, isolate
     code, _, err = cli_run("replay", "b0d9", "--rerun", "--max-cost", f"{est['cost_max'] * 0.9:.8f}")
     assert code == 7
     assert "re-run (3 turns) could cost up to" in one_error_line(err)
-    code, _, err = cli_run("replay", "b0d9", "--rerun", "--max-tokens", "1", "-p", "default", "--max-cost", "1")
+    code, _, err = cli_run(
+        "replay", "b0d9", "--rerun", "--max-tokens", "1", "-p", "default", "-m", "my-local-model", "--max-cost", "1"
+    )
     assert code == 7 and "price unknown" in one_error_line(err)
     assert server.requests == []  # the server saw nothing
     assert len(conversations(isolated)) == 1

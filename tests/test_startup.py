@@ -96,8 +96,8 @@ def test_piped_ask_stays_light(server: Any, tmp_path: Path) -> None:
 
 _PRICES = """
 import json, sys
-from gptcli import tokens
-out = {m: tokens.model_info(m).to_dict() for m in sys.argv[1:]}
+from gptcli import prices
+out = {m: prices.model_info(m).to_dict() for m in sys.argv[1:]}
 out["imported genai_prices"] = "genai_prices" in sys.modules
 print(json.dumps(out))
 """

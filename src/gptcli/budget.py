@@ -57,7 +57,7 @@ class Counter:
     def __init__(self, model: str, encoding: str | None = None, warn: Callable[[str], None] | None = None) -> None:
         self.model = model
         self._override = encoding
-        self.encoding, self._exact = encodings.encoding_name(model, encoding)
+        self._name: tuple[str, bool] | None = None  # resolved on first use: it may import tiktoken
         self._warn = warn
         self.approximate = False
         self._base: int | None = None
@@ -68,8 +68,20 @@ class Counter:
         return cls(profile.model, profile.encoding, warn)
 
     @property
+    def encoding(self) -> str:
+        if self._name is None:
+            self._name = encodings.encoding_name(self.model, self._override)
+        return self._name[0]
+
+    @property
     def exact(self) -> bool:
-        return self._exact and not self.approximate
+        if self._name is None:
+            self._name = encodings.encoding_name(self.model, self._override)
+        return self._name[1] and not self.approximate
+
+    def warn_to(self, warn: Callable[[str], None] | None) -> None:
+        """Where the one "counts are approximate" warning goes (a session's next turn)."""
+        self._warn = warn
 
     def _raw(self, messages: Messages) -> int:
         if not self.approximate:
@@ -136,7 +148,8 @@ def check_window(model: str, prompt: PromptCount, max_output: int | None, window
         need = f"{label}{prompt.tokens:,} prompt tokens" + (f" + {out:,} max_tokens" if out else "")
         raise ContextLengthError(
             f"request too long for {model}: {need} > context window {window:,}",
-            hint="shorten the input" + (" or lower max_tokens" if out else ""),
+            hint=f"shorten the input to about {max(window - out, 0):,} tokens"
+            + (" or lower max_tokens" if out else ""),
         )
 
 
@@ -171,6 +184,9 @@ def check_cost(
         )
 
 
+MIN_OUTPUT = 64  # the smallest output cap --max-cost may impose: a shorter reply is rarely of use
+
+
 def check(
     profile: Profile,
     messages: Messages,
@@ -184,6 +200,12 @@ def check(
     info: prices.ModelInfo | None = None,
 ) -> Preflight:
     """Count and check one request; raise ContextLengthError (8) or BudgetError (7) before sending.
+
+    With ``max_cost`` and no explicit output limit (``profile.max_tokens``), an output
+    allowance that could pass the budget is capped instead: the result has ``capped``
+    set and ``max_output`` is the limit to send (``client.build_body`` of the profile
+    with ``max_tokens`` = that). Only a prompt that alone passes the budget, or a cap
+    below ``MIN_OUTPUT``, is refused, saying what would fit.
 
     ``counted``: the prompt already counted (nothing is counted again). ``counter``: the
     caller's ``Counter`` (its cache and its one warning are reused). ``info``: the
@@ -199,7 +221,12 @@ def check(
         counted = (counter or Counter.for_profile(profile, warn)).count(messages)
         counted = PromptCount(counted.tokens + extra_prompt_tokens, counted.exact, counted.encoding)
     pre = _result(profile, info, counted)
+    if max_cost is not None and pre.cost_min is not None and pre.cost_min > max_cost and profile.max_tokens is None:
+        _capped(profile, info, counted, pre, max_cost)  # the prompt alone passes the budget: say what fits
     check_window(profile.model, counted, profile.max_tokens, window)
+    over = max_cost is not None and (pre.cost_max is None or pre.cost_max > max_cost)
+    if over and max_cost is not None and profile.max_tokens is None and info.price is not None:
+        return _capped(profile, info, counted, pre, max_cost)
     label = "" if counted.exact else "about "
     check_cost(
         max_cost,
@@ -221,12 +248,53 @@ def _thinking(profile: Profile) -> str:
     return " (thinking included)" if rule_for(profile.model).reasoning else ""
 
 
-def _allowance(profile: Profile, prompt: int, window: int | None) -> int | None:
-    if profile.max_tokens is not None:
-        return profile.max_tokens
-    if window is not None:
-        return max(window - prompt, 0)
-    return None
+def _capped(
+    profile: Profile, info: prices.ModelInfo, prompt: PromptCount, pre: Preflight, max_cost: float
+) -> Preflight:
+    """The preflight with the output capped to fit ``max_cost``; BudgetError if even
+    ``MIN_OUTPUT`` tokens do not fit."""
+    from dataclasses import replace
+
+    price = info.price_for(prompt.tokens)
+    n = max(1, profile.n)
+    label = "" if prompt.exact else "about "
+    base = prices.cost(price, prompt.tokens, 0) or 0.0
+    per_out = (prices.cost(price, 0, n) or 0.0) / n  # one output token (of every choice)
+    per_in = prices.cost(price, 1, 0) or 0.0
+    room = max_cost - base
+    cap = int(room / (per_out * n)) if per_out > 0 else (pre.max_output or 0)
+    if pre.max_output is not None:
+        cap = min(cap, pre.max_output)
+    if room < 0 or cap < MIN_OUTPUT:
+        fit = int((max_cost - per_out * n * MIN_OUTPUT) / per_in) if per_in > 0 else 0
+        need = prices.cost(price, prompt.tokens, MIN_OUTPUT * n) or 0.0
+        what = (
+            f"the prompt alone ({label}{prompt.tokens:,} tokens) costs {usd(base)}"
+            if room < 0
+            else f"{label}{prompt.tokens:,} prompt tokens ({usd(base)}) leave room for only {max(cap, 0):,} "
+            f"output tokens (at least {MIN_OUTPUT} needed)"
+        )
+        raise BudgetError(
+            f"{what} > --max-cost {usd(max_cost)}: a prompt of about {max(fit, 0):,} tokens would fit",
+            hint=f"shorten the input, or raise --max-cost to {usd(need)}",
+        )
+    note = f"output capped at {cap:,} tokens by --max-cost"
+    return replace(
+        pre,
+        max_output=cap,
+        cost_max=prices.cost(price, prompt.tokens, cap * n),
+        capped=True,
+        notes=(*pre.notes, note),
+    )
+
+
+def allowance(profile: Profile, info: prices.ModelInfo, prompt: int) -> int | None:
+    """The output that may come back: the smallest of the flag's or profile's limit, the
+    model's output limit and what the window leaves (None: unbounded)."""
+    limits = [x for x in (profile.max_tokens, info.max_output) if x is not None]
+    if info.context_window is not None:
+        limits.append(max(info.context_window - prompt, 0))
+    return min(limits) if limits else None
 
 
 def _fits(profile: Profile, info: prices.ModelInfo, bound_tokens: int, max_cost: float | None) -> bool:
@@ -234,8 +302,8 @@ def _fits(profile: Profile, info: prices.ModelInfo, bound_tokens: int, max_cost:
     if window is not None and bound_tokens + (profile.max_tokens or 0) > window:
         return False
     if max_cost is not None:
-        allowance = _allowance(profile, bound_tokens, window)
-        _, hi = prices.cost_range(info.price, bound_tokens, allowance, profile.n)
+        most = allowance(profile, info, bound_tokens)
+        _, hi = prices.cost_range(info.price_for(bound_tokens), bound_tokens, most, profile.n)
         if hi is None or hi > max_cost:
             return False
     return True
@@ -243,6 +311,10 @@ def _fits(profile: Profile, info: prices.ModelInfo, bound_tokens: int, max_cost:
 
 def _result(profile: Profile, info: prices.ModelInfo, prompt: PromptCount) -> Preflight:
     window = info.context_window
-    allowance = _allowance(profile, prompt.tokens, window)
-    lo, hi = prices.cost_range(info.price, prompt.tokens, allowance, profile.n)
-    return Preflight(profile.model, prompt.tokens, prompt.exact, prompt.encoding, lo, hi, window, allowance, profile.n)
+    most = allowance(profile, info, prompt.tokens)
+    lo, hi = prices.cost_range(info.price_for(prompt.tokens), prompt.tokens, most, profile.n)
+    note = info.note()
+    notes = (note,) if note else ()
+    return Preflight(
+        profile.model, prompt.tokens, prompt.exact, prompt.encoding, lo, hi, window, most, profile.n, notes=notes
+    )

@@ -1,7 +1,7 @@
 """The ``models`` use case: what a server offers, with price and context window where known.
 
 The list comes from the server (``GET /models``); prices and context windows come from
-``tokens.model_info`` (genai-prices' bundled data, matched by the server's URL), and the
+``prices.info_for`` (genai-prices' bundled data, matched by the server's URL), and the
 profile's own ``[price]`` / ``context_window`` for the profile's model. Nothing is
 invented: unknown stays ``None``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import client, tokens
+from . import client, prices
 from .backend import Backend
 from .errors import NotFoundError
 from .models import Price, Profile
@@ -41,13 +41,7 @@ class ModelRow:
 
 def describe(model_id: str, profile: Profile, *, owned_by: str | None = None, created: int | None = None) -> ModelRow:
     """One model's row: the profile's values apply only to the profile's own model."""
-    own = model_id == profile.model
-    info = tokens.model_info(
-        model_id,
-        profile.base_url,
-        profile.price if own else None,
-        profile.context_window if own else None,
-    )
+    info = prices.info_for(profile, model_id)
     return ModelRow(model_id, owned_by, created, info.price, info.context_window, info.source, info.matched)
 
 

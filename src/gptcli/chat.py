@@ -190,12 +190,14 @@ class Options:
     stream: bool = True
     max_cost: float | None = None
     verbose: bool = False
+    tag: str | None = None  # --tag: every reply of the session is billed to it in the log
 
 
 class Chat:
     def __init__(self, session: conversation.Session, options: Options | None = None) -> None:
         self.session = session
         self.options = options or Options()
+        session.tag = self.options.tag
         self.ui: Frontend = LineFrontend(sys.stdin.buffer)
         self.failed: GptcliError | None = None  # the last failed turn not yet retried
         self.replies = 0
@@ -355,8 +357,8 @@ class Chat:
             self.ui.status(render.folded(c.reasoning))  # dimmed and folded; /reasoning unfolds it
         usage = render.usage_text(c.usage)
         self.ui.status(
-            f"{c.model} · {usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
-            + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
+            f"{c.model} · {usage} · {render.usd(turn.cost)}{' (estimated)' if turn.cost_estimated else ''}"
+            f" · {c.latency:.2f} s" + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
         )
 
     # -- signals ------------------------------------------------------------------------
@@ -487,6 +489,11 @@ class Chat:
                 values[key] = profiles.validate(key, value)
             except ValueError as e:
                 raise UsageError(f"{key}: {e}") from None
+        if values.get("model", prof.model) != prof.model:
+            # The profile's [price], window and output limit describe its old model: a saved
+            # profile (and every estimate) must not carry them over to the new one.
+            for key in ("price", "context_window", "max_output_tokens"):
+                values.setdefault(key, None)
         new = dataclasses.replace(prof, **values, sources={**prof.sources, **{k: "chat" for k in values}})
         self.session.with_profile(new)
         logged = {k: v for k, v in new.settings().items() if k in values}

@@ -21,20 +21,13 @@ from . import backends, settings
 from .backend import AsyncChat, Backend, BatchAPI
 from .errors import APIError, AuthError, ConfigError
 from .models import OPENAI_BASE_URL, Completion, Delta, Profile, RequestDescription, ServerModel
+from .prices import base_model
 
 OPENAI_HOST = urlparse(OPENAI_BASE_URL).hostname
 
 
 def is_openai(base_url: str | None) -> bool:
     return base_url is None or urlparse(base_url).hostname == OPENAI_HOST
-
-
-def base_model(model: str) -> str:
-    """``openai/o3`` -> ``o3``; ``ft:gpt-4o-mini:org::id`` -> ``gpt-4o-mini``."""
-    name = model.strip().lower()
-    if name.startswith("ft:"):
-        name = name[3:].split(":", 1)[0]
-    return name.rsplit("/", 1)[-1]
 
 
 # --- the rules table ------------------------------------------------------------------

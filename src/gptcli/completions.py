@@ -171,15 +171,15 @@ def complete_model(ctx: Any, incomplete: str) -> Items:
 
 def _price_data_models(base_url: str | None) -> Items:
     """Chat models genai-prices knows for the server at ``base_url`` (None: OpenAI); cached per day."""
-    from . import pricecache
+    from . import prices
 
-    url = base_url or "https://api.openai.com/v1"
+    url = base_url or prices.OPENAI_BASE_URL
     key = f"completion-models {url}"
-    hit = pricecache.get(key)
+    hit = prices.cache_get(key)
     if isinstance(hit, list):
         return [(str(a), str(b)) for a, b in hit]
     items = _scan_price_data(url)
-    pricecache.put(key, [list(i) for i in items])
+    prices.cache_put(key, [list(i) for i in items])
     return items
 
 

@@ -15,7 +15,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import client, preflight, reasoning, store, tokens
+from . import budget, client, prices, reasoning, spend, store, tokens
 from .backend import Backend
 from .errors import GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
@@ -54,13 +54,13 @@ class Session:
     _writer: store.Writer | None = None
     _meta: dict[str, Any] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)  # history to copy into a new file
-    _token_cache: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False)
     _trim_window: int = 0
-    _no_encoding: set[tuple[str, str | None]] = field(default_factory=set, repr=False)
+    _counters: dict[tuple[str, str | None], budget.Counter] = field(default_factory=dict, repr=False)
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
     # The last user message if its reply failed: history (it stays in the log, marked failed),
     # not context (never sent again) unless ``retry`` resends it.
     failed_turn: dict[str, Any] | None = None
+    tag: str | None = None  # --tag: billed to this project in the log (``gptcli usage --by tag``)
 
     @classmethod
     def start(cls, profile: Profile, *, log: bool = True, backend: Backend | None = None, **meta: Any) -> Session:
@@ -127,11 +127,11 @@ class Session:
         self, user_text: str, *, max_cost: float | None = None, extra_body: dict[str, Any] | None = None
     ) -> DryRun:
         messages = self.request_messages(user_text)
-        pre = preflight.check(self.profile, messages, exact=True, max_cost=max_cost)
-        built = client.build_body(self.profile, messages, stream=False)
+        pre = budget.check(self.profile, messages, exact=True, max_cost=max_cost, counter=self._counter())
+        built = client.build_body(spend.sending(self.profile, pre), messages, stream=False)
         body = {**built.body, **(extra_body or {})}
         request = self._backend().describe_request(self.profile, body)
-        return DryRun(body, pre, built.notes, self.profile.server_url, request)
+        return DryRun(body, pre, (*pre.notes, *built.notes), self.profile.server_url, request)
 
     def _backend(self) -> Backend:
         return self.backend or client.backend_for(self.profile)
@@ -161,15 +161,34 @@ class Session:
         warnings: list[str] = []
         if omitted:
             warnings.append(self._trim_text(omitted))
-        pre = preflight.check(self.profile, messages, exact=exact, max_cost=max_cost, warn=warnings.append)
+        counter = self._counter()
+        counter.warn_to(warnings.append)
+        pre, reservation = spend.preflight(self.profile, messages, exact=exact, max_cost=max_cost, counter=counter)
+        with spend.settling(reservation) as settle:
+            return (
+                yield from self._send(user_text, messages, pre, warnings, omitted, stream, extra_body, settle, resend)
+            )
+
+    def _send(
+        self,
+        user_text: str | None,
+        messages: list[dict[str, Any]],
+        pre: Preflight,
+        warnings: list[str],
+        omitted: int,
+        stream: bool,
+        extra_body: dict[str, Any] | None,
+        settle: spend.Settle,
+        resend: bool = False,
+    ) -> Generator[Event, None, Turn]:
         for w in warnings:
             yield Notice(w, "warning")
         yield pre
-        built = client.build_body(self.profile, messages, stream=stream)
+        built = client.build_body(spend.sending(self.profile, pre), messages, stream=stream)
         body = {**built.body, **(extra_body or {})}
         key = client.api_key(self.profile)
-        notices = list(built.notes)
-        for note in built.notes:
+        notices = [*pre.notes, *built.notes]
+        for note in notices:
             yield Notice(note)
         if user_text is not None and not self._meta.get("title"):
             self._meta["title"] = make_title(user_text)
@@ -228,7 +247,7 @@ class Session:
                     writer.note("interrupted before the reply began", kind="interrupted", **_thought(partial))
                 self._failed("interrupted before the reply began")
                 raise Interrupted("interrupted before the reply began") from None
-            self._keep(partial, pre, body, writer)
+            settle(self._keep(partial, pre, body, writer, messages)[0])
             raise Interrupted("interrupted; the partial reply was kept") from None
         except GptcliError as e:
             for r in retried:  # a second chance that failed too: still say what was tried
@@ -241,11 +260,19 @@ class Session:
                 if partial.in_reasoning:
                     e = StreamBroken(f"{e.message} (cut off while the model was still reasoning)", partial)
                 if partial.text:
-                    self._keep(partial, pre, body, writer)
+                    settle(self._keep(partial, pre, body, writer, messages)[0])
                     raise e from None
                 kept = _thought(partial)  # no answer: no empty reply in the history, the thinking in the note
             if writer is not None:
-                writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code), **kept)
+                extra = {"tag": self.tag} if self.tag else {}
+                writer.note(
+                    f"error: {e.message}",
+                    kind="error",
+                    exit_code=int(e.exit_code),
+                    model=self.profile.model,
+                    **kept,
+                    **extra,
+                )
             self._failed(e.message)
             raise e from None
         for r in retried:
@@ -258,8 +285,15 @@ class Session:
             cut = _cut_in_reasoning(completion)
             notices.append(cut)
             yield Notice(cut, "warning")
-        cost = self._keep(completion, pre, body, writer)
-        return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices))
+        if pre.capped and "length" in completion.finish_reasons:
+            capped = f"the reply stopped at the --max-cost cap of {pre.max_output:,} output tokens"
+            notices.append(capped)
+            if writer is not None:
+                writer.note(capped, kind="capped")
+            yield Notice(capped, "warning")
+        cost, estimated = self._keep(completion, pre, body, writer, messages)
+        settle(cost)
+        return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices), estimated)
 
     def _failed(self, error: str) -> None:
         """The question just sent got no reply: out of the context, kept for ``retry``."""
@@ -281,16 +315,26 @@ class Session:
             return tokens.approx_tokens([{"role": "assistant", "content": text}]) - tokens.approx_tokens([])
 
     def _keep(
-        self, completion: Completion, pre: Preflight, body: dict[str, Any], writer: store.Writer | None
-    ) -> float | None:
-        """Add the reply to the history and the log; return its cost."""
-        info = tokens.model_info(
-            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
-        )
+        self,
+        completion: Completion,
+        pre: Preflight,
+        body: dict[str, Any],
+        writer: store.Writer | None,
+        messages: list[dict[str, Any]],
+    ) -> tuple[float | None, bool]:
+        """Add the reply to the history and the log; return its cost and whether it is estimated
+        (no usage from the server: priced from counted tokens)."""
+        info = prices.info_for(self.profile)
         usage = completion.usage
         cost = None
+        estimated = False
         if usage is not None:
-            cost = tokens.cost(info.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+            cost = prices.cost(
+                info.price_for(usage.prompt_tokens), usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
+            )
+        elif info.price is not None:
+            cost = spend.estimate_cost(self._counter(), info, messages, completion.texts)
+            estimated = cost is not None
         if cost is not None:
             self.total_cost += cost
         self.messages.append({"role": "assistant", "content": completion.text})
@@ -305,6 +349,12 @@ class Session:
                 "cost": cost,
                 "latency": round(completion.latency, 4),
             }
+            if estimated:
+                extra["cost_estimated"] = True
+            if self.tag:
+                extra["tag"] = self.tag
+            if pre.capped:
+                extra["max_output_cap"] = pre.max_output
             if len(completion.texts) > 1:
                 extra["choices"] = list(completion.texts)
                 extra["finish_reasons"] = list(completion.finish_reasons)
@@ -319,7 +369,7 @@ class Session:
             if completion.in_reasoning:
                 extra["in_reasoning"] = True
             writer.message("assistant", completion.text, **extra)
-        return cost
+        return cost, estimated
 
     def with_profile(self, profile: Profile) -> None:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""
@@ -404,40 +454,23 @@ class Session:
         elif self._pending:  # a copy not written yet: copy the history as it now stands
             self._pending = list(self.messages)
 
+    def _counter(self) -> budget.Counter:
+        """The profile's ``budget.Counter`` (one per model and encoding: /model keeps the others' caches)."""
+        key = (self.profile.model, self.profile.encoding)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = budget.Counter.for_profile(self.profile)
+        return counter
+
     def _counts(self, messages: list[dict[str, Any]]) -> tuple[int, list[int], bool]:
-        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive.
-
-        Counts are cached per message; without an encoding (offline, not cached) they
-        are the bytes-per-token approximation, said so by ``exact=False``.
-        """
-        model, encoding = self.profile.model, self.profile.encoding
-        if (model, encoding) not in self._no_encoding:
-            try:
-                exact = tokens.encoding_name(model, encoding)[1]
-                base = tokens.count_messages([], model, encoding)
-                return base, self._each(messages, ("tiktoken", model, encoding), base), exact
-            except tokens.EncodingUnavailable:
-                self._no_encoding.add((model, encoding))  # one failed download is enough
-        base = tokens.approx_tokens([])
-        return base, self._each(messages, ("approx",), base), False
-
-    def _each(self, messages: list[dict[str, Any]], how: tuple[Any, ...], base: int) -> list[int]:
-        cache = self._token_cache
-        each = []
-        for m in messages:
-            k = (*how, m["role"], m.get("name"), str(m.get("content")))
-            if k not in cache:
-                one = [m]
-                n = tokens.approx_tokens(one) if how[0] == "approx" else tokens.count_messages(one, how[1], how[2])
-                cache[k] = n - base
-            each.append(cache[k])
-        return each
+        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive."""
+        counter = self._counter()
+        each = counter.each(messages)
+        return counter.base(), each, counter.exact
 
     def context(self) -> Context:
         """The tokens the history takes (what the next request carries before its question)."""
-        info = tokens.model_info(
-            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
-        )
+        info = prices.info_for(self.profile)
         base, each, exact = self._counts(self.messages)
         exchanges = sum(1 for m in self.messages if m["role"] == "user")
         return Context(base + sum(each), exact, info.context_window, exchanges)
@@ -448,12 +481,10 @@ class Session:
         Returns the request and how many messages were left out. When even the system
         prompt and the last question do not fit, nothing more is done: preflight says so.
         """
-        info = tokens.model_info(
-            self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
-        )
+        info = prices.info_for(self.profile)
         window = info.context_window
         reserve = self.profile.max_tokens or 0
-        if window is None or tokens.upper_bound_tokens(messages) + reserve <= window:
+        if window is None or budget.bound(messages).tokens + reserve <= window:
             return messages, 0
         base, each, _ = self._counts(messages)
         total = base + sum(each)
@@ -568,6 +599,7 @@ def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
         "cost_max": pre.cost_max,
         "context_window": pre.context_window,
         "max_output_tokens": pre.max_output,
+        "capped": pre.capped,
     }
 
 
@@ -582,6 +614,7 @@ def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
         "finish_reason": list(c.finish_reasons) if multi else c.finish_reason,
         "usage": c.usage.to_dict() if c.usage else None,
         "cost": turn.cost,
+        "cost_estimated": turn.cost_estimated,
         "estimate": estimate_record(turn.preflight),
         "conversation_id": turn.conversation_id,
         "latency": round(c.latency, 4),

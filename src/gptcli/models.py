@@ -96,6 +96,8 @@ class Profile:
     max_retries: int = 2
     price: Price | None = None
     context_window: int | None = None
+    max_output_tokens: int | None = None  # the model's output limit (models.dev's when unset)
+    budget: str | None = None  # a shared spending cap, "5/day" (see gptcli.ledger)
     encoding: str | None = None
     include_usage: bool = True
     token_limit_param: str | None = None
@@ -255,6 +257,8 @@ class Preflight:
     context_window: int | None
     max_output: int | None
     n: int = 1
+    capped: bool = False  # max_output is the --max-cost cap, sent as the request's output limit
+    notes: tuple[str, ...] = ()  # how the estimate was made ("price assumed: OpenAI gpt-4o", the cap)
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,7 @@ class Turn:
     preflight: Preflight | None
     request: dict[str, Any]
     notices: tuple[str, ...] = ()
+    cost_estimated: bool = False  # the server sent no usage: priced from counted tokens
 
 
 def usd(x: float | None) -> str:

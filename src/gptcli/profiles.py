@@ -167,6 +167,15 @@ def _vars(v: Any) -> dict[str, str]:
     return dict(v)
 
 
+def _budget(v: Any) -> str:
+    from .ledger import parse_budget
+
+    if not isinstance(v, str):
+        raise ValueError("must be a string like '5/day'")
+    parse_budget(v)
+    return v.strip()
+
+
 def _token_param(v: Any) -> str:
     if v not in ("max_tokens", "max_completion_tokens"):
         raise ValueError("must be 'max_tokens' or 'max_completion_tokens'")
@@ -208,6 +217,8 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "max_retries": _integer(0, 20),
     "price": _price,
     "context_window": _integer(1),
+    "max_output_tokens": _integer(1),
+    "budget": _budget,
     "encoding": _string,
     "include_usage": _boolean,
     "token_limit_param": _token_param,
@@ -386,7 +397,7 @@ def resolve(name: str | None = None, flags: Mapping[str, Any] | None = None) -> 
     if name is None:
         name = env_name or "default"
     values = load_layers(name)
-    for key, var in (("model", "GPTCLI_MODEL"), ("base_url", "GPTCLI_BASE_URL")):
+    for key, var in (("model", "GPTCLI_MODEL"), ("base_url", "GPTCLI_BASE_URL"), ("budget", "GPTCLI_BUDGET")):
         if (raw := settings.env(var)) is not None:
             try:
                 values[key] = (validate(key, raw), f"env {var}")

@@ -56,6 +56,9 @@ class Conversation:
     records: list[dict[str, Any]] = field(default_factory=list)  # message records
     warnings: list[str] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)  # every note, in order (settings, title...)
+    # Every request's record, kept even when undo or retry took it out of the history
+    # (it was paid for): the assistant messages and the "error" notes (``gptcli usage``).
+    billed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -157,6 +160,7 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
     meta: dict[str, Any] | None = None
     records: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
+    billed: list[dict[str, Any]] = []
     for lineno, rec in rows:
         rec = upgrade(rec, path)
         kind = rec.get("type")
@@ -169,9 +173,13 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
             if rec.get("role") == "assistant" and records and records[-1].get("failed"):
                 records[-1] = _unfailed(records[-1])  # a /retry answered it
             records.append(rec)
+            if rec.get("role") == "assistant":
+                billed.append(rec)
         elif kind == "note":
             _apply_note(rec, records)
             notes.append(rec)
+            if rec.get("kind") == "error":
+                billed.append(rec)
         else:
             warnings.append(f"{path.name}: line {lineno} skipped (unknown record type {kind!r})")
     if meta is None:
@@ -180,7 +188,7 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
         meta = {"type": "meta", "v": VERSION, "id": path.stem}
         warnings.append(f"{path.name}: no metadata record")
     cid = str(meta.get("id") or path.stem)
-    return Conversation(cid, path, meta, records, warnings, notes)
+    return Conversation(cid, path, meta, records, warnings, notes, billed)
 
 
 FAILED_KINDS = ("error", "interrupted")

@@ -163,9 +163,60 @@ def summarize(conv: Conversation, mtime: float) -> dict[str, Any]:
             out[key] = meta[key]
     if incomplete:
         out["incomplete"] = True
+    spend = spend_rows(conv)
+    if spend:
+        out["spend"] = spend
     if conv.warnings:
         out["warnings"] = len(conv.warnings)
     return out
+
+
+# One row of a summary's "spend": what ``gptcli usage`` adds up, per UTC day, model and tag.
+SPEND_FIELDS = (
+    "day",
+    "model",
+    "tag",
+    "requests",
+    "failures",
+    "cost",
+    "estimate",
+    "prompt_tokens",
+    "completion_tokens",
+    "estimated",
+    "unpriced",
+)
+
+
+def spend_rows(conv: Conversation) -> list[list[Any]]:
+    """The requests of ``conv`` (``billed``: undone and retried replies too), summed per
+    (UTC day, model, tag) as lists in ``SPEND_FIELDS`` order. ``estimate`` sums the
+    preflight's worst case of the priced replies (how good estimates were)."""
+    default_model = conv.meta.get("settings", {}).get("model") if isinstance(conv.meta.get("settings"), dict) else None
+    rows: dict[tuple[str, str, str], list[Any]] = {}
+    for r in conv.billed:
+        day = str(r.get("time") or "")[:10]
+        model = r.get("model") if isinstance(r.get("model"), str) else default_model
+        tag = str(r["tag"]) if isinstance(r.get("tag"), str) else ""
+        row = rows.setdefault((day, str(model or "?"), tag), [day, str(model or "?"), tag, 0, 0, 0.0, 0.0, 0, 0, 0, 0])
+        row[3] += 1
+        if r.get("type") == "note":
+            row[4] += 1
+            continue
+        c = r.get("cost")
+        if isinstance(c, int | float) and not isinstance(c, bool):
+            row[5] += c
+            est = r.get("estimated_cost")
+            if isinstance(est, list) and len(est) == 2 and isinstance(est[1], int | float):
+                row[6] += est[1]
+            if r.get("cost_estimated"):
+                row[9] += 1
+        else:
+            row[10] += 1
+        usage = r.get("usage")
+        if isinstance(usage, dict):
+            row[7] += to_int(usage.get("prompt_tokens"))
+            row[8] += to_int(usage.get("completion_tokens"))
+    return [[*row[:5], round(row[5], 10), round(row[6], 10), *row[7:]] for row in rows.values()]
 
 
 def summary(conv: Conversation) -> dict[str, Any]:

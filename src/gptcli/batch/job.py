@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import IO, Any
 
-from .. import tokens
+from .. import budget, prices, tokens
 from ..models import Completion, Notice, Profile
 from . import openai_batch, output, plan, runner
 from .input import Item, Source
@@ -33,12 +33,14 @@ class Batch:
         self.input_ref = input_ref
         self.source = Source(input_ref, options.format, options.column, options.template)
         self.existing = Existing()
-        self.infos: dict[str, tokens.ModelInfo] = {}
+        self.infos: dict[str, prices.ModelInfo] = {}
+        self._counters: dict[tuple[str, str | None], budget.Counter] = {}
         self.approximate = False  # an item's tokens were estimated (no encoding)
         self.started = time.monotonic()
         self.emit: EventSink = lambda event: None
         self._profiles: dict[str, Profile] = {}
         self._notes: set[str] = set()
+        self.cap: int | None = None  # the output limit --max-cost imposed on every item
 
     def __enter__(self) -> Batch:
         return self
@@ -67,9 +69,44 @@ class Batch:
         limit = self.opts.max_cost
         if limit is not None and not exact and (found.cost_max is None or found.cost_max > limit):
             found = plan.scan(self, exact=True, report=False)  # the bound was not enough: count
+        over = limit is not None and (found.cost_max is None or found.cost_max > limit)
+        if over and limit is not None and self.profile.max_tokens is None and found.cost_min is not None:
+            found = self._capped(found, limit)
         if check_budget:
             self.check_budget(found)
         return found
+
+    def _capped(self, found: Plan, limit: float) -> Plan:
+        """--max-cost without --max-tokens: the largest output limit per item that keeps the
+        whole batch within ``limit`` (the cost grows linearly with it: one scan at a limit
+        of 1 token gives the slope), applied to every item; BudgetError when it is below
+        ``budget.MIN_OUTPUT``."""
+        from ..errors import BudgetError
+        from ..models import usd
+
+        original = self.profile
+        self._set_profile(replace(original, max_tokens=1))
+        one = plan.scan(self, exact=True, report=False)
+        assert found.cost_min is not None
+        slope = (one.cost_max or 0.0) - found.cost_min
+        cap = int((limit - found.cost_min) / slope) if slope > 0 else budget.MIN_OUTPUT
+        if cap < budget.MIN_OUTPUT:
+            self._set_profile(original)
+            need = found.cost_min + slope * budget.MIN_OUTPUT
+            raise BudgetError(
+                f"this batch's prompts ({found.to_send:,} items, {found.prompt_tokens:,} tokens) cost "
+                f"{usd(found.cost_min)}, leaving room for only {max(cap, 0):,} output tokens per item "
+                f"(at least {budget.MIN_OUTPUT} needed) within --max-cost {usd(limit)}",
+                hint=f"split the input, or raise --max-cost to {usd(need)}",
+            )
+        self._set_profile(replace(original, max_tokens=cap))
+        self.cap = cap
+        self.note(f"output capped at {cap:,} tokens per item by --max-cost")
+        return plan.scan(self, exact=True, report=False)
+
+    def _set_profile(self, profile: Profile) -> None:
+        self.profile = profile
+        self._profiles.clear()
 
     def check_budget(self, found: Plan) -> None:
         """BudgetError (exit 7) if --max-cost is set and the plan could cost more."""
@@ -123,30 +160,29 @@ class Batch:
         user = {"role": "user", "content": item.prompt}
         return [{"role": "system", "content": prof.system}, user] if prof.system else [user]
 
-    def info(self, prof: Profile) -> tokens.ModelInfo:
-        """Price and window of the item's model. The profile's own ``price`` and
-        ``context_window`` describe the profile's model, not one an item switches to."""
+    def info(self, prof: Profile) -> prices.ModelInfo:
+        """Price and window of the item's model (``prices.info_for``: the profile's own
+        ``price`` and ``context_window`` describe the profile's model only)."""
         found = self.infos.get(prof.model)
         if found is None:
-            own = prof.model == self.profile.model
-            found = tokens.model_info(
-                prof.model,
-                prof.base_url,
-                prof.price if own else None,
-                prof.context_window if own else None,
-            )
-            self.infos[prof.model] = found
+            found = self.infos[prof.model] = prices.info_for(self.profile, prof.model)
         return found
+
+    def counter(self, prof: Profile) -> budget.Counter:
+        """The item's model's ``budget.Counter``: exact, else an estimate (said once per run)."""
+        key = (prof.model, prof.encoding)
+        found = self._counters.get(key)
+        if found is None:
+            found = self._counters[key] = budget.Counter.for_profile(prof, self._approximate)
+        return found
+
+    def _approximate(self, text: str) -> None:
+        self.approximate = True
+        self.note(text, "warning")
 
     def count(self, messages: list[dict[str, Any]], prof: Profile) -> int:
         """Exact prompt tokens; an estimate if no encoding can be loaded."""
-        try:
-            return tokens.count_messages(messages, prof.model, prof.encoding)
-        except tokens.EncodingUnavailable as e:
-            if not self.approximate:
-                self.approximate = True
-                self.note(f"token counts are estimates: {e.message}", "warning")
-            return tokens.approx_tokens(messages)
+        return self.counter(prof).tokens(messages)
 
     def note(self, text: str, level: str = "info") -> None:
         """A notice shown once per run, however many items it concerns."""
@@ -163,10 +199,10 @@ class Batch:
         usage = c.usage
         if usage is not None:
             price = self.info(prof).price_for(usage.prompt_tokens)
-            cost = tokens.cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+            cost = prices.cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
             if cost is not None:
                 cost = round(cost * discount, 10)
-        return output.success(
+        rec = output.success(
             item,
             c,
             model=prof.model,
@@ -176,6 +212,9 @@ class Batch:
             no_input=self.opts.no_input,
             extract=self._extract(c),
         )
+        if self.opts.tag:
+            rec["tag"] = self.opts.tag
+        return rec
 
     def _extract(self, c: Completion) -> list[str] | None:
         """Each choice's code for the ``extract`` field (``-x``); a note once when a reply had none."""

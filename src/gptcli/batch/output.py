@@ -18,17 +18,14 @@ code block (every block), or the whole reply when it has none (a list when ``n``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .. import jsonl
 from ..errors import (
     AuthError,
     ConfigError,
@@ -373,20 +370,10 @@ def tidy_output(path: Path) -> None:
     and so do torn lines and duplicates, so the file ends up with one record per item.
     Atomic: a crash leaves the old file or the new one.
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        seen: set[Any] = set()
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            for raw, rec in _records(src):
-                if rec is None or rec.get("error") is not None or "text" not in rec or key(rec["id"]) in seen:
-                    continue
-                seen.add(key(rec["id"]))
-                out.write(raw if raw.endswith(b"\n") else raw + b"\n")
-            out.flush()
-            os.fsync(out.fileno())
-        shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    seen: set[Any] = set()
+    with jsonl.replacing(path, mode=None) as out, open(path, "rb") as src:
+        for raw, rec in _records(src):
+            if rec is None or rec.get("error") is not None or "text" not in rec or key(rec["id"]) in seen:
+                continue
+            seen.add(key(rec["id"]))
+            out.write(raw if raw.endswith(b"\n") else raw + b"\n")

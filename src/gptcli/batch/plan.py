@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import client, tokens
-from ..errors import BudgetError, UsageError
+from .. import budget, client, prices
+from ..errors import UsageError
 from ..models import Notice, Profile
 from .input import Invalid, Item, Note
 from .output import input_hash, key, short_hash
@@ -52,6 +52,7 @@ class Options:
     overwrite: bool = False
     max_cost: float | None = None
     via: str = "local"
+    tag: str | None = None  # --tag: stored in every record
 
     def check(self) -> None:
         """UsageError for flags that contradict each other or are out of range."""
@@ -167,24 +168,20 @@ class Plan:
 
 
 def check_budget(plan: Plan, limit: float | None) -> None:
-    """BudgetError (exit 7) if --max-cost is set and the plan could cost more."""
+    """BudgetError (exit 7) if --max-cost is set and the plan could cost more (``budget.check_cost``)."""
     if limit is None:
         return
     label = "about " if plan.tokens != "exact" else ""
-    unknown = next((m.model for m in plan.models if m.price_source is None), None)
-    if unknown is not None:
-        raise BudgetError(
-            f"--max-cost: price unknown for {unknown}, so the cost cannot be bounded",
-            hint="set [price] in the profile",
-        )
-    if plan.cost_max is None:
-        raise BudgetError("--max-cost: the output is unbounded, so the cost cannot be bounded", hint="set --max-tokens")
-    if plan.cost_max > limit:
-        raise BudgetError(
-            f"this batch could cost up to ${plan.cost_max:.4f} ({plan.to_send:,} items, {label}"
-            f"{plan.prompt_tokens:,} prompt tokens + the output allowance) > --max-cost ${limit:g}",
-            hint="lower --max-tokens, split the input, or raise --max-cost",
-        )
+    budget.check_cost(
+        limit,
+        plan.cost_max,
+        subject="this batch",
+        detail=f"{plan.to_send:,} items, {label}{plan.prompt_tokens:,} prompt tokens + the output allowance",
+        model="the batch",
+        price_unknown=next((m.model for m in plan.models if m.price_source is None), None),
+        unbounded_hint="set --max-tokens",
+        hint="lower --max-tokens, split the input, or raise --max-cost",
+    )
 
 
 @dataclass
@@ -300,9 +297,9 @@ def _add(job: Batch, s: _Scan, item: Item, exact: bool) -> None:
     reserve = prof.max_tokens or 0
     if exact:
         n_tokens = job.count(msgs, prof)
-        s.all_exact = s.all_exact and not job.approximate and tokens.encoding_name(prof.model, prof.encoding)[1]
+        s.all_exact = s.all_exact and job.counter(prof).exact
     else:
-        n_tokens = tokens.upper_bound_tokens(msgs, model=prof.model)
+        n_tokens = budget.bound(msgs, model=prof.model).tokens
     if window is not None and n_tokens + reserve > window:
         if not exact:
             n_tokens = job.count(msgs, prof)
@@ -310,7 +307,7 @@ def _add(job: Batch, s: _Scan, item: Item, exact: bool) -> None:
             s.too_long += 1
             return
     s.prompt += n_tokens
-    allowance = prof.max_tokens if prof.max_tokens is not None else (window - n_tokens if window else None)
+    allowance = budget.allowance(prof, info, n_tokens)
     group = s.groups.setdefault((prof.model, info.price_for(n_tokens)), _Group())
     group.items += 1
     group.prompt += n_tokens
@@ -327,8 +324,8 @@ def _model_plans(job: Batch, groups: dict[tuple[str, Any], _Group]) -> tuple[Mod
     discount = BATCH_API_DISCOUNT if job.opts.via == "openai-batch" else 1.0
     merged: dict[str, list[Any]] = {}
     for (model, price), g in groups.items():
-        lo = tokens.cost(price, g.prompt, 0)
-        hi = tokens.cost(price, g.prompt, g.output) if g.output is not None else None
+        lo = prices.cost(price, g.prompt, 0)
+        hi = prices.cost(price, g.prompt, g.output) if g.output is not None else None
         m = merged.setdefault(model, [0, 0, 0, 0.0, 0.0])
         m[0] += g.items
         m[1] += g.prompt

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any
 
-from .. import client, jsonl, tokens
-from ..errors import APIError, AuthError, GptcliError, UsageError
+from .. import budget, client, jsonl, spend
+from ..errors import APIError, AuthError, BudgetError, GptcliError, UsageError
 from ..models import Notice, Profile
 from .input import Item
 from .limits import MAX_RETRY_AFTER, Limiter, backoff
@@ -44,7 +44,7 @@ def run(job: Batch, plan: Plan, out: IO[str] | None = None) -> Summary:
     """
     api_key = client.api_key(job.profile)
     if job.opts.tpm:
-        _warm_up(job.profile)
+        _warm_up(job)
     sink = open_sink(job, out)
     job.started = time.monotonic()
     runner = _Runner(job, Tally(total=plan.to_send))
@@ -88,10 +88,10 @@ def open_sink(job: Batch, out: IO[str] | None) -> Sink:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
-def _warm_up(profile: Profile) -> None:
+def _warm_up(job: Batch) -> None:
     """Load the encoding before the clock starts, so --tpm counts cost microseconds."""
     with contextlib.suppress(GptcliError):
-        tokens.count_messages([{"role": "user", "content": "x"}], profile.model, profile.encoding)
+        job.counter(job.profile).tokens([{"role": "user", "content": "x"}])
 
 
 class _Runner:
@@ -181,7 +181,7 @@ class _Runner:
         """The failed record of an item over its model's window (never sent), else None."""
         window = self.job.info(prof).context_window
         limit = prof.max_tokens or 0
-        if window is None or tokens.upper_bound_tokens(msgs, model=prof.model) + limit <= window:
+        if window is None or budget.bound(msgs, model=prof.model).tokens + limit <= window:
             return None
         counted = self.job.count(msgs, prof)
         if counted + limit <= window:
@@ -201,6 +201,25 @@ class _Runner:
         body = self._body(prof, msgs)
         if (rec := self._too_long(item, prof, msgs)) is not None:
             return rec
+        reservation = None
+        if prof.budget:  # the shared budget: reserve this item's worst case (capped to what is left)
+            try:
+                # In a thread: the ledger may wait for this batch's own requests in flight to settle.
+                pre, reservation = await asyncio.to_thread(
+                    spend.preflight, prof, msgs, counter=self.job.counter(prof), info=self.job.info(prof)
+                )
+            except BudgetError as e:
+                raise Stop(e) from None
+            if pre.capped:
+                body = self._body(spend.sending(prof, pre), msgs)
+        with spend.settling(reservation) as settle:
+            rec = await self._send(item, prof, msgs, body, sender, limiter)
+            settle(rec.get("cost") if rec.get("error") is None else 0.0)
+            return rec
+
+    async def _send(
+        self, item: Item, prof: Profile, msgs: list[dict[str, Any]], body: dict[str, Any], sender: Any, limiter: Limiter
+    ) -> dict[str, Any]:
         reserve = (prof.max_tokens or 0) * max(1, prof.n)
         charge = self.job.count(msgs, prof) + reserve if limiter.tokens is not None else 0
         attempts = 0

@@ -92,9 +92,9 @@ def _root(
 
 # The commands register themselves on ``app`` when imported; the order is --help's order.
 from . import profiles  # noqa: E402, I001
-from . import ask, replay, models, batch, chat, count, cmd  # noqa: E402
+from . import ask, replay, models, batch, chat, count, usage, cmd  # noqa: E402
 
-__all__ = ["app", "ask", "batch", "chat", "cmd", "count", "main", "models", "profiles", "replay", "run"]
+__all__ = ["app", "ask", "batch", "chat", "cmd", "count", "main", "models", "profiles", "replay", "run", "usage"]
 
 
 def _sigterm(signum: int, frame: Any) -> None:

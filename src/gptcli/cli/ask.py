@@ -14,6 +14,7 @@ import typer
 from ..errors import UsageError
 from . import app
 from .options import (
+    BudgetOpt,
     CidOpt,
     ContinueOpt,
     ExtractAllOpt,
@@ -24,13 +25,16 @@ from .options import (
     Overrides,
     RawOpt,
     ShowReasoningOpt,
+    TagOpt,
     TitleOpt,
     ToServerOpt,
     VarOpt,
     VerboseOpt,
+    check_tag,
     extract_mode,
     parse_vars,
     sampling,
+    with_budget,
 )
 
 FileOpt = Annotated[
@@ -100,6 +104,8 @@ def ask(
     title: TitleOpt = None,
     no_log: NoLogOpt = False,
     max_cost: MaxCostOpt = None,
+    budget: BudgetOpt = None,
+    tag: TagOpt = None,
     verbose: VerboseOpt = False,
     show_reasoning: ShowReasoningOpt = False,
     json_object: Annotated[
@@ -152,6 +158,8 @@ def ask(
         import dataclasses
 
         session.profile = dataclasses.replace(session.profile, show_reasoning=True)
+    session.profile = with_budget(session.profile, budget)
+    session.tag = check_tag(tag)
     prof = session.profile
     if which is not None and prof.n > 1:
         raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
@@ -261,7 +269,9 @@ def print_turn(
                 sys.stdout.write(f"{header}\n{choice}\n")
         sys.stdout.flush()
     status(
-        f"{thinking.usage_text(c.usage)} · {render.usd(turn.cost)} · {c.latency:.2f} s"
+        f"{thinking.usage_text(c.usage)} · {render.usd(turn.cost)}"
+        + (" (estimated)" if turn.cost_estimated else "")
+        + f" · {c.latency:.2f} s"
         + (f" · {turn.conversation_id}" if turn.conversation_id else "")
         + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
     )

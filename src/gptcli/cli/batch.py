@@ -15,7 +15,18 @@ import typer
 
 from ..errors import Interrupted, UsageError
 from . import app
-from .options import ExtractAllOpt, ExtractOpt, Overrides, extract_mode, group, sampling
+from .options import (
+    BudgetOpt,
+    ExtractAllOpt,
+    ExtractOpt,
+    Overrides,
+    TagOpt,
+    check_tag,
+    extract_mode,
+    group,
+    sampling,
+    with_budget,
+)
 
 P = inspect.Parameter
 
@@ -193,6 +204,8 @@ def batch(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Progress and retries on stderr even when it is not a terminal.")
     ] = False,
+    budget: BudgetOpt = None,
+    tag: TagOpt = None,
 ) -> None:
     """Send every prompt of a file, concurrently, with rate limits, retries and resume."""
     from .. import batch as batches
@@ -204,14 +217,15 @@ def batch(
     if mode.json_out and files.output is None and not mode.dry_run:
         raise UsageError("--json prints the summary on stdout, which holds the records without -o FILE")
     via = "openai-batch" if (mode.submit_only or mode.collect) and mode.via == "local" else mode.via
-    prof = overrides.resolve()
+    prof = with_budget(overrides.resolve(), budget)
     retries = limits.retries
     if retries is None:
         set_in_profile = prof.sources.get("max_retries", "default") != "default"
         retries = prof.max_retries if set_in_profile else batches.DEFAULT_RETRIES
     file_opts = {**asdict(files), "extract": extract_mode(files.extract, files.extract_all)}
     del file_opts["extract_all"]
-    opts = batches.Options(**file_opts, **{**asdict(limits), "retries": retries}, max_cost=mode.max_cost, via=via)
+    more = {"retries": retries, "max_cost": mode.max_cost, "via": via, "tag": check_tag(tag)}
+    opts = batches.Options(**file_opts, **{**asdict(limits), **more})
     progress = render.BatchProgress(verbose=verbose)
     with batches.Batch(prof, source, opts) as job:
         try:

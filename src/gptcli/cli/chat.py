@@ -12,7 +12,20 @@ import typer
 
 from ..errors import UsageError
 from . import app
-from .options import CidOpt, MaxCostOpt, Overrides, ShowReasoningOpt, TitleOpt, ToServerOpt, VerboseOpt, sampling
+from .options import (
+    BudgetOpt,
+    CidOpt,
+    MaxCostOpt,
+    Overrides,
+    ShowReasoningOpt,
+    TagOpt,
+    TitleOpt,
+    ToServerOpt,
+    VerboseOpt,
+    check_tag,
+    sampling,
+    with_budget,
+)
 
 
 @app.command(
@@ -61,6 +74,8 @@ def chat(
     raw: Annotated[bool, typer.Option("--raw", help="Plain text replies even on a terminal.")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for each whole reply.")] = False,
     max_cost: MaxCostOpt = None,
+    budget: BudgetOpt = None,
+    tag: TagOpt = None,
     verbose: VerboseOpt = False,
     show_reasoning: ShowReasoningOpt = False,
 ) -> int:
@@ -72,10 +87,10 @@ def chat(
         raise UsageError(
             f"chat takes no arguments (got {' '.join(ctx.args)!r})", hint="continue one conversation with --cid ID"
         )
-    options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose)
+    options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose, tag=check_tag(tag))
     if not (continue_ or cid is not None):
         session = conversation.Session.start(overrides.resolve(), log=not no_log, title=title)
-        _show_reasoning(session, show_reasoning)
+        _adjust(session, show_reasoning, budget)
         return chat_use_case.main(session, log=not no_log, raw=raw, options=options)
     if cid is None and chat_use_case.on_terminal():
         cid = _pick()
@@ -84,7 +99,7 @@ def chat(
     c = continuing.open_session(
         cid, overrides.settings(), overrides.profile, log=not no_log, to_server=to_server, title=title
     )
-    _show_reasoning(c.session, show_reasoning)
+    _adjust(c.session, show_reasoning, budget)
     return chat_use_case.main(
         c.session,
         conv=c.conv,
@@ -96,12 +111,13 @@ def chat(
     )
 
 
-def _show_reasoning(session: Any, on: bool) -> None:
-    """``--show-reasoning`` for this chat (the profile key sets it too)."""
-    if on:
+def _adjust(session: Any, show_reasoning: bool, budget: str | None) -> None:
+    """``--show-reasoning`` (the profile key sets it too) and ``--budget`` for this chat."""
+    if show_reasoning:
         import dataclasses
 
         session.profile = dataclasses.replace(session.profile, show_reasoning=True)
+    session.profile = with_budget(session.profile, budget)
 
 
 def _pick() -> str | None:

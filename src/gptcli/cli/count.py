@@ -90,7 +90,7 @@ def show_count(report: Any) -> None:
             ["tokens", f"{item.tokens:,}" + (" (whole request)" if item.kind == "request" else "")],
             ["characters", f"{item.characters:,}"],
             ["encoding", label],
-            ["model", report.model + (f" (price data: {report.info.matched})" if report.info.matched else "")],
+            ["model", report.model + _source(report.info)],
             ["input cost", render.usd(report.input_cost(item.tokens)) + per_m],
             ["context", share(item.tokens)],
         ]
@@ -107,3 +107,10 @@ def show_count(report: Any) -> None:
     render.print_table(
         ["source", "tokens", "characters", "input cost", "context"], rows, title=f"{report.model} · {label}{per_m}"
     )
+
+
+def _source(info: Any) -> str:
+    """Where the price came from, as ``ask --json`` notes say it."""
+    if info.assumed:
+        return f" ({info.note()})"
+    return f" (price data: {info.matched})" if info.matched else ""

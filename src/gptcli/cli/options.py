@@ -75,6 +75,19 @@ MaxCostOpt = Annotated[
         "--max-cost", min=0.0, help="Refuse (exit 7) if the call could cost more than this many USD.", metavar="USD"
     ),
 ]
+TagOpt = Annotated[
+    str | None,
+    typer.Option("--tag", help="Bill this work to NAME in the log (gptcli usage --by tag).", metavar="NAME"),
+]
+BudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--budget",
+        help="Spending cap shared by every gptcli process, USD/PERIOD: 5/day, 20/week, 50/month "
+        "(also $GPTCLI_BUDGET or the profile's budget).",
+        metavar="USD/PERIOD",
+    ),
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Status (estimate, usage, cost) on stderr.")]
 RawOpt = Annotated[bool, typer.Option("--raw", help="Plain text even on a terminal.")]
 NoStreamOpt = Annotated[bool, typer.Option("--no-stream", help="Wait for the whole reply.")]
@@ -201,6 +214,28 @@ class Overrides:
         if model is not None and self.model is None:
             flags["model"] = model
         return profiles.resolve(self.profile or profile, flags)
+
+
+def with_budget(profile: Any, spec: str | None) -> Any:
+    """The profile with ``--budget`` applied (checked: exit 2 on a bad value)."""
+    if spec is None:
+        return profile
+    from dataclasses import replace
+
+    from ..ledger import parse_budget
+
+    try:
+        parse_budget(spec)
+    except ValueError as e:
+        raise UsageError(f"--budget: {e}") from None
+    return replace(profile, budget=spec.strip(), sources={**profile.sources, "budget": "flag"})
+
+
+def check_tag(tag: str | None) -> str | None:
+    """``--tag``: a short printable name (it is a key of ``gptcli usage --by tag``)."""
+    if tag is not None and (not tag.strip() or len(tag) > 100 or not tag.isprintable()):
+        raise UsageError("--tag: must be 1-100 printable characters")
+    return tag.strip() if tag is not None else None
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any] | None:

@@ -189,7 +189,10 @@ def plan_and_rerun(
     plan = rp.plan_rerun(conv, overrides.profile, {"model": overrides.model, **overrides.settings()})
     for note in plan.notes:
         status.warn(note)
-    est = rp.check_budget(plan, flags.max_cost, exact=exact, warn=status.warn)
+    capped, est = rp.fit_budget(plan, flags.max_cost, exact=exact, warn=status.warn)
+    for note in capped.notes[len(plan.notes) :]:
+        status(note)
+    plan = capped
     status(
         f"re-run of {conv.id}: {est.turns} turn{'s' if est.turns != 1 else ''} on {plan.profile.model} · "
         f"{render.cost_range(est.cost_min, est.cost_max)}"

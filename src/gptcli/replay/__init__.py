@@ -30,7 +30,7 @@ from ..transcript import (
     shorten,
     summarize,
 )
-from .estimate import check_budget, estimate
+from .estimate import check_budget, estimate, fit_budget
 from .index import INDEX_NAME, INDEX_VERSION, Index, IndexEntry, index_path, row
 from .listing import Filters, Listing, listing, newest, parse_since
 from .rerun import CARRIED, TurnDone, TurnStart, plan_rerun, rerun
@@ -54,6 +54,7 @@ __all__ = [
     "TurnStart",
     "check_budget",
     "estimate",
+    "fit_budget",
     "index_path",
     "listing",
     "load",

@@ -8,11 +8,9 @@ writes a conversation file and holds nothing that cannot be recomputed from them
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat as stat_
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,7 +21,7 @@ from ..transcript import summarize
 
 _new = tuple.__new__
 
-INDEX_VERSION = 2  # 2: rows carry "title" and "failed"
+INDEX_VERSION = 3  # 2: rows carry "title" and "failed", or "spend"; 3: all three
 INDEX_NAME = "replay-index.json"
 
 
@@ -121,22 +119,12 @@ def _entry(path: Path, st: os.stat_result) -> IndexEntry:
 
 
 def _replace_file(path: Path, data: bytes) -> None:
-    """Write ``path`` all at once (temp file + rename), 0600.
+    """Write ``path`` all at once, 0600, without fsync: this is a cache. After a power
+    cut the rename may survive without the data; the index then fails to parse and is
+    rebuilt, which is all a lost cache costs."""
+    from .. import jsonl
 
-    Unlike ``jsonl.atomic_write_text`` there is no fsync: this is a cache. After a
-    power cut the rename may survive without the data; the index then fails to parse
-    and is rebuilt, which is all a lost cache costs.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    jsonl.atomic_write(path, data, mode=0o600, fsync=False)
 
 
 class Index:
