@@ -101,7 +101,7 @@ class _StderrLines:
         render.print_error(err)
 
     def farewell(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        print(render.clean(text), file=sys.stderr, flush=True)
 
 
 class LineFrontend(_StderrLines):
@@ -138,7 +138,7 @@ class LineFrontend(_StderrLines):
         return render.PlainStream()
 
     def info(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        print(render.clean(text), file=sys.stderr, flush=True)
 
 
 def _decoded_lines(stdin: IO[bytes]) -> Iterator[str]:
@@ -176,7 +176,7 @@ class TerminalFrontend(_StderrLines):
         return render.PlainStream() if self.raw else render.MarkdownStream()
 
     def info(self, text: str) -> None:
-        print(text, flush=True)
+        print(render.clean(text), flush=True)  # /history and /show quote replies
 
 
 # --- the loop ------------------------------------------------------------------------------

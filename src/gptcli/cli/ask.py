@@ -157,7 +157,7 @@ def print_turn(
             if markdown:
                 render.print_markdown(f"**{header}**\n\n{choice}")
             else:
-                sys.stdout.write(f"{header}\n{choice}\n")
+                sys.stdout.write(f"{header}\n{render.clean_for(choice, sys.stdout)}\n")
         sys.stdout.flush()
     u = c.usage
     usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from ..models import usd
 from .markdown import CODE_LINES, MarkdownStream, print_markdown
 from .progress import BatchProgress, batch_plan_text, batch_summary_text
+from .safe import clean, clean_for
 from .tables import iter_rows, local_time, print_table
 from .text import (
     PlainStream,
@@ -41,6 +42,8 @@ __all__ = [
     "Status",
     "batch_plan_text",
     "batch_summary_text",
+    "clean",
+    "clean_for",
     "color_allowed",
     "cost_range",
     "dumps_json",

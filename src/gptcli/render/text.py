@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from ..errors import GptcliError
 from ..models import usd
+from .safe import clean
 
 
 def isatty(stream: IO[str]) -> bool:
@@ -31,12 +32,13 @@ def dumps_json(obj: Any, *, indent: int | None = 2) -> str:
 
 
 def print_json(obj: Any, *, indent: int | None = 2) -> None:
-    sys.stdout.write(dumps_json(obj, indent=indent) + "\n")
+    text = dumps_json(obj, indent=indent)  # json escapes C0 but not C1 (ensure_ascii=False)
+    sys.stdout.write((clean(text) if isatty(sys.stdout) else text) + "\n")
     sys.stdout.flush()
 
 
 def error_line(err: GptcliError | str) -> str:
-    return f"gptcli: error: {err}"
+    return f"gptcli: error: {clean(str(err))}"  # a server's error text is untrusted
 
 
 def print_error(err: GptcliError | str) -> None:
@@ -61,6 +63,7 @@ class Status:
         self._write(f"warning: {text}", "33")
 
     def _write(self, text: str, sgr: str) -> None:
+        text = clean(text)  # may quote a model name or a server's words
         line = f"\x1b[{sgr}m{text}\x1b[0m" if self.color else text
         print(line, file=sys.stderr, flush=True)
 
@@ -86,7 +89,7 @@ class PlainStream:
 
     def feed(self, text: str) -> None:
         if self.live:
-            self.out.write(text)
+            self.out.write(clean(text))  # a terminal: a reply's escape sequences shown, not obeyed
             self.out.flush()
         else:
             self.parts.append(text)

@@ -1,0 +1,90 @@
+"""Issue 17: hostile replies, servers, files and signals (docs/reliability.md, "Round two").
+
+The terminal tests run gptcli under a pty (pexpect): what a model or a server sends must
+not reach the terminal as a control sequence.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import conversations, env_for_subprocess, read_jsonl
+from fakeserver import Reply
+
+# OSC 52 (clipboard), OSC 0 (title), CSI 2J (clear), OSC 8 (link), a C1 CSI, a DCS, BEL.
+HOSTILE = (
+    "A\x1b]52;c;SGVsbG8=\x07B\x1b]0;pwned\x07C\x1b[2JD"
+    "\x1b]8;;http://evil.example/\x1b\\link\x1b]8;;\x1b\\E\x9b6nF\x1bP1$qm\x1b\\G\x07H"
+)
+FORBIDDEN = [b"\x1b]", b"\x1bP", b"\x1b[2J", b"\x9b", b"\x07", b"\x1b\\", b"\x1b[6n"]
+
+
+def _on_a_pty(*args: str, shell: str | None = None) -> tuple[int, bytes]:
+    pexpect = pytest.importorskip("pexpect")
+    env = env_for_subprocess()
+    env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
+    if shell is not None:
+        child = pexpect.spawn("/bin/sh", ["-c", shell], env=env, timeout=30)
+    else:
+        child = pexpect.spawn(sys.executable, ["-m", "gptcli", *args], env=env, timeout=30)
+    out = child.read()
+    child.close()
+    return child.exitstatus, out
+
+
+def _assert_safe(out: bytes) -> None:
+    for seq in FORBIDDEN:
+        assert seq not in out, (seq, out)
+
+
+@pytest.mark.parametrize("mode", [[], ["--raw"]], ids=["markdown", "raw"])
+def test_a_hostile_reply_never_reaches_the_terminal(server, isolated: Path, mode: list[str]) -> None:
+    server.enqueue(Reply(text=HOSTILE))
+    code, out = _on_a_pty("ask", *mode, "hi")
+    assert code == 0, out
+    _assert_safe(out)
+    assert b"pwned" in out and b"^[" in out  # shown, not obeyed
+    (path,) = conversations(isolated)
+    assert read_jsonl(path)[-1]["content"] == HOSTILE  # the log keeps it as sent
+
+
+def test_hostile_reply_in_chat_replay_and_diff(server, isolated: Path) -> None:
+    server.enqueue(Reply(text=HOSTILE))
+    server.enqueue(Reply(text=HOSTILE + "\nmore"))  # the re-run of --diff: a different answer
+    code, out = _on_a_pty(shell=f"echo hi | {sys.executable} -m gptcli chat")
+    assert code == 0, out
+    _assert_safe(out)
+    (path,) = conversations(isolated)
+    cid = path.stem
+    for args in (["replay", cid], ["replay", cid, "--format", "text"], ["replay", cid, "--diff"]):
+        code, out = _on_a_pty(*args)
+        assert code == 0, (args, out)
+        _assert_safe(out)
+        assert b"pwned" in out
+
+
+def test_hostile_error_text_and_model_names(server, isolated: Path) -> None:
+    server.enqueue(Reply(status=400, error={"message": "bad\x1b]0;pwned\x07 thing\x1b[2J\x9b6n"}))
+    code, out = _on_a_pty("ask", "hi")
+    assert code == 1, out
+    _assert_safe(out)
+    assert b"pwned" in out
+    server.known_models = ["gpt-4o-mini", "evil\x1b]0;pwned\x07model\x1b[2J"]
+    code, out = _on_a_pty("models")
+    assert code == 0, out
+    _assert_safe(out)
+    assert b"evil" in out and b"pwned" in out
+    server.enqueue(Reply(model="evil\x1b]0;pwned\x07m"))
+    code, out = _on_a_pty("ask", "-v", "hi")
+    assert code == 0, out
+    _assert_safe(out)
+
+
+def test_a_pipe_gets_the_reply_byte_exact(server, gptcli) -> None:
+    server.enqueue(Reply(text=HOSTILE))
+    r = gptcli("ask", "hi")
+    assert r.code == 0
+    assert r.stdout == HOSTILE + "\n"
