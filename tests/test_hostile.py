@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import conversations, env_for_subprocess, read_jsonl
+from conftest import conversations, env_for_subprocess, read_jsonl, write_profile
 from fakeserver import Reply
 
 # OSC 52 (clipboard), OSC 0 (title), CSI 2J (clear), OSC 8 (link), a C1 CSI, a DCS, BEL.
@@ -88,3 +88,34 @@ def test_a_pipe_gets_the_reply_byte_exact(server, gptcli) -> None:
     r = gptcli("ask", "hi")
     assert r.code == 0
     assert r.stdout == HOSTILE + "\n"
+
+
+# --- #2 credentials in base_url -----------------------------------------------------------
+
+
+def test_password_in_base_url_is_never_shown_or_stored(server, gptcli, isolated: Path) -> None:
+    host = server.url.split("://", 1)[1]
+    url = f"http://alice:s3cr3tpw@{host}"
+    write_profile(isolated, "creds", f'base_url = "{url}"\n')
+    dead = "http://alice:s3cr3tpw@127.0.0.1:9/v1"
+    write_profile(isolated, "dead", f'base_url = "{dead}"\nmax_retries = 0\n')
+    outputs = []
+    for args in (
+        ["ask", "-p", "creds", "hi"],
+        ["ask", "-p", "creds", "--dry-run", "hi"],
+        ["profiles", "show", "creds"],
+        ["profiles", "show", "creds", "--json"],
+        ["ask", "-p", "dead", "hi"],
+        ["models", "-p", "creds"],
+    ):
+        r = gptcli(*args)
+        outputs.append((args, r))
+        assert "s3cr3tpw" not in r.stdout + r.stderr, (args, r)
+    assert "alice:***@" in outputs[1][1].stdout  # --dry-run's url, redacted
+    assert "alice:***@" in outputs[4][1].stderr  # the error line names the server, redacted
+    for path in conversations(isolated):
+        r = gptcli("replay", path.stem, "--format", "json")
+        assert r.code == 0 and "s3cr3tpw" not in r.stdout
+    for path in (isolated / "gptcli").rglob("*"):
+        if path.is_file() and "profiles" not in path.parts:
+            assert b"s3cr3tpw" not in path.read_bytes(), path

@@ -18,7 +18,7 @@ from typing import Any
 from . import client, preflight, store, tokens
 from .backend import Backend
 from .errors import GptcliError, Interrupted, StreamBroken, UsageError
-from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
+from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn, redact_url
 
 Event = Preflight | Notice | Delta
 
@@ -489,7 +489,7 @@ def dry_run_record(d: DryRun, profile: Profile) -> dict[str, Any]:
     headers.update(profile.settings()["headers"])
     return {
         "method": "POST",
-        "url": d.base_url.rstrip("/") + "/chat/completions",
+        "url": redact_url(d.base_url.rstrip("/")) + "/chat/completions",
         "headers": headers,
         "body": d.body,
         "estimate": estimate_record(d.preflight),

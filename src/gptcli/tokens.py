@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from gptcli import _ranks
 from gptcli.errors import ConfigError
-from gptcli.models import Price
+from gptcli.models import Price, redact_url
 
 if TYPE_CHECKING:
     import tiktoken
@@ -817,7 +817,7 @@ def _genai_lookup(model: str, base_url: str | None) -> _Looked | None:
     """
     from gptcli import pricecache
 
-    key = f"{base_url or OPENAI_BASE_URL} {model}"
+    key = f"{redact_url(base_url or OPENAI_BASE_URL)} {model}"  # a cache file holds no password
     hit = pricecache.get(key)
     if hit is not pricecache.MISSING:
         try:

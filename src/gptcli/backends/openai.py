@@ -242,7 +242,7 @@ def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
     """An SDK exception as a gptcli error with a one-line, key-free message."""
     import openai
 
-    where = profile.server_url
+    where = profile.shown_url
     if isinstance(e, openai.APITimeoutError):
         if type(e.__cause__).__name__ == "ConnectTimeout":
             limit = min(profile.timeout, profile.connect_timeout)
@@ -377,7 +377,7 @@ class BatchAPI:
         try:
             return fn(*args, **kwargs)
         except openai.NotFoundError:
-            where = self.profile.server_url
+            where = self.profile.shown_url
             raise NotFoundError(f"{what}: not found at {where}") from None
         except openai.APIError as e:
             raise translate(e, self.key, self.profile) from None

@@ -12,7 +12,7 @@ import sys
 from typing import IO, Any
 
 from ..errors import GptcliError
-from ..models import usd
+from ..models import redact_url, usd
 from .safe import clean
 
 
@@ -38,7 +38,7 @@ def print_json(obj: Any, *, indent: int | None = 2) -> None:
 
 
 def error_line(err: GptcliError | str) -> str:
-    return f"gptcli: error: {clean(str(err))}"  # a server's error text is untrusted
+    return f"gptcli: error: {clean(redact_url(str(err)))}"  # a server's error text is untrusted
 
 
 def print_error(err: GptcliError | str) -> None:
@@ -63,7 +63,7 @@ class Status:
         self._write(f"warning: {text}", "33")
 
     def _write(self, text: str, sgr: str) -> None:
-        text = clean(text)  # may quote a model name or a server's words
+        text = clean(redact_url(text))  # may quote a model name, a server's words or its URL
         line = f"\x1b[{sgr}m{text}\x1b[0m" if self.color else text
         print(line, file=sys.stderr, flush=True)
 
