@@ -6,7 +6,9 @@ not reach the terminal as a control sequence.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,47 @@ def test_password_in_base_url_is_never_shown_or_stored(server, gptcli, isolated:
     for path in (isolated / "gptcli").rglob("*"):
         if path.is_file() and "profiles" not in path.parts:
             assert b"s3cr3tpw" not in path.read_bytes(), path
+
+
+# --- #3 batch's copy of stdin ---------------------------------------------------------------
+
+
+def _wait_for_lines(path: Path, count: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {count} lines")
+
+
+def test_sigkilled_batch_from_stdin_leaves_no_prompts_in_tmp(server, gptcli, isolated: Path) -> None:
+    tmp = isolated / "tmp"
+    tmp.mkdir()
+    out = isolated / "out.jsonl"
+    server.default = Reply(delay=0.05)
+    env = env_for_subprocess({"TMPDIR": str(tmp)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gptcli", "batch", "-", "-o", str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write("".join(f"secret prompt {i}\n" for i in range(200)).encode())
+        proc.stdin.close()
+        _wait_for_lines(out, 3, proc)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert list(tmp.iterdir()) == []  # nothing in the shared temp dir
+    spool = isolated / "gptcli" / "cache" / "batch-stdin"
+    (left,) = list(spool.iterdir())
+    assert spool.stat().st_mode & 0o777 == 0o700 and left.stat().st_mode & 0o777 == 0o600
+    server.default = Reply()
+    r = gptcli("batch", "-", "-o", str(isolated / "two.jsonl"), input="one\n")
+    assert r.code == 0, r.stderr
+    assert list(spool.iterdir()) == []  # the stale copy is gone, and this run's own too
