@@ -6,6 +6,7 @@ not reach the terminal as a control sequence.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -165,3 +166,36 @@ def test_sigkilled_batch_from_stdin_leaves_no_prompts_in_tmp(server, gptcli, iso
     r = gptcli("batch", "-", "-o", str(isolated / "two.jsonl"), input="one\n")
     assert r.code == 0, r.stderr
     assert list(spool.iterdir()) == []  # the stale copy is gone, and this run's own too
+
+
+# --- #4 two batch runs on one output ---------------------------------------------------------
+
+
+def test_a_second_batch_on_the_same_output_is_refused(server, gptcli, isolated: Path) -> None:
+    src = isolated / "p.txt"
+    src.write_text("".join(f"prompt {i}\n" for i in range(100)), encoding="utf-8")
+    out = isolated / "out.jsonl"
+    server.default = Reply(delay=0.05)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "gptcli", "batch", str(src), "-o", str(out), "-j", "2"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env_for_subprocess(),
+    )
+    try:
+        _wait_for_lines(out, 3, first)
+        r = gptcli("batch", str(src), "-o", str(out), "--resume")
+        assert r.code == 3, r.stderr
+        (line,) = [x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]
+        assert f"pid {first.pid}" in line
+        server.default = Reply()
+        _, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(10)
+    assert first.returncode == 0, err
+    ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(ids) == 100 == len(set(ids))
+    assert gptcli("batch", str(src), "-o", str(out), "--resume").code == 0  # the lock went with the run
