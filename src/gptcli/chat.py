@@ -361,10 +361,12 @@ class Chat:
             raise KeyboardInterrupt
 
         old = signal.signal(signal.SIGTERM, terminate)
+        old_hup = signal.signal(signal.SIGHUP, terminate)  # a closed terminal ends the chat the same way
         try:
             yield
         finally:
             signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGHUP, old_hup)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -295,7 +295,7 @@ def run_loop(make: Callable[[], Coroutine[Any, Any, None]]) -> bool:
             main.cancel()
 
     installed: list[tuple[signal.Signals, Any]] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
             previous = signal.getsignal(sig)
             loop.add_signal_handler(sig, on_signal)

@@ -5,7 +5,7 @@ profiles) and stays thin: flags into a value, one use case, the result to a rend
 Shared flags are in ``options``; every use of Typer's internals is in ``compat``.
 
 ``main`` maps every GptcliError to its exit code and one line on stderr, Ctrl-C and
-SIGTERM to 130, and anything else to exit 1 with no traceback unless ``--debug`` (or
+SIGTERM (and SIGHUP) to 130, and anything else to exit 1 with no traceback unless ``--debug`` (or
 GPTCLI_DEBUG=1) is given. It is the one place that installs a process-wide signal
 handler (SIGTERM raises KeyboardInterrupt, so it is handled as Ctrl-C is); ``chat`` and
 ``batch`` narrow SIGINT/SIGTERM while a turn or a batch runs and restore them after.
@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         signal.signal(signal.SIGTERM, _sigterm)
+        # A closed terminal or a dropped SSH session: as SIGTERM, the partial reply is kept (exit 130).
+        signal.signal(signal.SIGHUP, _sigterm)
     except ValueError:
         pass  # not the main thread (tests calling main() in a thread)
     sys.exit(run(args))
@@ -150,7 +152,10 @@ def run(args: list[str]) -> int:
         print_error(e)
         return int(e.exit_code)
     except (KeyboardInterrupt, Abort):
-        print_error(Interrupted("interrupted"))
+        try:
+            print_error(Interrupted("interrupted"))
+        except OSError:
+            pass  # SIGHUP: the terminal that would show it is gone
         return int(ExitCode.INTERRUPTED)
     except Exit as e:
         if isinstance(e.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into a silent Exit(130)
