@@ -199,3 +199,31 @@ def test_a_second_batch_on_the_same_output_is_refused(server, gptcli, isolated: 
     ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(ids) == 100 == len(set(ids))
     assert gptcli("batch", str(src), "-o", str(out), "--resume").code == 0  # the lock went with the run
+
+
+# --- #6 parallel ask -c on one conversation --------------------------------------------------
+
+
+def test_parallel_ask_c_keeps_each_question_with_its_answer(server, gptcli, isolated: Path) -> None:
+    assert gptcli("ask", "q0").code == 0
+    server.default = Reply(delay=0.4)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gptcli", "ask", "-c", f"q{i}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env_for_subprocess(),
+        )
+        for i in range(1, 5)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    (path,) = conversations(isolated)
+    msgs = [r for r in read_jsonl(path) if r.get("type") == "message"]
+    assert [m["role"] for m in msgs] == ["user", "assistant"] * 5
+    for question, answer in zip(msgs[::2], msgs[1::2], strict=True):
+        assert answer["content"] == "echo: " + question["content"]
+    # each turn saw the turns before it: the last request carried the whole history
+    assert len(server.chat_requests()[-1]["messages"]) == 9

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import client, preflight, store, tokens
@@ -56,6 +57,7 @@ class Session:
     _pending: list[dict[str, Any]] = field(default_factory=list)  # history to copy into a new file
     _token_cache: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False)
     _trim_window: int = 0
+    _lock: Any = None  # filelock.Lock on the conversation being continued (issue 17 #6)
     _no_encoding: set[tuple[str, str | None]] = field(default_factory=set, repr=False)
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
 
@@ -107,6 +109,9 @@ class Session:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # -- one turn -------------------------------------------------------------------------
 
@@ -131,6 +136,28 @@ class Session:
         return self.backend or client.backend_for(self.profile)
 
     def turn(
+        self,
+        user_text: str | None,
+        *,
+        stream: bool = True,
+        max_cost: float | None = None,
+        exact: bool = False,
+        extra_body: dict[str, Any] | None = None,
+    ) -> Generator[Event, None, Turn]:
+        """``_turn`` with the conversation file locked: another gptcli continuing the same
+        conversation waits, so a question and its answer stay together in the file."""
+        lock = None
+        if self._lock is None and self._writer is not None:
+            lock = _lock_conversation(self._writer.path)
+        try:
+            return (
+                yield from self._turn(user_text, stream=stream, max_cost=max_cost, exact=exact, extra_body=extra_body)
+            )
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _turn(
         self,
         user_text: str | None,
         *,
@@ -504,5 +531,21 @@ def open_session(profile: Profile, ref: str | None, *, resume: bool, log: bool) 
     """
     if not resume:
         return Session.start(profile, log=log), ()
-    conv = load_for_continue(ref)
-    return Session.resume(profile, conv, log=log), tuple(conv.warnings)
+    lock = None
+    if log:
+        # Locked before reading: a parallel `ask -c` waits, then sees this turn in the history.
+        path = store.resolve(ref)
+        lock = _lock_conversation(path)
+        conv = store.load(path)
+    else:
+        conv = load_for_continue(ref)
+    session = Session.resume(profile, conv, log=log)
+    session._lock = lock
+    return session, tuple(conv.warnings)
+
+
+def _lock_conversation(path: Path) -> Any:
+    """Wait for (then hold) the conversation at ``path``: one turn at a time per conversation."""
+    from . import filelock
+
+    return filelock.acquire("conversation", path, wait=True)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 from pathlib import Path
+from typing import IO
 
 from . import settings
 
@@ -26,14 +27,16 @@ class Busy(Exception):
 
 
 class Lock:
+    """A held lock; released by ``release()``, or when garbage-collected or the process ends."""
+
     def __init__(self, fd: int) -> None:
-        self.fd: int | None = fd
+        self.file: IO[bytes] | None = os.fdopen(fd, "rb", buffering=0)
 
     def release(self) -> None:
-        if self.fd is not None:
+        if self.file is not None:
             with contextlib.suppress(OSError):
-                os.close(self.fd)  # closing drops the flock
-            self.fd = None
+                self.file.close()  # closing drops the flock
+            self.file = None
 
 
 def lock_path(kind: str, target: Path) -> Path:
