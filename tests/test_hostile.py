@@ -227,3 +227,26 @@ def test_parallel_ask_c_keeps_each_question_with_its_answer(server, gptcli, isol
         assert answer["content"] == "echo: " + question["content"]
     # each turn saw the turns before it: the last request carried the whole history
     assert len(server.chat_requests()[-1]["messages"]) == 9
+
+
+# --- #7 bad records ---------------------------------------------------------------------------
+
+
+def test_bad_records_are_skipped_with_a_warning_naming_the_line(server, gptcli, isolated: Path) -> None:
+    assert gptcli("ask", "one").code == 0
+    (path,) = conversations(isolated)
+    bad = [
+        {"v": "1", "type": "message", "role": "user", "content": "string version"},
+        {"v": 1, "type": "message", "role": "user", "content": {"evil": "object"}},
+        {"v": 1, "type": "message", "role": "assistant", "content": 42},
+    ]
+    with open(path, "a", encoding="utf-8") as f:
+        f.writelines(json.dumps(b) + "\n" for b in bad)
+    r = gptcli("ask", "-c", "two")
+    assert r.code == 0, r.stderr
+    warned = [line for line in r.stderr.splitlines() if "skipped" in line]
+    assert [w.split(": line ")[1].split(" ")[0] for w in warned] == ["4", "5", "6"], r.stderr
+    sent = server.chat_requests()[-1]["messages"]
+    assert [m["content"] for m in sent] == ["one", "echo: one", "two"]
+    r = gptcli("replay", path.stem, "--format", "text")
+    assert r.code == 0 and "skipped" in r.stderr

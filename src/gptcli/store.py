@@ -150,6 +150,10 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
     meta: dict[str, Any] | None = None
     records: list[dict[str, Any]] = []
     for lineno, rec in rows:
+        problem = _bad_record(rec)
+        if problem is not None:  # one bad record costs that record, not the conversation
+            warnings.append(f"{path.name}: line {lineno} skipped ({problem})")
+            continue
         rec = upgrade(rec, path)
         kind = rec.get("type")
         if kind == "meta" and meta is None:
@@ -170,6 +174,24 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
         warnings.append(f"{path.name}: no metadata record")
     cid = str(meta.get("id") or path.stem)
     return Conversation(cid, path, meta, records, warnings)
+
+
+def _bad_record(rec: dict[str, Any]) -> str | None:
+    """Why a record cannot be used as it is (None: it can), repairing multi-part content.
+
+    A version that is not a whole number (``"v": "1"``) says nothing about a newer gptcli;
+    a message whose content is an object or a number would be sent to the API as is.
+    """
+    v = rec.get("v", 1)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        return f"record version {v!r} is not a positive whole number"
+    if rec.get("type") == "message":
+        content = rec.get("content")
+        if isinstance(content, list):
+            rec["content"] = _content_text(content)
+        elif not isinstance(content, str):
+            return f"message content is {type(content).__name__}, not text"
+    return None
 
 
 def _apply_note(note: dict[str, Any], records: list[dict[str, Any]]) -> None:
