@@ -6,10 +6,14 @@ not reach the terminal as a control sequence.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -250,3 +254,67 @@ def test_bad_records_are_skipped_with_a_warning_naming_the_line(server, gptcli, 
     assert [m["content"] for m in sent] == ["one", "echo: one", "two"]
     r = gptcli("replay", path.stem, "--format", "text")
     assert r.code == 0 and "skipped" in r.stderr
+
+
+# --- #9 deadlines ------------------------------------------------------------------------------
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """A chat server that keeps the connection busy and never finishes: SSE pings, or one byte a second."""
+
+    mode = "ping"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        stream = self.mode == "ping"
+        self.send_header("Content-Type", "text/event-stream" if stream else "application/json")
+        self.end_headers()
+        try:
+            for _ in range(300):
+                self.wfile.write(b": ping\n\n" if stream else b" ")
+                self.wfile.flush()
+                time.sleep(0.2 if stream else 1)
+        except OSError:
+            pass
+
+
+@contextlib.contextmanager
+def _trickle_server(mode: str) -> Iterator[str]:
+    handler = type("H", (_Trickle,), {"mode": mode})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "args", "needle"),
+    [
+        ("ping", ["--deadline", "30"], "stalled: no event for 2 s"),
+        ("trickle", ["--no-stream", "--deadline", "3"], "within the 3 s deadline"),
+    ],
+)
+def test_a_server_that_keeps_the_line_busy_meets_a_deadline(
+    gptcli, isolated: Path, mode: str, args: list[str], needle: str
+) -> None:
+    write_profile(isolated, "t", "timeout = 2\nmax_retries = 1\n")
+    with _trickle_server(mode) as url:
+        r = gptcli("ask", "-p", "t", "--base-url", url, *args, "hi", env={"OPENAI_API_KEY": "sk-x"}, timeout=60)
+    assert r.code == 6, r.stderr
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]
+    assert needle in line
+
+
+def test_deadline_is_a_checked_profile_key(gptcli, isolated: Path) -> None:
+    write_profile(isolated, "t", 'deadline = "soon"\n')
+    r = gptcli("ask", "-p", "t", "hi")
+    assert r.code == 3 and "'deadline' must be a number" in r.stderr

@@ -88,6 +88,7 @@ class Profile:
     reasoning_effort: str | None = None
     timeout: float = 600.0
     connect_timeout: float = 10.0  # capped by ``timeout``
+    deadline: float | None = None  # the whole request, retries included (None: by model, client.with_deadline)
     max_retries: int = 2
     price: Price | None = None
     context_window: int | None = None

@@ -175,6 +175,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "reasoning_effort": _effort,
     "timeout": _number(0.001),
     "connect_timeout": _number(0.001),
+    "deadline": _number(0.001),
     "max_retries": _integer(0, 20),
     "price": _price,
     "context_window": _integer(1),
