@@ -318,3 +318,31 @@ def test_deadline_is_a_checked_profile_key(gptcli, isolated: Path) -> None:
     write_profile(isolated, "t", 'deadline = "soon"\n')
     r = gptcli("ask", "-p", "t", "hi")
     assert r.code == 3 and "'deadline' must be a number" in r.stderr
+
+
+# --- #10 endless input ------------------------------------------------------------------------
+
+
+def test_dev_zero_as_a_file_or_stdin_stops_at_once(server, isolated: Path) -> None:
+    for args, stdin in ((["-f", "/dev/zero", "x"], None), ([], "/dev/zero")):
+        with open(stdin or "/dev/null", "rb") as f:
+            r = subprocess.run(
+                [sys.executable, "-m", "gptcli", "ask", *args],
+                stdin=f,
+                capture_output=True,
+                env=env_for_subprocess(),
+                timeout=60,
+            )
+        assert r.returncode == 2, r.stderr
+        assert b"looks binary" in r.stderr
+    assert server.chat_requests() == []
+
+
+def test_endless_text_input_is_refused_past_the_bound(server, gptcli, monkeypatch) -> None:
+    from gptcli import prompt_input
+
+    monkeypatch.setattr(prompt_input, "MAX_INPUT", 1000)
+    r = gptcli("ask", input="y\n" * 600)
+    assert r.code == 8, r.stderr
+    assert "larger than" in r.stderr
+    assert server.chat_requests() == []
