@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -346,3 +347,22 @@ def test_endless_text_input_is_refused_past_the_bound(server, gptcli, monkeypatc
     assert r.code == 8, r.stderr
     assert "larger than" in r.stderr
     assert server.chat_requests() == []
+
+
+# --- #11 a FIFO in the store ---------------------------------------------------------------------
+
+
+def test_a_fifo_in_the_store_is_never_opened(server, gptcli, isolated: Path) -> None:
+    assert gptcli("ask", "one").code == 0
+    (path,) = conversations(isolated)
+    fifo = path.parent / "ffff00000000.jsonl"
+    os.mkfifo(fifo)
+    os.utime(path, (1, 1))  # the FIFO is the newest entry
+    r = gptcli("ask", "-c", "two", timeout=30)
+    assert r.code == 0, r.stderr
+    assert [m["content"] for m in server.chat_requests()[-1]["messages"]] == ["one", "echo: one", "two"]
+    r = gptcli("ask", "--cid", "ffff", "three", timeout=30)
+    assert r.code in (2, 3), r.stderr
+    assert len([x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]) == 1
+    r = gptcli("replay", str(fifo), timeout=30)
+    assert r.code == 3, r.stderr  # refused, not a hang

@@ -7,8 +7,10 @@ its own (and is skipped) instead of being glued to the next record.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,8 +82,16 @@ class BadLine:
 
 
 def read(path: Path, bad: list[BadLine] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, record)``; undecodable lines go to ``bad`` (never raise)."""
-    with open(path, "rb") as f:
+    """Yield ``(line number, record)``; undecodable lines go to ``bad``.
+
+    OSError if ``path`` is not a regular file: opening a FIFO waits for a writer forever,
+    so it is opened without waiting and checked first (issue 17 #11).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
         data = f.read()
     lines = data.split(b"\n")
     ends_clean = data.endswith(b"\n") or not data

@@ -11,6 +11,7 @@ like a path (or names an existing file) is read from there, never written to.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -118,7 +119,9 @@ def _iter_files(directory: Path) -> Iterable[Path]:
         with os.scandir(directory) as it:
             for entry in it:
                 if entry.name.endswith(".jsonl") and not entry.name.startswith("."):
-                    yield Path(entry.path)
+                    with contextlib.suppress(OSError):
+                        if entry.is_file():  # not a FIFO or a device: reading one would hang
+                            yield Path(entry.path)
     except FileNotFoundError:
         return
 
