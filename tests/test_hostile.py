@@ -366,3 +366,39 @@ def test_a_fifo_in_the_store_is_never_opened(server, gptcli, isolated: Path) -> 
     assert len([x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]) == 1
     r = gptcli("replay", str(fifo), timeout=30)
     assert r.code == 3, r.stderr  # refused, not a hang
+
+
+# --- #13 NaN and infinity ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "profile", "code", "needle"),
+    [
+        (["-t", "nan"], None, 2, "--temperature"),
+        (["--param", "temperature=NaN"], None, 2, "--param temperature"),
+        (["--deadline", "inf"], None, 2, "--deadline"),
+        ([], "temperature = nan", 3, "'temperature'"),
+        ([], "timeout = nan", 3, "'timeout'"),
+        ([], "timeout = inf", 3, "'timeout'"),
+        ([], "price = {input = nan, output = 1}", 3, "'price' input"),
+    ],
+)
+def test_nan_and_inf_are_refused_naming_the_key(
+    server, gptcli, isolated: Path, args: list[str], profile: str | None, code: int, needle: str
+) -> None:
+    if profile is not None:
+        write_profile(isolated, "t", profile + "\n")
+        args = ["-p", "t", *args]
+    r = gptcli("ask", *args, "hi")
+    assert r.code == code, r.stderr
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]
+    assert needle in line and "finite" in line
+    assert server.chat_requests() == []
+
+
+def test_set_nan_in_chat_is_refused(server, gptcli) -> None:
+    r = gptcli("chat", input="/set temperature NaN\nhi\n")
+    assert r.code == 0, r.stderr
+    assert "finite" in r.stderr
+    body = server.chat_requests()[-1]
+    assert body.get("temperature") == body.get("temperature")  # not NaN (NaN != NaN)

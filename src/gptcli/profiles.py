@@ -13,6 +13,7 @@ and the key (and for TOML syntax errors, the line) and exits 3.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +38,8 @@ def _number(lo: float | None = None, hi: float | None = None) -> Callable[[Any],
     def check(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError("must be a number")
+        if not math.isfinite(v):  # nan passes every range check; inf is no timeout
+            raise ValueError(f"must be a finite number, not {v}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ValueError(f"must be between {lo} and {hi}" if hi is not None else f"must be at least {lo}")
         return float(v)

@@ -151,10 +151,20 @@ def parse_params(items: list[str] | None) -> dict[str, Any] | None:
         if not sep or not key:
             raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
         try:
-            out[key] = json.loads(raw)
+            out[key] = json.loads(raw, parse_constant=_no_constant)
         except ValueError:
             out[key] = raw  # a bare word is a string
+        except _NotFinite:
+            raise UsageError(f"--param {key}: {raw} is not a finite number (JSON has no NaN or Infinity)") from None
     return out
+
+
+class _NotFinite(Exception):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFinite(name)
 
 
 def _param(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
