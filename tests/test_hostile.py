@@ -402,3 +402,30 @@ def test_set_nan_in_chat_is_refused(server, gptcli) -> None:
     assert "finite" in r.stderr
     body = server.chat_requests()[-1]
     assert body.get("temperature") == body.get("temperature")  # not NaN (NaN != NaN)
+
+
+# --- #14 bad headers, a bad base_url, a huge --since ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        '[headers]\n"X Bad" = "v"\n',
+        '[headers]\nX-Ok = "line\\nbreak"\n',
+        'base_url = "http://[::1:bad/v1"\n',
+        'base_url = "http://127.0.0.1:99999/v1"\n',
+    ],
+    ids=["space-in-name", "newline-in-value", "bad-ipv6", "bad-port"],
+)
+def test_bad_headers_and_urls_are_config_errors(server, gptcli, isolated: Path, profile: str) -> None:
+    write_profile(isolated, "t", profile)
+    r = gptcli("ask", "-p", "t", "hi")
+    assert r.code == 3, r.stderr
+    assert len([x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]) == 1
+    assert server.chat_requests() == []
+
+
+def test_since_far_in_the_past_is_a_usage_error(gptcli) -> None:
+    r = gptcli("replay", "--since", "99999999999d")
+    assert r.code == 2, r.stderr
+    assert "--since" in r.stderr

@@ -94,6 +94,15 @@ def _base_url(v: Any) -> str:
     v = _string(v)
     if not v.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018  (a bad port raises only when read)
+    except ValueError as e:
+        raise ValueError(f"is not a valid URL ({e})") from None
+    if not parts.hostname:
+        raise ValueError("has no host name")
     return v.rstrip("/")
 
 
@@ -139,9 +148,18 @@ def _table(v: Any) -> dict[str, Any]:
     return dict(v)
 
 
+# RFC 9110's token: what a header name may be made of.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
 def _headers(v: Any) -> dict[str, str]:
     if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
         raise ValueError("must be a table of strings")
+    for name, value in v.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name (letters, digits and -, no spaces)")
+        if any(c in value for c in "\r\n\x00"):
+            raise ValueError(f"{name!r}: a header value cannot contain a line break")
     return dict(v)
 
 
