@@ -429,3 +429,35 @@ def test_since_far_in_the_past_is_a_usage_error(gptcli) -> None:
     r = gptcli("replay", "--since", "99999999999d")
     assert r.code == 2, r.stderr
     assert "--since" in r.stderr
+
+
+# --- #15 a reader that leaves ---------------------------------------------------------------------
+
+
+def _into_head(args: list[str], stdin: bytes = b"") -> int:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gptcli", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env_for_subprocess(),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    proc.stdout.read(10)
+    proc.stdout.close()  # head -c 10 leaves
+    proc.wait(60)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "gptcli: error" not in err, err
+    return proc.returncode
+
+
+def test_chat_and_replay_into_head_exit_0(server, gptcli, isolated: Path) -> None:
+    big = "word " * 16000  # more than a pipe holds (64 KiB)
+    server.default = Reply(text=big)
+    assert _into_head(["chat"], b"one\ntwo\n") == 0
+    (path,) = conversations(isolated)
+    assert _into_head(["replay", path.stem, "--format", "text"]) == 0
+    assert _into_head(["replay", path.stem, "--format", "json"]) == 0

@@ -16,6 +16,7 @@ command's annotations on every run, and string annotations are compiled again by
 with names imported at module level, or ``Any``.
 """
 
+import errno
 import os
 import signal
 import sys
@@ -110,6 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run(args))
 
 
+def _reader_gone() -> int:
+    """The reader went away (``| head``): not an error worth a message; exit 0, as ``cat`` would."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    except OSError:
+        pass
+    return 0
+
+
 def shell_flag(flag: str, shell: str) -> int:
     """``gptcli --install-completion SHELL`` / ``--show-completion SHELL``.
 
@@ -169,12 +179,12 @@ def run(args: list[str]) -> int:
         code = e.exit_code  # type: ignore[attr-defined]
         return int(ExitCode.USAGE) if code == 2 else int(code)
     except BrokenPipeError:
-        # The reader went away (| head): not an error worth a message.
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
-        return 0
+        return _reader_gone()
+    except SystemExit as e:
+        # Click turns a BrokenPipeError (EPIPE) into a silent exit 1; a reader that leaves is no error.
+        if isinstance(e.__context__, OSError) and e.__context__.errno == errno.EPIPE:
+            return _reader_gone()
+        raise
     except Exception as e:
         if state.debug:
             raise
