@@ -461,3 +461,22 @@ def test_chat_and_replay_into_head_exit_0(server, gptcli, isolated: Path) -> Non
     (path,) = conversations(isolated)
     assert _into_head(["replay", path.stem, "--format", "text"]) == 0
     assert _into_head(["replay", path.stem, "--format", "json"]) == 0
+
+
+# --- #16 a batch where every item gets 429 ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("items", [2, 40])
+def test_batch_all_429_one_rule_and_counts_that_match_the_file(server, gptcli, isolated: Path, items: int) -> None:
+    src = isolated / "p.txt"
+    src.write_text("".join(f"prompt {i}\n" for i in range(items)), encoding="utf-8")
+    out = isolated / "out.jsonl"
+    server.default = Reply(status=429, error={"message": "quota", "type": "insufficient_quota"})
+    write_profile(isolated, "t", "max_retries = 0\n")
+    r = gptcli("batch", "-p", "t", str(src), "-o", str(out), "-j", "1")
+    assert r.code == 5, r.stderr  # the same rule, whatever the size: the cause's exit code
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]
+    records = out.read_text(encoding="utf-8").splitlines()
+    assert all(json.loads(x)["error"] is not None for x in records)
+    assert f"{len(records)} records" in line or f"all {len(records)} items" in line, line
+
