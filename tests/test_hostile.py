@@ -480,3 +480,13 @@ def test_batch_all_429_one_rule_and_counts_that_match_the_file(server, gptcli, i
     assert all(json.loads(x)["error"] is not None for x in records)
     assert f"{len(records)} records" in line or f"all {len(records)} items" in line, line
 
+
+# --- #17 --debug after the subcommand --------------------------------------------------------------
+
+
+def test_debug_is_accepted_after_the_subcommand(server, gptcli) -> None:
+    for args in (["--debug", "ask", "hi"], ["ask", "--debug", "hi"], ["ask", "hi", "--debug"]):
+        r = gptcli(*args)
+        assert r.code == 0, (args, r.stderr)
+    r = gptcli("ask", "--", "--debug")
+    assert r.code == 0 and server.chat_requests()[-1]["messages"][-1]["content"] == "--debug"

@@ -111,6 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run(args))
 
 
+def _without_debug(args: list[str]) -> list[str]:
+    """``args`` without ``--debug`` (before a ``--``): it is a root option, but the hint
+    "rerun with --debug" is followed by adding it anywhere (``gptcli ask --debug ...``)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return [a for a in args[:end] if a != "--debug"] + args[end:]
+
+
 def _reader_gone() -> int:
     """The reader went away (``| head``): not an error worth a message; exit 0, as ``cat`` would."""
     try:
@@ -147,6 +156,7 @@ def run(args: list[str]) -> int:
 
     click_exception, no_args_is_help = compat.click_exceptions()
     state = Run(debug="--debug" in args or os.environ.get("GPTCLI_DEBUG") == "1")
+    args = _without_debug(args)
 
     def print_error(err: GptcliError | str) -> None:
         from .. import render  # only on errors: --help and --version do without it
