@@ -490,3 +490,75 @@ def test_debug_is_accepted_after_the_subcommand(server, gptcli) -> None:
         assert r.code == 0, (args, r.stderr)
     r = gptcli("ask", "--", "--debug")
     assert r.code == 0 and server.chat_requests()[-1]["messages"][-1]["content"] == "--debug"
+
+
+# --- #18 redirects, UTF-16 files, a repeated status ------------------------------------------------
+
+
+class _Odd(http.server.BaseHTTPRequestHandler):
+    """A 302 (or a 308 to the real server) for every POST, or a 400 whose body is not JSON."""
+
+    mode = "302"
+    target = ""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.mode == "400":
+            self.send_response(400)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"bad things")
+            return
+        self.send_response(int(self.mode))
+        self.send_header("Location", self.target + "/chat/completions" if self.target else "/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST
+
+
+@contextlib.contextmanager
+def _odd_server(mode: str, target: str = "") -> Iterator[str]:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Odd,), {"mode": mode, "target": target}))
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.mark.parametrize("status", ["301", "302", "303"])
+def test_a_redirected_post_is_a_misconfigured_base_url(gptcli, status: str) -> None:
+    with _odd_server(status) as url:
+        r = gptcli("ask", "--base-url", url, "hi", env={"OPENAI_API_KEY": "sk-x"})
+    assert r.code == 3, r.stderr
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]
+    assert f"HTTP {status}" in line and "base_url" in line
+
+
+def test_a_308_is_followed(server, gptcli) -> None:
+    with _odd_server("308", target=server.url) as url:
+        r = gptcli("ask", "--base-url", url, "hi")
+    assert r.code == 0, r.stderr
+    assert r.stdout == "echo: hi\n"
+
+
+def test_a_utf16_file_gets_the_hint(server, gptcli, isolated: Path) -> None:
+    f = isolated / "p.txt"
+    f.write_text("hello there\n", encoding="utf-16")
+    r = gptcli("ask", "-f", str(f))
+    assert r.code == 2 and "UTF-16" in r.stderr, r.stderr
+
+
+def test_http_400_is_not_repeated(gptcli) -> None:
+    with _odd_server("400") as url:
+        r = gptcli("ask", "--base-url", url, "hi", env={"OPENAI_API_KEY": "sk-x"})
+    assert r.code == 1
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("gptcli: error:")]
+    assert line.count("400") == 1, line

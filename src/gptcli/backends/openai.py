@@ -36,6 +36,7 @@ from ..models import (
     RequestDescription,
     ServerModel,
     Usage,
+    redact_url,
 )
 from . import openai_wire as wire
 from .openai_wire import describe_exception, error_fields, scrub
@@ -106,7 +107,7 @@ def make_client(profile: Profile, key: str, *, async_: bool = False) -> Any:
     import httpx2 as httpx
     import openai
 
-    from . import deadline
+    from . import deadline, redirects
 
     timeout = httpx.Timeout(profile.timeout, connect=min(profile.timeout, profile.connect_timeout))
     cls = openai.AsyncOpenAI if async_ else openai.OpenAI
@@ -115,9 +116,9 @@ def make_client(profile: Profile, key: str, *, async_: bool = False) -> Any:
         http = (openai.DefaultAsyncHttpxClient if async_ else openai.DefaultHttpxClient)(timeout=timeout)
     clock = deadline.Clock(profile.deadline or deadline.DEFAULT, profile.timeout)
     if async_:
-        http.event_hooks = {"request": [clock.aon_request], "response": [clock.aon_response]}
+        http.event_hooks = {"request": [clock.aon_request], "response": [redirects.aon_response, clock.aon_response]}
     else:
-        http.event_hooks = {"request": [clock.on_request], "response": [clock.on_response]}
+        http.event_hooks = {"request": [clock.on_request], "response": [redirects.on_response, clock.on_response]}
     client = cls(
         api_key=key,
         base_url=profile.base_url,
@@ -158,14 +159,21 @@ def chat(profile: Profile, body: dict[str, Any], *, key: str) -> Generator[Delta
 def _with_time(err: GptcliError, e: BaseException, client: Any) -> GptcliError:
     """Say what happened in time: the deadline, or how long the retries took in all (issue 17 #9)."""
     from .deadline import Exceeded
+    from .redirects import error_for
 
     clock = getattr(client, "_gptcli_clock", None)
+    if (refused := error_for(e, clock_url(client))) is not None:
+        return refused
     cause = e.__cause__ or e.__context__
     if isinstance(cause, Exceeded):
         return NetworkError(str(cause), hint="raise 'deadline' (or --deadline)")
     if clock is not None and clock.attempts > 1 and isinstance(err, NetworkError):
         err.message += f" ({clock.attempts} attempts, {clock.elapsed():.1f} s in all)"
     return err
+
+
+def clock_url(client: Any) -> str:
+    return redact_url(str(getattr(client, "base_url", "") or "")).rstrip("/") or "the server"
 
 
 def _consume(
@@ -359,6 +367,10 @@ class AsyncChat:
             response = await self.client.post(CHAT_PATH, body=body, cast_to=httpx.Response)
             data = json.loads(response.content)
         except openai.APIStatusError as e:
+            from .redirects import error_for
+
+            if (refused := error_for(e, clock_url(self.client))) is not None:
+                return Outcome(error=refused, retryable=False)
             return self._refused(e)
         except openai.APIError as e:  # a timeout, a refused or dropped connection
             return Outcome(error=_with_time(translate(e, self.key, self.profile), e, None), retryable=True)
