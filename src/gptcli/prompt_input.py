@@ -51,13 +51,22 @@ def read_stdin() -> str:
     return decode_text(data, "stdin")
 
 
+def _utf16(data: bytes) -> bool:
+    """A UTF-16 BOM, or a NUL in most odd or even bytes (ASCII text saved as UTF-16)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = data[:4096]
+    return len(head) >= 4 and max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 4
+
+
 def decode_text(data: bytes, where: str) -> str:
+    hint = "; UTF-16 text? save it as UTF-8" if _utf16(data) else ""
     if b"\x00" in data:
-        raise UsageError(f"{where} looks binary (it contains NUL bytes); gptcli takes text")
+        raise UsageError(f"{where} looks binary (it contains NUL bytes{hint}); gptcli takes text")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UsageError(f"{where} is not UTF-8 text (bad byte at offset {e.start})") from None
+        raise UsageError(f"{where} is not UTF-8 text (bad byte at offset {e.start}{hint})") from None
     return text
 
 
