@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import IO, Any
 
@@ -37,8 +38,15 @@ def print_json(obj: Any, *, indent: int | None = 2) -> None:
     sys.stdout.flush()
 
 
+_REPEATED_STATUS = re.compile(r"\bHTTP (\d{3}): Error code: \1(?: - |\b)")
+
+
 def error_line(err: GptcliError | str) -> str:
-    return f"gptcli: error: {clean(redact_url(str(err)))}"  # a server's error text is untrusted
+    """The one stderr line; a server's error text is untrusted (render.safe), a URL's password
+    redacted, and the SDK's "Error code: 400" not repeated after "HTTP 400"."""
+    text = _REPEATED_STATUS.sub(lambda m: f"HTTP {m.group(1)}: ", redact_url(str(err)))
+    text = text.replace(": ()", "").rstrip(": ") if text.endswith(": ") else text.replace(":  (", " (")
+    return f"gptcli: error: {clean(text)}"
 
 
 def print_error(err: GptcliError | str) -> None:
