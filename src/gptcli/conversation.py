@@ -535,7 +535,8 @@ def open_session(profile: Profile, ref: str | None, *, resume: bool, log: bool) 
     if log:
         # Locked before reading: a parallel `ask -c` waits, then sees this turn in the history.
         path = store.resolve(ref)
-        lock = _lock_conversation(path)
+        if path.resolve().parent == store.conversations_dir().resolve():  # only the store is written to
+            lock = _lock_conversation(path)
         conv = store.load(path)
     else:
         conv = load_for_continue(ref)
