@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reset": ("", "start a new conversation (same settings)"),
     "undo": ("", "drop the last exchange"),
     "retry": ("", "regenerate the last reply"),
+    "x": ("[all]", "print the last reply's first code block plain, to copy (/x all: every block)"),
     "tokens": ("", "tokens in context against the model's window"),
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
@@ -486,6 +487,20 @@ class Chat:
         if turn is not None:
             self.failed = None
 
+    def cmd_x(self, arg: str) -> None:
+        from .extract import extract
+
+        which = {"": "first", "all": "all"}.get(arg.strip().lower())
+        if which is None:
+            raise UsageError("usage: /x [all]")
+        reply = next((m for m in reversed(self.session.messages) if m["role"] == "assistant"), None)
+        if reply is None:
+            raise UsageError("no reply yet to take code from")
+        got = extract(str(reply.get("content") or ""), which)
+        if got.warning:
+            self.ui.warn(got.warning)
+        self.ui.info(render.terminal_safe(got.text))
+
     def cmd_tokens(self, arg: str) -> None:
         ctx = self.session.context()
         self._context = ctx
@@ -669,4 +684,6 @@ def main(
     if conv is not None:
         for w in conv.warnings:
             ui.warn(w)
+    if profile.prompt:
+        ui.warn(f"profile {profile.name!r} has a prompt template; chat sends messages as typed (it is for ask)")
     return chat.run(ui)

@@ -77,6 +77,8 @@ class Profile:
     api_key_env: str = "OPENAI_API_KEY"
     api_key_cmd: tuple[str, ...] | None = None
     system: str | None = None
+    prompt: str | None = None  # a template for the user message: {input}, {name} (gptcli.template)
+    vars: dict[str, str] = field(default_factory=dict)  # the prompt's default {name} values
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None

@@ -2,7 +2,7 @@
 
 Each command lives in its own module here (ask, chat, replay, batch, count, models,
 profiles) and stays thin: flags into a value, one use case, the result to a renderer.
-Shared flags are in ``options``; every use of Typer's internals is in ``compat``.
+Shared flags are in ``options``; every use of Typer's internals is in ``gptcli.typer_compat``.
 
 ``main`` maps every GptcliError to its exit code and one line on stderr, Ctrl-C and
 SIGTERM (and SIGHUP) to 130, and anything else to exit 1 with no traceback unless ``--debug`` (or
@@ -26,12 +26,12 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
+from .. import typer_compat as compat
 from ..errors import ExitCode, GptcliError, Interrupted, UsageError
-from . import compat
 
 EXIT_CODES = """Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit,
 6 network, 7 over budget, 8 context too long, 9 invalid structured output,
-10 batch items failed, 130 interrupted."""
+10 batch items failed, 11 checks failed, 130 interrupted."""
 
 app = typer.Typer(
     name="gptcli",
@@ -53,6 +53,7 @@ app = typer.Typer(
 \b
 Each command's --help has more examples.
 Tab completion: gptcli --install-completion bash (or zsh, fish).
+Ctrl-G turns the typed line into a command: gptcli --install-integration bash (or zsh, fish).
 {EXIT_CODES}
 """,
 )
@@ -83,7 +84,8 @@ def _root(
     """A scriptable command line for chat models behind the OpenAI Chat Completions API.
 
     Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit, 6 network,
-    7 over budget, 8 context too long, 9 invalid structured output, 10 batch items failed, 130 interrupted.
+    7 over budget, 8 context too long, 9 invalid structured output, 10 batch items failed, 11 checks failed,
+    130 interrupted.
     """
     if isinstance(ctx.obj, Run):
         ctx.obj.debug = ctx.obj.debug or debug
@@ -91,9 +93,9 @@ def _root(
 
 # The commands register themselves on ``app`` when imported; the order is --help's order.
 from . import profiles  # noqa: E402, I001
-from . import ask, replay, models, batch, chat, count  # noqa: E402
+from . import ask, replay, models, batch, chat, count, cmd  # noqa: E402
 
-__all__ = ["app", "ask", "batch", "chat", "count", "main", "models", "profiles", "replay", "run"]
+__all__ = ["app", "ask", "batch", "chat", "cmd", "count", "main", "models", "profiles", "replay", "run"]
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -150,6 +152,38 @@ def shell_flag(flag: str, shell: str) -> int:
     return 0
 
 
+def install_integration(args: list[str]) -> int:
+    """``gptcli --install-integration SHELL``: print the Ctrl-G binding; on a terminal, offer to append it."""
+    from .. import integration
+    from ..profiles import display_path
+
+    if len(args) != 1 or args[0] not in integration.SHELLS:
+        raise UsageError(
+            "--install-integration takes a shell: bash, zsh or fish", hint="gptcli --install-integration bash"
+        )
+    shell = args[0]
+    path = integration.rc_file(shell)
+    where = display_path(path)
+    sys.stdout.write(integration.snippet(shell))
+    sys.stdout.flush()
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(f"# to install it: gptcli --install-integration {shell} >> {where}", file=sys.stderr)
+        return 0
+    if integration.installed(path):
+        print(f"\nalready in {where}")
+        return 0
+    try:
+        answer = input(f"\nAppend this to {where}? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        print("nothing changed")
+        return 0
+    integration.install(shell)
+    print(f"added to {where}; open a new shell, type a task and press Ctrl-G")
+    return 0
+
+
 def run(args: list[str]) -> int:
     """Run the app on ``args``; return the exit code (every error already said on stderr)."""
     from typer.exceptions import Abort, Exit
@@ -166,6 +200,8 @@ def run(args: list[str]) -> int:
     try:
         if len(args) == 2 and args[0] in ("--install-completion", "--show-completion"):
             return shell_flag(args[0], args[1])  # Typer's own flags would ignore the shell named
+        if args and args[0] == "--install-integration":
+            return install_integration(args[1:])
         result = app(args=args, prog_name="gptcli", standalone_mode=False, obj=state)
         return result if isinstance(result, int) else 0
     except GptcliError as e:

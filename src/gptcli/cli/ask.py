@@ -11,8 +11,24 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import UsageError
 from . import app
-from .options import CidOpt, ContinueOpt, MaxCostOpt, NoLogOpt, NoStreamOpt, Overrides, RawOpt, VerboseOpt, sampling
+from .options import (
+    CidOpt,
+    ContinueOpt,
+    ExtractAllOpt,
+    ExtractOpt,
+    MaxCostOpt,
+    NoLogOpt,
+    NoStreamOpt,
+    Overrides,
+    RawOpt,
+    VarOpt,
+    VerboseOpt,
+    extract_mode,
+    parse_vars,
+    sampling,
+)
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -36,6 +52,12 @@ FileOpt = Annotated[
 
   gptcli ask --schema person.json "Invent a person" | jq .name
 
+  git diff | gptcli ask -p commit-msg
+
+  gptcli ask -p review --var focus=security -f app.py
+
+  gptcli ask -x "Write a bash function that dedups lines" > dedup.sh
+
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
 another conversation with --cid ID (the old `-c ID` spelling is gone). To send a
@@ -49,6 +71,9 @@ def ask(
     ] = None,
     overrides: Overrides = Overrides(),
     file: FileOpt = None,
+    var: VarOpt = None,
+    extract: ExtractOpt = False,
+    extract_all: ExtractAllOpt = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (text, usage, cost, ...).")] = False,
     raw: RawOpt = False,
     no_stream: NoStreamOpt = False,
@@ -74,12 +99,20 @@ def ask(
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from .. import conversation, render
-    from ..prompt_input import build_prompt, read_stdin
+    from ..prompt_input import profile_prompt, read_stdin
 
+    which = extract_mode(extract, extract_all)
+    if which is not None and (json_object or schema is not None):
+        raise UsageError("-x/--extract takes code from free text; --schema and --json-object replies are JSON")
     output = _output_spec(json_object, schema)
-    text = build_prompt(prompt, file, read_stdin())
+    given = parse_vars(var)
     prof = overrides.resolve()
+    if which is not None and prof.n > 1:
+        raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
+    text, notes = profile_prompt(prof, prompt, file, read_stdin(), given)
     status = render.Status(verbose)
+    for w in notes:
+        status.warn(w)
     session, warnings = conversation.open_session(prof, cid, resume=continue_ or cid is not None, log=not no_log)
     for w in warnings:  # a torn last line, an unknown record type: said, then carried on
         status.warn(w)
@@ -90,7 +123,10 @@ def ask(
     extra_body = output.extra_body() if output is not None else None
     if dry_run:
         d = session.dry_run(text, max_cost=max_cost, extra_body=extra_body)
-        render.print_json(conversation.dry_run_record(d, session.profile))
+        record = conversation.dry_run_record(d, session.profile)
+        if prof.prompt:
+            record["prompt"] = text  # the filled template, as the user message will carry it
+        render.print_json(record)
         return
     print_turn(
         session,
@@ -102,6 +138,7 @@ def ask(
         max_cost=max_cost,
         extra_body=extra_body,
         output=output,
+        extract=which,
     )
 
 
@@ -124,18 +161,21 @@ def print_turn(
     max_cost: float | None,
     extra_body: dict[str, Any] | None = None,
     output: Any = None,
+    extract: str | None = None,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
     With ``output`` (structured output) nothing is printed until the whole reply has
     been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
+    With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
+    reply is whole (``gptcli.extract``).
     """
     from .. import conversation, render
 
     prof = session.profile
     markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
     multi = prof.n > 1
-    live = not json_out and not multi and output is None
+    live = not json_out and not multi and output is None and extract is None
     gen = session.turn(
         text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled, extra_body=extra_body
     )
@@ -143,14 +183,20 @@ def print_turn(
     if output is not None:
         turn = conversation.check_output(turn, output)
     c = turn.completion
-    if not streamed and not json_out and not multi:
+    code = _extracted(c.text or "", extract, status) if extract is not None else None
+    if code is not None and not json_out:
+        render.print_code(code)
+    elif not streamed and not json_out and not multi:
         # Not streamed (--no-stream, or a server that sent no deltas): print it whole.
         whole = render.MarkdownStream() if markdown else render.PlainStream()
         if c.text:
             whole.feed(c.text)
         whole.close()
     if json_out:
-        render.print_json(conversation.turn_record(turn, prof))
+        record = conversation.turn_record(turn, prof)
+        if code is not None:
+            record["extract"] = code
+        render.print_json(record)
     elif multi:
         for i, choice in enumerate(c.texts, start=1):
             header = f"--- choice {i} of {len(c.texts)} ---"
@@ -167,6 +213,15 @@ def print_turn(
         + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
     )
     return turn
+
+
+def _extracted(reply: str, which: str, status: Any) -> str:
+    from ..extract import extract
+
+    got = extract(reply, which)
+    if got.warning:
+        status.warn(got.warning)
+    return got.text
 
 
 def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
