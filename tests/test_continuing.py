@@ -171,12 +171,12 @@ def test_a_password_in_the_server_url_never_reaches_the_log_or_the_error(
         json.dumps(meta) + "\n" + json.dumps({"v": 1, "type": "message", "role": "user", "content": "q"}) + "\n"
     )
     r = gptcli("ask", "-c", "more")
-    assert r.code == 3 and "hunter2" not in r.stderr and "me:[redacted]@10.1.2.3" in r.stderr
+    assert r.code == 3 and "hunter2" not in r.stderr and "me:***@10.1.2.3" in r.stderr
     assert server.chat_requests() == []
     # What gptcli writes itself: redacted.
     assert gptcli("ask", "--base-url", server.url.replace("//", "//me:hunter2@"), "hi").code == 0
     (new,) = [p for p in conversations(isolated) if p.stem != "abcabc000001"]
-    assert "hunter2" not in new.read_text() and "me:[redacted]@127.0.0.1" in new.read_text()
+    assert "hunter2" not in new.read_text() and "me:***@127.0.0.1" in new.read_text()
 
 
 # --- failed turns ------------------------------------------------------------------------------

@@ -273,7 +273,7 @@ def _mid_stream(server: Any, requests: int = 1, seconds: float = 0.6) -> None:
     time.sleep(seconds)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_mid_stream_keeps_the_partial_reply(server, isolated: Path, sig: int) -> None:
     server.enqueue(Reply(tokens=500, chunk_delay=0.02))
     proc = spawn("ask", "hi")
@@ -433,7 +433,7 @@ def spawn_chat(*args: str) -> subprocess.Popen[bytes]:
     return spawn("chat", *args, stdin=subprocess.PIPE)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_chat_stdin_mode_signal_keeps_the_partial_reply(server, isolated: Path, sig: int) -> None:
     server.enqueue(Reply(tokens=500, chunk_delay=0.02))
     proc = spawn_chat()

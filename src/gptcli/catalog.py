@@ -54,7 +54,7 @@ def list_models(profile: Profile, contains: str | None = None, *, backend: Backe
     try:
         raw = (backend or client.backend_for(profile)).list_models(profile, key)
     except NotFoundError:
-        raise NotFoundError(f"{profile.server_url} does not list its models (GET /models: 404)") from None
+        raise NotFoundError(f"{profile.shown_url} does not list its models (GET /models: 404)") from None
     rows = []
     needle = (contains or "").lower()
     for m in sorted(raw, key=lambda m: str(m["id"])):

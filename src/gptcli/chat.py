@@ -104,7 +104,7 @@ class _StderrLines:
         render.print_error(err)
 
     def farewell(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        print(render.clean(text), file=sys.stderr, flush=True)
 
 
 class LineFrontend(_StderrLines):
@@ -141,7 +141,7 @@ class LineFrontend(_StderrLines):
         return render.PlainStream()
 
     def info(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        print(render.clean(text), file=sys.stderr, flush=True)
 
 
 def _decoded_lines(stdin: IO[bytes]) -> Iterator[str]:
@@ -179,7 +179,7 @@ class TerminalFrontend(_StderrLines):
         return render.PlainStream() if self.raw else render.MarkdownStream()
 
     def info(self, text: str) -> None:
-        print(text, flush=True)
+        print(render.clean(text), flush=True)  # /history and /show quote replies
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -391,10 +391,12 @@ class Chat:
             raise KeyboardInterrupt
 
         old = signal.signal(signal.SIGTERM, terminate)
+        old_hup = signal.signal(signal.SIGHUP, terminate)  # a closed terminal ends the chat the same way
         try:
             yield
         finally:
             signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGHUP, old_hup)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -381,6 +381,7 @@ def send(
     last sent. ``backend`` defaults to the profile's.
     """
     backend = backend or backend_for(profile)
+    profile = with_deadline(profile)
     try:
         return (yield from backend.chat(profile, body, key=key))
     except APIError as e:
@@ -418,7 +419,18 @@ def async_chat(profile: Profile, key: str) -> AsyncChat:
 
     One attempt per ``await sender.send(body)``, returning an ``Outcome``; the caller retries.
     """
-    return backend_for(profile).async_chat(profile, key)
+    return backend_for(profile).async_chat(with_deadline(profile), key)
+
+
+def with_deadline(profile: Profile) -> Profile:
+    """``profile`` with its ``deadline`` set: the profile's, else 10 minutes (30 for reasoning models)."""
+    if profile.deadline is not None:
+        return profile
+    from dataclasses import replace
+
+    from .backends.deadline import default_for
+
+    return replace(profile, deadline=default_for(rule_for(profile.model).reasoning))
 
 
 def preload(profile: Profile | None = None) -> None:

@@ -174,7 +174,9 @@ def _price_data_models(base_url: str | None) -> Items:
     from . import prices
 
     url = base_url or prices.OPENAI_BASE_URL
-    key = f"completion-models {url}"
+    from .models import redact_url
+
+    key = f"completion-models {redact_url(url)}"  # a cache file holds no password
     hit = prices.cache_get(key)
     if isinstance(hit, list):
         return [(str(a), str(b)) for a, b in hit]

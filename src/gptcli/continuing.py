@@ -218,9 +218,21 @@ def open_session(
     """
     from . import conversation
 
-    conv = store.load(ref)
-    r = restore(conv, flags, profile_flag, to_server=to_server)
-    session = conversation.Session.resume(r.profile, conv, log=log)
+    lock = None
+    path = store.resolve(ref)
+    if log and path.resolve().parent == store.conversations_dir().resolve():
+        # Locked before reading (only the store is written to): a parallel `ask -c` waits,
+        # then sees this turn in the history (issue 17 #6).
+        lock = conversation.lock_conversation(path)
+    try:
+        conv = store.load(path)
+        r = restore(conv, flags, profile_flag, to_server=to_server)
+        session = conversation.Session.resume(r.profile, conv, log=log)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    session._lock = lock
     text = change_text(r)
     extra: dict[str, Any] = {}
     if r.server is not None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import budget, client, prices, reasoning, spend, store, tokens
 from .backend import Backend
 from .errors import GptcliError, Interrupted, StreamBroken, UsageError
-from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
+from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn, redact_url
 
 Event = Preflight | Notice | Delta
 
@@ -56,6 +57,7 @@ class Session:
     _pending: list[dict[str, Any]] = field(default_factory=list)  # history to copy into a new file
     _trim_window: int = 0
     _counters: dict[tuple[str, str | None], budget.Counter] = field(default_factory=dict, repr=False)
+    _lock: Any = None  # filelock.Lock on the conversation being continued (issue 17 #6)
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
     # The last user message if its reply failed: history (it stays in the log, marked failed),
     # not context (never sent again) unless ``retry`` resends it.
@@ -113,6 +115,9 @@ class Session:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # -- one turn -------------------------------------------------------------------------
 
@@ -137,6 +142,28 @@ class Session:
         return self.backend or client.backend_for(self.profile)
 
     def turn(
+        self,
+        user_text: str | None,
+        *,
+        stream: bool = True,
+        max_cost: float | None = None,
+        exact: bool = False,
+        extra_body: dict[str, Any] | None = None,
+    ) -> Generator[Event, None, Turn]:
+        """``_turn`` with the conversation file locked: another gptcli continuing the same
+        conversation waits, so a question and its answer stay together in the file."""
+        lock = None
+        if self._lock is None and self._writer is not None:
+            lock = lock_conversation(self._writer.path)
+        try:
+            return (
+                yield from self._turn(user_text, stream=stream, max_cost=max_cost, exact=exact, extra_body=extra_body)
+            )
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _turn(
         self,
         user_text: str | None,
         *,
@@ -632,9 +659,16 @@ def dry_run_record(d: DryRun, profile: Profile) -> dict[str, Any]:
     headers.update(profile.settings()["headers"])
     return {
         "method": "POST",
-        "url": d.base_url.rstrip("/") + "/chat/completions",
+        "url": redact_url(d.base_url.rstrip("/")) + "/chat/completions",
         "headers": headers,
         "body": d.body,
         "estimate": estimate_record(d.preflight),
         "notes": list(d.notes),
     }
+
+
+def lock_conversation(path: Path) -> Any:
+    """Wait for (then hold) the conversation at ``path``: one turn at a time per conversation."""
+    from . import filelock
+
+    return filelock.acquire("conversation", path, wait=True)

@@ -9,8 +9,11 @@ its own (and is skipped) instead of being glued to the next record.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +84,16 @@ class BadLine:
 
 
 def read(path: Path, bad: list[BadLine] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, record)``; undecodable lines go to ``bad`` (never raise)."""
-    with open(path, "rb") as f:
+    """Yield ``(line number, record)``; undecodable lines go to ``bad``.
+
+    OSError if ``path`` is not a regular file: opening a FIFO waits for a writer forever,
+    so it is opened without waiting and checked first (issue 17 #11).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
         data = f.read()
     lines = data.split(b"\n")
     ends_clean = data.endswith(b"\n") or not data
@@ -114,7 +125,6 @@ def replacing(path: Path, *, mode: int | None = FILE_MODE, fsync: bool = True) -
     it replaces, else FILE_MODE) and is renamed over ``path``. An exception in the
     block leaves ``path`` untouched and removes the temporary file.
     """
-    import tempfile  # not at import: ``gptcli count`` never writes through here
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

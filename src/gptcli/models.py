@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypedDict
+from typing import Any, TypedDict, overload
 
 from .errors import GptcliError
 
@@ -18,23 +18,31 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Header names whose values are credentials: never logged or printed.
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
 
+# The userinfo of a URL (``http://alice:secret@host``): a proxy's or server's password.
+_USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)([^/?#@\s:]*)(:[^/?#\s]*)?@(?=[^/?#\s@]*(?:[/?#\s]|$))")
 
-def redact_url(url: str | None) -> str | None:
-    """``url`` with a password in it replaced by ``[redacted]`` (``http://me:[redacted]@host/v1``)."""
-    if not url or "@" not in url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
 
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "[redacted]"
-    if parts.password is None and "@" not in parts.netloc:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{user}:[redacted]@{host}" if parts.password is not None else f"[redacted]@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
+@overload
+def redact_url(text: str) -> str: ...
+@overload
+def redact_url(text: None) -> None: ...
+
+
+def redact_url(text: str | None) -> str | None:
+    """``text`` with every URL's password shown as ``***`` (``http://alice:***@host/v1``).
+
+    A user name alone (``http://token@host``) may itself be the secret: it becomes ``***``.
+    Applied wherever a base URL is shown or stored (issue 17 #2); the request itself
+    is still sent with the real URL.
+    """
+    if text is None or "@" not in text:
+        return text
+
+    def hide(m: re.Match[str]) -> str:
+        scheme, user, password = m.group(1), m.group(2), m.group(3)
+        return f"{scheme}{user}:***@" if password is not None else f"{scheme}***@"
+
+    return _USERINFO.sub(hide, text)
 
 
 # Keys of a profile that are request parameters (sent to the API when set).
@@ -93,6 +101,7 @@ class Profile:
     show_reasoning: bool = False
     timeout: float = 600.0
     connect_timeout: float = 10.0  # capped by ``timeout``
+    deadline: float | None = None  # the whole request, retries included (None: by model, client.with_deadline)
     max_retries: int = 2
     price: Price | None = None
     context_window: int | None = None
@@ -111,6 +120,11 @@ class Profile:
         """The server's base URL: ``base_url``, or OpenAI's when unset."""
         return self.base_url or OPENAI_BASE_URL
 
+    @property
+    def shown_url(self) -> str:
+        """``server_url`` as it may be shown or stored: any password redacted."""
+        return redact_url(self.server_url)
+
     def settings(self) -> dict[str, Any]:
         """The resolved settings as plain data, without secrets or provenance.
 
@@ -126,6 +140,8 @@ class Profile:
                 value = value.to_dict()
             elif isinstance(value, tuple):
                 value = list(value)
+            elif f.name == "base_url" and value:
+                value = redact_url(value)
             elif f.name == "headers":
                 value = {k: ("[redacted]" if _SECRET_HEADER.search(k) else v) for k, v in value.items()}
             elif f.name == "base_url":

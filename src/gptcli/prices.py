@@ -197,7 +197,9 @@ def _genai_lookup(model: str, base_url: str | None) -> _Looked | None:
     Loading genai-prices' data costs ~45 ms per process, the largest part of a short
     ``ask`` after the openai SDK; the cached answer costs well under 1 ms.
     """
-    key = f"{base_url or OPENAI_BASE_URL} {model}"
+    from .models import redact_url
+
+    key = f"{redact_url(base_url or OPENAI_BASE_URL)} {model}"  # a cache file holds no password
     hit = cache_get(key)
     if hit is not MISSING:
         try:

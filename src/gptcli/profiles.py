@@ -13,6 +13,7 @@ and the key (and for TOML syntax errors, the line) and exits 3.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +38,8 @@ def _number(lo: float | None = None, hi: float | None = None) -> Callable[[Any],
     def check(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError("must be a number")
+        if not math.isfinite(v):  # nan passes every range check; inf is no timeout
+            raise ValueError(f"must be a finite number, not {v}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ValueError(f"must be between {lo} and {hi}" if hi is not None else f"must be at least {lo}")
         return float(v)
@@ -97,6 +100,15 @@ def _base_url(v: Any) -> str:
     v = _string(v)
     if not v.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018  (a bad port raises only when read)
+    except ValueError as e:
+        raise ValueError(f"is not a valid URL ({e})") from None
+    if not parts.hostname:
+        raise ValueError("has no host name")
     return v.rstrip("/")
 
 
@@ -142,9 +154,18 @@ def _table(v: Any) -> dict[str, Any]:
     return dict(v)
 
 
+# RFC 9110's token: what a header name may be made of.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
 def _headers(v: Any) -> dict[str, str]:
     if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
         raise ValueError("must be a table of strings")
+    for name, value in v.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name (letters, digits and -, no spaces)")
+        if any(c in value for c in "\r\n\x00"):
+            raise ValueError(f"{name!r}: a header value cannot contain a line break")
     return dict(v)
 
 
@@ -214,6 +235,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "show_reasoning": _boolean,
     "timeout": _number(0.001),
     "connect_timeout": _number(0.001),
+    "deadline": _number(0.001),
     "max_retries": _integer(0, 20),
     "price": _price,
     "context_window": _integer(1),

@@ -9,9 +9,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from .errors import UsageError
+from .errors import ContextLengthError, UsageError
+
+# Far above any model's context window (2M tokens is about 8 MB of text): input past this is
+# refused (exit 8) rather than read until memory runs out (``-f /dev/zero``, ``< /dev/zero``).
+MAX_INPUT = 64 * 1024 * 1024
+_CHUNK = 1 << 16
+
+
+def read_bounded(stream: IO[bytes], where: str) -> bytes:
+    """All of ``stream``, checked as it comes: NUL bytes stop it at once (a binary file or
+    an endless device), and so does passing ``MAX_INPUT`` (ContextLengthError, exit 8)."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        if b"\x00" in chunk:
+            decode_text(b"".join(parts) + chunk, where)  # raises: binary (or UTF-16)
+        size += len(chunk)
+        if size > MAX_INPUT:
+            raise ContextLengthError(
+                f"{where} is larger than {MAX_INPUT // (1024 * 1024)} MiB; no model's context window holds that",
+                hint="shorten the input",
+            )
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def read_stdin() -> str:
@@ -22,25 +45,35 @@ def read_stdin() -> str:
     try:
         if stream.isatty():
             return ""
-        data = stream.buffer.read()
+        data = read_bounded(stream.buffer, "stdin")
     except (OSError, ValueError):
         return ""
     return decode_text(data, "stdin")
 
 
+def _utf16(data: bytes) -> bool:
+    """A UTF-16 BOM, or a NUL in most odd or even bytes (ASCII text saved as UTF-16)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = data[:4096]
+    return len(head) >= 4 and max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 4
+
+
 def decode_text(data: bytes, where: str) -> str:
+    hint = "; UTF-16 text? save it as UTF-8" if _utf16(data) else ""
     if b"\x00" in data:
-        raise UsageError(f"{where} looks binary (it contains NUL bytes); gptcli takes text")
+        raise UsageError(f"{where} looks binary (it contains NUL bytes{hint}); gptcli takes text")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UsageError(f"{where} is not UTF-8 text (bad byte at offset {e.start})") from None
+        raise UsageError(f"{where} is not UTF-8 text (bad byte at offset {e.start}{hint})") from None
     return text
 
 
 def read_file_text(path: Path) -> str:
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = read_bounded(f, str(path))
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}") from None
     except IsADirectoryError:

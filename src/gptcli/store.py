@@ -11,6 +11,7 @@ like a path (or names an existing file) is read from there, never written to.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -128,7 +129,9 @@ def _iter_files(directory: Path) -> Iterable[Path]:
         with os.scandir(directory) as it:
             for entry in it:
                 if entry.name.endswith(".jsonl") and not entry.name.startswith("."):
-                    yield Path(entry.path)
+                    with contextlib.suppress(OSError):
+                        if entry.is_file():  # not a FIFO or a device: reading one would hang
+                            yield Path(entry.path)
     except FileNotFoundError:
         return
 
@@ -162,6 +165,10 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
     notes: list[dict[str, Any]] = []
     billed: list[dict[str, Any]] = []
     for lineno, rec in rows:
+        problem = _bad_record(rec)
+        if problem is not None:  # one bad record costs that record, not the conversation
+            warnings.append(f"{path.name}: line {lineno} skipped ({problem})")
+            continue
         rec = upgrade(rec, path)
         kind = rec.get("type")
         if kind == "meta" and meta is None:
@@ -196,6 +203,24 @@ FAILED_KINDS = ("error", "interrupted")
 
 def _unfailed(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("failed", "error", "exit_code")}
+
+
+def _bad_record(rec: dict[str, Any]) -> str | None:
+    """Why a record cannot be used as it is (None: it can), repairing multi-part content.
+
+    A version that is not a whole number (``"v": "1"``) says nothing about a newer gptcli;
+    a message whose content is an object or a number would be sent to the API as is.
+    """
+    v = rec.get("v", 1)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        return f"record version {v!r} is not a positive whole number"
+    if rec.get("type") == "message":
+        content = rec.get("content")
+        if isinstance(content, list):
+            rec["content"] = _content_text(content)
+        elif not isinstance(content, str):
+            return f"message content is {type(content).__name__}, not text"
+    return None
 
 
 def _apply_note(note: dict[str, Any], records: list[dict[str, Any]]) -> None:

@@ -36,6 +36,7 @@ from ..models import (
     RequestDescription,
     ServerModel,
     Usage,
+    redact_url,
 )
 from . import openai_wire as wire
 from .openai_wire import describe_exception, error_fields, scrub
@@ -106,16 +107,27 @@ def make_client(profile: Profile, key: str, *, async_: bool = False) -> Any:
     import httpx2 as httpx
     import openai
 
+    from . import deadline, redirects
+
     timeout = httpx.Timeout(profile.timeout, connect=min(profile.timeout, profile.connect_timeout))
     cls = openai.AsyncOpenAI if async_ else openai.OpenAI
+    http = _plain_http_client(profile.base_url, timeout, async_=async_)
+    if http is None:
+        http = (openai.DefaultAsyncHttpxClient if async_ else openai.DefaultHttpxClient)(timeout=timeout)
+    clock = deadline.Clock(profile.deadline or deadline.DEFAULT, profile.timeout)
+    if async_:
+        http.event_hooks = {"request": [clock.aon_request], "response": [redirects.aon_response, clock.aon_response]}
+    else:
+        http.event_hooks = {"request": [clock.on_request], "response": [redirects.on_response, clock.on_response]}
     client = cls(
         api_key=key,
         base_url=profile.base_url,
         timeout=timeout,
         max_retries=profile.max_retries,
         default_headers=profile.headers or None,
-        http_client=_plain_http_client(profile.base_url, timeout, async_=async_),
+        http_client=http,
     )
+    setattr(client, "_gptcli_clock", clock)  # noqa: B010  (how _with_time finds it)
     _skip_platform_probe(client)
     return client
 
@@ -123,6 +135,8 @@ def make_client(profile: Profile, key: str, *, async_: bool = False) -> Any:
 def chat(profile: Profile, body: dict[str, Any], *, key: str) -> Generator[Delta, None, Completion]:
     client = make_client(profile, key)
     import openai
+
+    from . import deadline
 
     start = time.monotonic()
     params = dict(body)
@@ -134,10 +148,32 @@ def chat(profile: Profile, body: dict[str, Any], *, key: str) -> Generator[Delta
             return _from_response(resp, body["model"], time.monotonic() - start)
         chunks = client.chat.completions.create(**known, stream=True, extra_body=extra or None)
     except openai.APIError as e:
-        raise translate(e, key, profile) from None
+        raise _with_time(translate(e, key, profile), e, client) from None
+    except deadline.Exceeded as e:  # while reading a non-streamed body
+        raise NetworkError(str(e), hint="raise 'deadline' (or --deadline)") from None
     except ValueError as e:  # a 200 whose body is not JSON (a proxy cut it short, an HTML page)
         raise NetworkError(f"the server's reply is not valid JSON ({describe_exception(e)})") from None
     return (yield from _consume(chunks, body, start, key, profile))
+
+
+def _with_time(err: GptcliError, e: BaseException, client: Any) -> GptcliError:
+    """Say what happened in time: the deadline, or how long the retries took in all (issue 17 #9)."""
+    from .deadline import Exceeded
+    from .redirects import error_for
+
+    clock = getattr(client, "_gptcli_clock", None)
+    if (refused := error_for(e, clock_url(client))) is not None:
+        return refused
+    cause = e.__cause__ or e.__context__
+    if isinstance(cause, Exceeded):
+        return NetworkError(str(cause), hint="raise 'deadline' (or --deadline)")
+    if clock is not None and clock.attempts > 1 and isinstance(err, NetworkError):
+        err.message += f" ({clock.attempts} attempts, {clock.elapsed():.1f} s in all)"
+    return err
+
+
+def clock_url(client: Any) -> str:
+    return redact_url(str(getattr(client, "base_url", "") or "")).rstrip("/") or "the server"
 
 
 def _consume(
@@ -203,6 +239,10 @@ def _broken_stream_message(e: Exception, key: str, profile: Profile) -> str:
     """Why a stream stopped after it started: a stall, a dropped connection, a bad event."""
     import openai
 
+    from .deadline import Exceeded
+
+    if isinstance(e, Exceeded):
+        return str(e)
     if isinstance(e, openai.APITimeoutError):
         return f"the reply stalled: nothing received for {profile.timeout:g} s"
     if isinstance(e, openai.APIConnectionError):
@@ -251,7 +291,7 @@ def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
     """An SDK exception as a gptcli error with a one-line, key-free message."""
     import openai
 
-    where = profile.server_url
+    where = profile.shown_url
     if isinstance(e, openai.APITimeoutError):
         if type(e.__cause__).__name__ == "ConnectTimeout":
             limit = min(profile.timeout, profile.connect_timeout)
@@ -329,14 +369,22 @@ class AsyncChat:
         import httpx2 as httpx
         import openai
 
+        from . import deadline
+
         start = time.monotonic()
         try:
             response = await self.client.post(CHAT_PATH, body=body, cast_to=httpx.Response)
             data = json.loads(response.content)
         except openai.APIStatusError as e:
+            from .redirects import error_for
+
+            if (refused := error_for(e, clock_url(self.client))) is not None:
+                return Outcome(error=refused, retryable=False)
             return self._refused(e)
         except openai.APIError as e:  # a timeout, a refused or dropped connection
-            return Outcome(error=translate(e, self.key, self.profile), retryable=True)
+            return Outcome(error=_with_time(translate(e, self.key, self.profile), e, None), retryable=True)
+        except deadline.Exceeded as e:
+            return Outcome(error=NetworkError(str(e), hint="raise 'deadline' (or --deadline)"), retryable=True)
         except ValueError as e:
             error = NetworkError(f"the server's reply is not valid JSON ({describe_exception(e)})")
             return Outcome(error=error, retryable=True)
@@ -386,7 +434,7 @@ class BatchAPI:
         try:
             return fn(*args, **kwargs)
         except openai.NotFoundError:
-            where = self.profile.server_url
+            where = self.profile.shown_url
             raise NotFoundError(f"{what}: not found at {where}") from None
         except openai.APIError as e:
             raise translate(e, self.key, self.profile) from None

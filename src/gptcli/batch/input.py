@@ -28,10 +28,7 @@ import csv
 import difflib
 import io
 import json
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -371,12 +368,9 @@ class Source:
             except OSError as e:
                 raise UsageError(f"cannot read {self.ref}: {e.strerror}") from None
         if self._spool is None:
-            fd, name = tempfile.mkstemp(prefix="gptcli-batch-stdin-", suffix=".txt")
-            self._spool = Path(name)
-            with os.fdopen(fd, "wb") as f:
-                stdin = sys.stdin.buffer if sys.stdin is not None else None
-                if stdin is not None:
-                    shutil.copyfileobj(stdin, f, 1 << 20)
+            from .spool import copy_stdin  # a private dir, not /tmp (issue 17 #3)
+
+            self._spool = copy_stdin(sys.stdin.buffer if sys.stdin is not None else None)
         return open(self._spool, "rb")
 
     def entries(self) -> Iterator[Entry]:

@@ -38,6 +38,7 @@ class Batch:
         self.approximate = False  # an item's tokens were estimated (no encoding)
         self.started = time.monotonic()
         self.emit: EventSink = lambda event: None
+        self._lock: Any = None
         self._profiles: dict[str, Profile] = {}
         self._notes: set[str] = set()
         self.cap: int | None = None  # the output limit --max-cost imposed on every item
@@ -50,6 +51,26 @@ class Batch:
 
     def close(self) -> None:
         self.source.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def lock(self) -> None:
+        """Hold the output file (and so its resume state) for this run: a second run at once
+        would rewrite it under the first, or pay for items twice (issue 17 #4)."""
+        from .. import filelock
+        from ..errors import ConfigError
+
+        path = self.opts.output
+        if path is None or self._lock is not None:
+            return
+        try:
+            self._lock = filelock.acquire("batch", path)
+        except filelock.Busy as busy:
+            who = f"another gptcli (pid {busy.pid})" if busy.pid else "another gptcli"
+            raise ConfigError(
+                f"{path} is being written by {who}", hint="wait for it to finish, or use another -o"
+            ) from None
 
     # -- the steps ------------------------------------------------------------------------------
 

@@ -52,11 +52,23 @@ def run(job: Batch, plan: Plan, out: IO[str] | None = None) -> Summary:
         interrupted = run_loop(lambda: runner.main(sink, api_key))
     finally:
         sink.close()
+    t = runner.tally
+    written = f"{t.done + t.failed:,} records are in {plan.output}"
     if runner.fatal is not None:
+        if (
+            runner.streak_stop is not None and runner.fatal is runner.streak_stop.error
+        ):  # the counts said match the file: every failed item has its record
+            runner.fatal.message += f"; {written}"
         raise runner.fatal
     if runner.reader_gone:
         raise BrokenPipeError  # cli.run: the reader went away, which is not an error
-    t = runner.tally
+    last = runner.last_error
+    if not interrupted and last is not None and t.done == 0 and t.failed == plan.to_send and runner.one_cause:
+        # The same rule as a streak, whatever the batch's size: every item failed for one
+        # systemic cause (no quota, a dead server), so the exit code is that cause's.
+        raise type(last)(
+            f"all {t.failed:,} items failed: {last.message}; {written}", hint="fix the cause, then --resume"
+        )
     return Summary(
         total=plan.to_send,
         done=t.done,
@@ -104,6 +116,9 @@ class _Runner:
         self.reader_gone = False  # stdout's reader left: stop quietly (exit 0, like ask)
         self.retries = 0
         self.streak = 0  # systemic failures in a row
+        self.streak_stop: Stop | None = None  # raised once the item that completed the streak is written
+        self.kinds: set[str] = set()
+        self.last_error: GptcliError | None = None
         self.dropped: dict[str, set[str]] = {}  # model -> parameters the server rejected
         self.renamed: dict[str, str] = {}  # a rejected output-limit name -> the one that worked
 
@@ -119,6 +134,8 @@ class _Runner:
             while (job := await queue.get()) is not None:
                 seq, item = job
                 writer.add(seq, await self.one(item, sender, limiter))
+                if self.streak_stop is not None:
+                    raise self.streak_stop
 
         tasks = [asyncio.ensure_future(self._produce(queue, window))]
         tasks += [asyncio.ensure_future(work()) for _ in range(o.concurrency)]
@@ -135,6 +152,11 @@ class _Runner:
             except Stop as e:
                 self._stopped(e)
             await sender.aclose()
+
+    @property
+    def one_cause(self) -> bool:
+        """Every failure had the same systemic kind (a rate limit, the network, the server...)."""
+        return len(self.kinds) == 1 and "item" not in self.kinds
 
     def _stopped(self, stop: Stop) -> None:
         if self.fatal is None and not self.reader_gone:
@@ -279,9 +301,11 @@ class _Runner:
         assert error is not None
         kind = error_kind(error, outcome.status)
         systemic = kind in ("network", "server", "rate_limit", "not_found")
+        self.kinds.add(kind if systemic else "item")
+        self.last_error = error
         self.streak = self.streak + 1 if systemic else 0
-        if self.streak >= max(MIN_FAILURE_STREAK, 2 * self.job.opts.concurrency):
-            raise Stop(
+        if self.streak_stop is None and self.streak >= max(MIN_FAILURE_STREAK, 2 * self.job.opts.concurrency):
+            self.streak_stop = Stop(
                 type(error)(
                     f"stopped after {self.streak} items in a row failed: {error.message}",
                     hint="fix the cause, then --resume to continue",
@@ -315,7 +339,7 @@ def run_loop(make: Callable[[], Coroutine[Any, Any, None]]) -> bool:
             main.cancel()
 
     installed: list[tuple[signal.Signals, Any]] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
             previous = signal.getsignal(sig)
             loop.add_signal_handler(sig, on_signal)

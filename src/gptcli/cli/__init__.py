@@ -5,7 +5,7 @@ profiles) and stays thin: flags into a value, one use case, the result to a rend
 Shared flags are in ``options``; every use of Typer's internals is in ``gptcli.typer_compat``.
 
 ``main`` maps every GptcliError to its exit code and one line on stderr, Ctrl-C and
-SIGTERM to 130, and anything else to exit 1 with no traceback unless ``--debug`` (or
+SIGTERM (and SIGHUP) to 130, and anything else to exit 1 with no traceback unless ``--debug`` (or
 GPTCLI_DEBUG=1) is given. It is the one place that installs a process-wide signal
 handler (SIGTERM raises KeyboardInterrupt, so it is handled as Ctrl-C is); ``chat`` and
 ``batch`` narrow SIGINT/SIGTERM while a turn or a batch runs and restore them after.
@@ -16,6 +16,7 @@ command's annotations on every run, and string annotations are compiled again by
 with names imported at module level, or ``Any``.
 """
 
+import errno
 import os
 import signal
 import sys
@@ -105,9 +106,29 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         signal.signal(signal.SIGTERM, _sigterm)
+        # A closed terminal or a dropped SSH session: as SIGTERM, the partial reply is kept (exit 130).
+        signal.signal(signal.SIGHUP, _sigterm)
     except ValueError:
         pass  # not the main thread (tests calling main() in a thread)
     sys.exit(run(args))
+
+
+def _without_debug(args: list[str]) -> list[str]:
+    """``args`` without ``--debug`` (before a ``--``): it is a root option, but the hint
+    "rerun with --debug" is followed by adding it anywhere (``gptcli ask --debug ...``)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return [a for a in args[:end] if a != "--debug"] + args[end:]
+
+
+def _reader_gone() -> int:
+    """The reader went away (``| head``): not an error worth a message; exit 0, as ``cat`` would."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    except OSError:
+        pass
+    return 0
 
 
 def shell_flag(flag: str, shell: str) -> int:
@@ -169,6 +190,7 @@ def run(args: list[str]) -> int:
 
     click_exception, no_args_is_help = compat.click_exceptions()
     state = Run(debug="--debug" in args or os.environ.get("GPTCLI_DEBUG") == "1")
+    args = _without_debug(args)
 
     def print_error(err: GptcliError | str) -> None:
         from .. import render  # only on errors: --help and --version do without it
@@ -186,7 +208,10 @@ def run(args: list[str]) -> int:
         print_error(e)
         return int(e.exit_code)
     except (KeyboardInterrupt, Abort):
-        print_error(Interrupted("interrupted"))
+        try:
+            print_error(Interrupted("interrupted"))
+        except OSError:
+            pass  # SIGHUP: the terminal that would show it is gone
         return int(ExitCode.INTERRUPTED)
     except Exit as e:
         if isinstance(e.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into a silent Exit(130)
@@ -200,12 +225,12 @@ def run(args: list[str]) -> int:
         code = e.exit_code  # type: ignore[attr-defined]
         return int(ExitCode.USAGE) if code == 2 else int(code)
     except BrokenPipeError:
-        # The reader went away (| head): not an error worth a message.
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
-        return 0
+        return _reader_gone()
+    except SystemExit as e:
+        # Click turns a BrokenPipeError (EPIPE) into a silent exit 1; a reader that leaves is no error.
+        if isinstance(e.__context__, OSError) and e.__context__.errno == errno.EPIPE:
+            return _reader_gone()
+        raise
     except Exception as e:
         if state.debug:
             raise

@@ -266,7 +266,7 @@ def print_turn(
             if markdown:
                 render.print_markdown(f"**{header}**\n\n{choice}")
             else:
-                sys.stdout.write(f"{header}\n{choice}\n")
+                sys.stdout.write(f"{header}\n{render.clean_for(choice, sys.stdout)}\n")
         sys.stdout.flush()
     status(
         f"{thinking.usage_text(c.usage)} · {render.usd(turn.cost)}"

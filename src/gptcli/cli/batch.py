@@ -252,6 +252,8 @@ def _run(job: Any, mode: Mode, via: str, progress: Any) -> Any:
         else:
             progress.notice(event.text, event.level)
 
+    if not mode.dry_run:
+        job.lock()  # before reading the output's resume state
     if mode.collect:
         ids = [x.strip() for x in mode.collect.split(",") if x.strip()]
         if not ids:

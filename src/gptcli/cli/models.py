@@ -48,5 +48,5 @@ def models(
             ]
             for r in rows
         ],
-        title=f"{len(rows)} models at {prof.base_url or 'https://api.openai.com/v1'}",
+        title=f"{len(rows)} models at {prof.shown_url}",
     )

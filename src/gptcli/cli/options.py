@@ -38,6 +38,16 @@ ModelOpt = Annotated[
     ),
 ]
 TempOpt = Annotated[float | None, typer.Option("--temperature", "-t", help="Sampling temperature, 0-2.")]
+DeadlineOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--deadline",
+        "--timeout",
+        help="Give up on a request after this many seconds in all, retries included"
+        " (default 600; 1800 for reasoning models).",
+        metavar="SECONDS",
+    ),
+]
 TopPOpt = Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling, 0-1.")]
 MaxTokOpt = Annotated[int | None, typer.Option("--max-tokens", help="Output token limit.")]
 NOpt = Annotated[int | None, typer.Option("-n", "--n", help="Number of choices.")]
@@ -192,6 +202,7 @@ class Overrides:
     reasoning_effort: str | None = None
     params: dict[str, Any] | None = None
     base_url: str | None = None
+    deadline: float | None = None
 
     def settings(self) -> dict[str, Any]:
         """The settings given (not ``profile``), as ``profiles.resolve`` takes them."""
@@ -249,10 +260,20 @@ def parse_params(items: list[str] | None) -> dict[str, Any] | None:
         if not sep or not key:
             raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
         try:
-            out[key] = json.loads(raw)
+            out[key] = json.loads(raw, parse_constant=_no_constant)
         except ValueError:
             out[key] = raw  # a bare word is a string
+        except _NotFinite:
+            raise UsageError(f"--param {key}: {raw} is not a finite number (JSON has no NaN or Infinity)") from None
     return out
+
+
+class _NotFinite(Exception):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFinite(name)
 
 
 def _param(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
@@ -322,6 +343,7 @@ def sampling(
         _param("reasoning_effort", EffortOpt),
         _param("param", ParamOpt),
         _param("base_url", BaseUrlOpt),
+        _param("deadline", DeadlineOpt),
     ]
 
     def build(param: list[str] | None = None, stop: list[str] | None = None, **values: Any) -> Overrides:

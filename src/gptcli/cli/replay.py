@@ -234,7 +234,7 @@ def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> Non
     if fmt == "json":
         render.print_json(rp.to_json(conv))
     elif fmt == "openai":
-        print(transcript.to_openai(conv), flush=True)
+        print(render.clean_for(transcript.to_openai(conv), sys.stdout), flush=True)
     elif fmt == "markdown" and render.isatty(sys.stdout):
         render.print_markdown(transcript.to_markdown(conv, verbose=verbose))
     else:
@@ -243,7 +243,7 @@ def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> Non
             if fmt == "markdown"
             else transcript.to_text(conv, verbose=verbose)
         )
-        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.write(render.clean_for(text.rstrip("\n"), sys.stdout) + "\n")
         sys.stdout.flush()
 
 
@@ -313,7 +313,8 @@ def run_rerun(
             if isinstance(event, rp.TurnStart):
                 status(f"turn {event.index + 1} of {event.total}")
                 if show:
-                    sys.stdout.write(("\n" if event.index else "") + f"[user]\n{event.user}\n\n")
+                    user = render.clean_for(event.user, sys.stdout)
+                    sys.stdout.write(("\n" if event.index else "") + f"[user]\n{user}\n\n")
                     sys.stdout.flush()
             elif isinstance(event, Preflight):
                 status(f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens")
@@ -358,6 +359,10 @@ def _print_diff(render: Any, result: Any) -> None:
     from ..render import diff as diffview
 
     width = shutil.get_terminal_size((80, 24)).columns
+    if render.isatty(sys.stdout):
+        from ..render.diff import cleaned
+
+        result = cleaned(result)
     for line in diffview.render(result, width=width, color=render.color_allowed(sys.stdout)):
         sys.stdout.write(line + "\n")
     sys.stdout.flush()

@@ -22,6 +22,7 @@ from ..models import usd
 from .code import print_code, terminal_safe
 from .markdown import CODE_LINES, MarkdownStream, print_markdown
 from .progress import BatchProgress, batch_plan_text, batch_summary_text
+from .safe import clean, clean_for
 from .tables import iter_rows, local_time, print_table
 from .text import (
     PlainStream,
@@ -46,6 +47,8 @@ __all__ = [
     "Status",
     "batch_plan_text",
     "batch_summary_text",
+    "clean",
+    "clean_for",
     "color_allowed",
     "cost_range",
     "dumps_json",

@@ -12,10 +12,12 @@ from __future__ import annotations
 import difflib
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import zip_longest
 
 from ..models import usd
 from ..transcript import NewTurn, OldTurn, RerunResult, reply_stats, shorten
+from .safe import clean
 
 SIDE_BY_SIDE_MIN = 120  # columns: two halves of ~58 cells each
 
@@ -244,3 +246,19 @@ def render(result: RerunResult, *, width: int, color: bool = False) -> Iterator[
     title = "── summary "
     yield style(title + "─" * max(0, width - text_width(title)), _BOLD)
     yield from summary_table(result)
+
+
+def cleaned(result: RerunResult) -> RerunResult:
+    """``result`` with the replies, questions and model names safe for a terminal (render.safe)."""
+
+    def c(text: str | None) -> str | None:
+        return None if text is None else clean(text)
+
+    pairs = [
+        (
+            replace(o, user=clean(o.user), text=c(o.text), model=c(o.model)),
+            replace(n, text=clean(n.text), model=clean(n.model)),
+        )
+        for o, n in result.pairs
+    ]
+    return replace(result, pairs=pairs)

@@ -86,7 +86,9 @@ class MarkdownStream:
     # -- feeding -----------------------------------------------------------------------
 
     def feed(self, text: str) -> None:
-        self.tail += text
+        from .safe import clean
+
+        self.tail += clean(text)  # rich passes ESC through: a reply's sequences are shown, not obeyed
         if "\n" in text or len(self.tail) > self._checked + self.max_chars:
             self._settle()
             self._checked = len(self.tail)
@@ -310,4 +312,6 @@ def print_markdown(text: str) -> None:
     from rich.console import Console
     from rich.markdown import Markdown
 
-    Console().print(Markdown(text, code_theme="monokai"))
+    from .safe import clean
+
+    Console().print(Markdown(clean(text), code_theme="monokai"))

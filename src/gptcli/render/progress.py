@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ..models import usd
+from .safe import clean
 from .text import Status, cost_range, isatty
 
 
@@ -124,6 +125,7 @@ class BatchProgress:
         print(line, file=sys.stderr, flush=True)
 
     def notice(self, text: str, level: str = "info") -> None:
+        text = clean(text)  # may quote a server's words
         if level == "debug" and not self.verbose:
             return
         if level == "info" and not self.status.enabled:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..models import usd
+from .safe import clean
 from .text import isatty
 
 
@@ -22,11 +23,11 @@ def print_table(columns: list[str], rows: list[list[str]], *, title: str | None 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, box=None, header_style="bold")
+    table = Table(title=clean(title) if title else title, box=None, header_style="bold")
     for c in columns:
         table.add_column(c, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(clean(cell) for cell in row))  # model names and prompts are untrusted
     Console().print(table)
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import IO, Any
 
 from ..errors import GptcliError
-from ..models import usd
+from ..models import redact_url, usd
+from .safe import clean
 
 
 def isatty(stream: IO[str]) -> bool:
@@ -31,12 +33,20 @@ def dumps_json(obj: Any, *, indent: int | None = 2) -> str:
 
 
 def print_json(obj: Any, *, indent: int | None = 2) -> None:
-    sys.stdout.write(dumps_json(obj, indent=indent) + "\n")
+    text = dumps_json(obj, indent=indent)  # json escapes C0 but not C1 (ensure_ascii=False)
+    sys.stdout.write((clean(text) if isatty(sys.stdout) else text) + "\n")
     sys.stdout.flush()
 
 
+_REPEATED_STATUS = re.compile(r"\bHTTP (\d{3}): Error code: \1(?: - |\b)")
+
+
 def error_line(err: GptcliError | str) -> str:
-    return f"gptcli: error: {err}"
+    """The one stderr line; a server's error text is untrusted (render.safe), a URL's password
+    redacted, and the SDK's "Error code: 400" not repeated after "HTTP 400"."""
+    text = _REPEATED_STATUS.sub(lambda m: f"HTTP {m.group(1)}: ", redact_url(str(err)))
+    text = text.replace(": ()", "").rstrip(": ") if text.endswith(": ") else text.replace(":  (", " (")
+    return f"gptcli: error: {clean(text)}"
 
 
 def print_error(err: GptcliError | str) -> None:
@@ -61,6 +71,7 @@ class Status:
         self._write(f"warning: {text}", "33")
 
     def _write(self, text: str, sgr: str) -> None:
+        text = clean(redact_url(text))  # may quote a model name, a server's words or its URL
         line = f"\x1b[{sgr}m{text}\x1b[0m" if self.color else text
         print(line, file=sys.stderr, flush=True)
 
@@ -86,7 +97,7 @@ class PlainStream:
 
     def feed(self, text: str) -> None:
         if self.live:
-            self.out.write(text)
+            self.out.write(clean(text))  # a terminal: a reply's escape sequences shown, not obeyed
             self.out.flush()
         else:
             self.parts.append(text)

@@ -30,7 +30,10 @@ def parse_since(text: str, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     m = _SINCE_RE.match(text)
     if m:
-        return iso_utc(now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()]))
+        try:
+            return iso_utc(now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()]))
+        except (OverflowError, ValueError):  # 99999999999d: before year 1
+            raise UsageError(f"--since: {text!r} reaches back before the year 1") from None
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
