@@ -17,7 +17,7 @@ from typing import Any
 
 from . import client, preflight, store, tokens
 from .backend import Backend
-from .errors import GptcliError, Interrupted, StreamBroken, UsageError
+from .errors import GptcliError, IncompleteReply, Interrupted, StreamBroken, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
 
 Event = Preflight | Notice | Delta
@@ -205,23 +205,51 @@ class Session:
                 if writer is not None:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
-            if isinstance(e, StreamBroken) and e.partial.text:
+            if isinstance(e, IncompleteReply):
+                # Not an answer: kept in the log, marked incomplete, never history.
+                if writer is not None:
+                    if any(e.partial.texts):
+                        self._keep(e.partial, pre, body, writer, error=e, history=False)
+                    else:
+                        self._error_note(writer, e)
+            elif isinstance(e, StreamBroken) and e.partial.text:
                 self._keep(e.partial, pre, body, writer)
             elif writer is not None:
-                writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
+                self._error_note(writer, e)
             raise
         for r in retried:
             notices.append(r)
             if writer is not None:
                 writer.note(r, kind="parameter")
             yield Notice(r, "warning")
+        asked = int(body.get("n") or 1)
+        if len(completion.texts) < asked:
+            short = f"the server returned {len(completion.texts)} of {asked} choices"
+            notices.append(short)
+            if writer is not None:
+                writer.note(short, kind="choices", asked=asked, returned=len(completion.texts))
+            yield Notice(short, "warning")
         cost = self._keep(completion, pre, body, writer)
         return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices))
 
+    @staticmethod
+    def _error_note(writer: store.Writer, e: GptcliError) -> None:
+        extra: dict[str, Any] = {"exit_code": int(e.exit_code)}
+        if e.detail:
+            extra["detail"] = e.detail  # the server's whole answer (the message is one line)
+        writer.note(f"error: {e.message}", kind="error", **extra)
+
     def _keep(
-        self, completion: Completion, pre: Preflight, body: dict[str, Any], writer: store.Writer | None
+        self,
+        completion: Completion,
+        pre: Preflight,
+        body: dict[str, Any],
+        writer: store.Writer | None,
+        *,
+        error: GptcliError | None = None,
+        history: bool = True,
     ) -> float | None:
-        """Add the reply to the history and the log; return its cost."""
+        """Add the reply to the history (unless ``history`` is false) and the log; return its cost."""
         info = tokens.model_info(
             self.profile.model, self.profile.base_url, self.profile.price, self.profile.context_window
         )
@@ -231,7 +259,8 @@ class Session:
             cost = tokens.cost(info.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         if cost is not None:
             self.total_cost += cost
-        self.messages.append({"role": "assistant", "content": completion.text})
+        if history:
+            self.messages.append({"role": "assistant", "content": completion.text})
         if writer is not None:
             extra: dict[str, Any] = {
                 "model": completion.model,
@@ -250,6 +279,9 @@ class Session:
                 extra["incomplete"] = True
             if completion.interrupted:
                 extra["interrupted"] = True
+            if error is not None:  # a failed turn: the log says so, and history leaves it out
+                extra["failed"] = True
+                extra["error"] = error.message
             writer.message("assistant", completion.text, **extra)
         return cost
 
@@ -466,7 +498,7 @@ def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
 def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
     """One turn as ``ask --json`` prints it."""
     c = turn.completion
-    multi = len(c.texts) > 1
+    multi = len(c.texts) > 1 or profile.n > 1  # a list whenever n > 1 was asked, however many came
     return {
         "text": list(c.texts) if multi else c.text,
         "model": c.model,

@@ -71,6 +71,12 @@ def ask(
             metavar="FILE",
         ),
     ] = None,
+    partial_ok: Annotated[
+        bool,
+        typer.Option(
+            "--partial-ok", help="When the reply breaks off unfinished, still print what arrived (exit 6 all the same)."
+        ),
+    ] = False,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from .. import conversation, render
@@ -102,6 +108,7 @@ def ask(
         max_cost=max_cost,
         extra_body=extra_body,
         output=output,
+        partial_ok=partial_ok,
     )
 
 
@@ -124,11 +131,15 @@ def print_turn(
     max_cost: float | None,
     extra_body: dict[str, Any] | None = None,
     output: Any = None,
+    partial_ok: bool = False,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
     With ``output`` (structured output) nothing is printed until the whole reply has
     been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
+    A reply that broke off unfinished (StreamBroken) leaves stdout empty unless
+    ``partial_ok`` (on a terminal, what was already shown stays shown); the server's
+    whole answer behind an error is shown with -v.
     """
     from .. import conversation, render
 
@@ -139,7 +150,18 @@ def print_turn(
     gen = session.turn(
         text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled, extra_body=extra_body
     )
-    turn, streamed = _stream(gen, status, markdown if live else None)
+    from ..errors import GptcliError, StreamBroken
+
+    try:
+        turn, streamed = _stream(gen, status, markdown if live else None, partial_ok=partial_ok)
+    except GptcliError as e:
+        detail = render.detail_text(e) if status.verbose else None
+        if detail:
+            status(f"the server's answer:\n{detail}")
+        if isinstance(e, StreamBroken) and partial_ok and not (live and stream) and any(e.partial.texts):
+            sys.stdout.write("\n".join(e.partial.texts) + "\n")
+            sys.stdout.flush()
+        raise
     if output is not None:
         turn = conversation.check_output(turn, output)
     c = turn.completion
@@ -169,9 +191,10 @@ def print_turn(
     return turn
 
 
-def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
+def _stream(gen: Any, status: Any, markdown: bool | None, *, partial_ok: bool = False) -> tuple[Any, bool]:
     """Drive the turn's events: status lines, and the reply's deltas (``markdown`` None: not shown)."""
     from .. import render
+    from ..errors import StreamBroken
     from ..models import Delta, Notice, Preflight
 
     printer: Any = None
@@ -196,6 +219,10 @@ def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.
         gen.throw(KeyboardInterrupt())
+        raise
+    except StreamBroken:
+        if printer is not None and not partial_ok and hasattr(printer, "discard"):
+            printer.discard()  # an unfinished reply is not an answer: nothing on a piped stdout
         raise
     finally:
         if printer is not None:

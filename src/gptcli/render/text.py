@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from ..errors import GptcliError
 from ..models import usd
+from ..printable import clean
 
 
 def isatty(stream: IO[str]) -> bool:
@@ -36,7 +37,13 @@ def print_json(obj: Any, *, indent: int | None = 2) -> None:
 
 
 def error_line(err: GptcliError | str) -> str:
-    return f"gptcli: error: {err}"
+    """One line, whatever the error carries: a server's text loses its control characters."""
+    return f"gptcli: error: {clean(str(err))}"
+
+
+def detail_text(err: GptcliError) -> str | None:
+    """The server's whole answer behind an error (``-v``), control characters removed."""
+    return clean(err.detail, keep_newlines=True).strip() or None if err.detail else None
 
 
 def print_error(err: GptcliError | str) -> None:
@@ -48,6 +55,7 @@ class Status:
 
     def __init__(self, verbose: bool = False) -> None:
         self.enabled = verbose or isatty(sys.stderr)
+        self.verbose = verbose  # what only -v shows (a server's whole error answer)
         self.color = color_allowed(sys.stderr)
 
     def __call__(self, text: str, *, warning: bool = False) -> None:
@@ -83,6 +91,7 @@ class PlainStream:
         self.out = out or sys.stdout
         self.live = isatty(self.out)
         self.parts: list[str] = []
+        self.discarded = False
 
     def feed(self, text: str) -> None:
         if self.live:
@@ -91,10 +100,17 @@ class PlainStream:
         else:
             self.parts.append(text)
 
+    def discard(self) -> None:
+        """Forget what was not written yet (on a terminal, what was shown stays); close writes nothing."""
+        self.parts = []
+        self.discarded = True
+
     def close(self) -> None:
         if self.live:
             self.out.write("\n")
             self.out.flush()
+            return
+        if self.discarded:
             return
         data = ("".join(self.parts) + "\n").encode("utf-8", "surrogateescape")
         self.parts = []
