@@ -207,8 +207,8 @@ def rule_for_profile(profile: Profile) -> FamilyRule:
 def token_limit_param(profile: Profile, rule: FamilyRule | None = None) -> str:
     """Which name the output limit travels under.
 
-    The profile's ``token_limit_param`` wins. Otherwise OpenAI's own host gets
-    ``max_completion_tokens`` (its reasoning models reject ``max_tokens``, and
+    The profile's ``token_limit_param`` wins. Otherwise OpenAI's own host (and Azure
+    OpenAI's) gets ``max_completion_tokens`` (its reasoning models reject ``max_tokens``, and
     ``max_tokens`` is deprecated there for every model), and every other server gets
     ``max_tokens``, whatever the model: it is the name vLLM, llama.cpp's server, Ollama,
     LiteLLM and OpenRouter all honour (Ollama and older llama.cpp and vLLM builds silently
@@ -218,7 +218,16 @@ def token_limit_param(profile: Profile, rule: FamilyRule | None = None) -> str:
     """
     if profile.token_limit_param is not None:
         return profile.token_limit_param
-    return "max_completion_tokens" if is_openai(profile.base_url) else "max_tokens"
+    return "max_completion_tokens" if _openai_run(profile.base_url) else "max_tokens"
+
+
+# Azure OpenAI runs OpenAI's models with OpenAI's rules (its o-series refuse max_tokens).
+_AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+
+def _openai_run(base_url: str | None) -> bool:
+    host = urlparse(base_url).hostname or "" if base_url else ""
+    return is_openai(base_url) or host.endswith(_AZURE_HOSTS)
 
 
 @dataclass(frozen=True)
@@ -315,9 +324,9 @@ def rules_markdown() -> str:
             f"| {cell(rule.drop)} | {efforts} |"
         )
     limit = (
-        "\nToken limit, every family: `max_completion_tokens` on OpenAI's own host, `max_tokens` on every"
-        " other server (vLLM, llama.cpp, Ollama, LiteLLM, OpenRouter all honour it); the profile's"
-        " `token_limit_param` overrides.\n"
+        "\nToken limit, every family: `max_completion_tokens` on OpenAI's and Azure OpenAI's hosts,"
+        " `max_tokens` on every other server (vLLM, llama.cpp, Ollama, LiteLLM, OpenRouter all honour it);"
+        " the profile's `token_limit_param` overrides.\n"
     )
     return head + "\n".join(rows) + "\n" + limit
 

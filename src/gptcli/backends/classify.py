@@ -93,15 +93,6 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         seen_in="OpenAI, LiteLLM (RateLimitError), OpenRouter (429)",
     ),
     ErrorRule(
-        "timeout",
-        6,
-        True,
-        (408,),
-        frozenset({"timeout", "request_timeout"}),
-        r"\btimeout\b|timed out",
-        seen_in="LiteLLM (408 litellm.Timeout), OpenAI (408)",
-    ),
-    ErrorRule(
         "unknown_model",
         3,
         False,
@@ -137,6 +128,15 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     ),
     ErrorRule("not_found", 3, False, (404,), seen_in="a wrong base_url or path (404 without a model named)"),
     ErrorRule("server", 6, True, (500,), seen_in="any 5xx not matched above (retried)"),
+    ErrorRule(
+        "timeout",
+        6,
+        True,
+        (408,),
+        frozenset({"timeout", "request_timeout"}),
+        r"\btimeout\b|timed out",
+        seen_in="LiteLLM (408 litellm.Timeout), OpenAI (408)",
+    ),
     ErrorRule("other", 1, False, (), seen_in="any other answer (4xx): not retried"),
 )
 
