@@ -2,7 +2,7 @@
 
 Each command lives in its own module here (ask, chat, replay, batch, count, models,
 profiles) and stays thin: flags into a value, one use case, the result to a renderer.
-Shared flags are in ``options``; every use of Typer's internals is in ``compat``.
+Shared flags are in ``options``; every use of Typer's internals is in ``gptcli.typer_compat``.
 
 ``main`` maps every GptcliError to its exit code and one line on stderr, Ctrl-C and
 SIGTERM to 130, and anything else to exit 1 with no traceback unless ``--debug`` (or
@@ -25,8 +25,8 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
+from .. import typer_compat as compat
 from ..errors import ExitCode, GptcliError, Interrupted, UsageError
-from . import compat
 
 EXIT_CODES = """Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit,
 6 network, 7 over budget, 8 context too long, 9 invalid structured output,

@@ -188,17 +188,23 @@ def plan_and_rerun(
 
 def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> None:
     """One conversation in a show format (None: Markdown on a terminal, else text)."""
+    from ..render import transcript
+
     fmt = fmt or ("markdown" if render.isatty(sys.stdout) else "text")
     if fmt not in REPLAY_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(REPLAY_FORMATS)}, not {fmt!r}")
     if fmt == "json":
         render.print_json(rp.to_json(conv))
     elif fmt == "openai":
-        print(rp.to_openai(conv), flush=True)
+        print(transcript.to_openai(conv), flush=True)
     elif fmt == "markdown" and render.isatty(sys.stdout):
-        render.print_markdown(rp.to_markdown(conv, verbose=verbose))
+        render.print_markdown(transcript.to_markdown(conv, verbose=verbose))
     else:
-        text = rp.to_markdown(conv, verbose=verbose) if fmt == "markdown" else rp.to_text(conv, verbose=verbose)
+        text = (
+            transcript.to_markdown(conv, verbose=verbose)
+            if fmt == "markdown"
+            else transcript.to_text(conv, verbose=verbose)
+        )
         sys.stdout.write(text.rstrip("\n") + "\n")
         sys.stdout.flush()
 
@@ -214,6 +220,8 @@ def show_listing(
     json_out: bool,
     status: Any,
 ) -> None:
+    from ..render import tables
+
     tty = render.isatty(sys.stdout)
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
@@ -234,7 +242,7 @@ def show_listing(
         sys.stdout.flush()
         return
     columns = ["id", "date", "profile", "model", "turns", "cost", "first prompt"]
-    render.print_table(columns, list(rp.iter_rows(found.rows())))
+    render.print_table(columns, list(tables.iter_rows(found.rows())))
     if tty and found.more:
         status(f"showing the newest {len(found.rows_json)}; --limit 0 for all {found.total}")
     elif tty and not found.rows_json:
@@ -309,7 +317,7 @@ def _reply_printer(render: Any, markdown: bool) -> Any:
 
 
 def _print_diff(render: Any, result: Any) -> None:
-    from .. import diffview
+    from ..render import diff as diffview
 
     width = shutil.get_terminal_size((80, 24)).columns
     for line in diffview.render(result, width=width, color=render.color_allowed(sys.stdout)):
