@@ -335,3 +335,20 @@ def test_error_table_in_the_docs_matches_the_code() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "errors.md").read_text(encoding="utf-8")
     match = re.search(r"<!-- errors:start -->\n(.*?)<!-- errors:end -->", doc, re.S)
     assert match and match.group(1) == errors_markdown()
+
+
+# --- 8. one estimate per request -------------------------------------------------------------
+
+
+def test_one_estimate_in_v_dry_run_and_json(server, gptcli, isolated: Path) -> None:
+    prompt = "Count these tokens, please: alpha beta gamma"
+    dry = gptcli("ask", "--dry-run", prompt).json()["estimate"]
+    as_json = gptcli("ask", "--json", prompt).json()["estimate"]
+    verbose = gptcli("ask", "-v", prompt)
+    assert dry["prompt_tokens"] == as_json["prompt_tokens"]
+    assert f"{dry['prompt_tokens']:,} prompt tokens" in verbose.stderr
+    assert as_json["exact"] is True and as_json["encoding"] == "o200k_base"
+    # A model with no known tokenizer: approximate, said so, and the encoding still named.
+    other = gptcli("ask", "--json", "-m", "llama3.2", prompt).json()["estimate"]
+    assert other["exact"] is False and other["encoding"]
+    assert "~" in gptcli("ask", "-v", "-m", "llama3.2", prompt).stderr

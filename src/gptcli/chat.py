@@ -262,7 +262,7 @@ class Chat:
             if isinstance(event, Preflight):
                 if self.options.verbose:
                     self.ui.status(
-                        f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
+                        f"{event.model} · {'' if event.exact else '~'}{event.prompt_tokens:,} prompt tokens · "
                         f"{render.cost_range(event.cost_min, event.cost_max)}"
                     )
             elif isinstance(event, Notice):

@@ -487,7 +487,8 @@ def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
     return {
         "prompt_tokens": pre.prompt_tokens,
         "exact": pre.exact,
-        "encoding": pre.encoding,
+        # Always filled: the tokenizer counted with, or "approximate" (no encoding could be loaded).
+        "encoding": pre.encoding or "approximate",
         "cost_min": pre.cost_min,
         "cost_max": pre.cost_max,
         "context_window": pre.context_window,

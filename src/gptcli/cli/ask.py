@@ -148,7 +148,11 @@ def print_turn(
     multi = prof.n > 1
     live = not json_out and not multi and output is None
     gen = session.turn(
-        text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled, extra_body=extra_body
+        text,
+        stream=stream and not json_out,
+        max_cost=max_cost,
+        exact=status.enabled or json_out,  # one estimate: the figure -v, --dry-run and --json show is the same
+        extra_body=extra_body,
     )
     from ..errors import GptcliError, StreamBroken
 
@@ -206,7 +210,7 @@ def _stream(gen: Any, status: Any, markdown: bool | None, *, partial_ok: bool = 
                 return stop.value, printer is not None
             if isinstance(event, Preflight):
                 status(
-                    f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
+                    f"{event.model} · {'' if event.exact else '~'}{event.prompt_tokens:,} prompt tokens · "
                     f"{render.cost_range(event.cost_min, event.cost_max)}"
                 )
             elif isinstance(event, Notice):
