@@ -291,6 +291,7 @@ def test_reasoning_profile_key_treats_an_alias_as_a_reasoning_model(server, gptc
     r = gptcli("profiles", "show", "r", "--json")
     data = r.json()
     assert data["settings"]["reasoning"] is True
+    assert data["settings"]["family"] == "reasoning" and data["sources"]["family"] == "reasoning"
 
 
 def test_family_profile_key_picks_a_row_of_the_rules(server, gptcli, isolated: Path) -> None:
