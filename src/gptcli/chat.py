@@ -300,6 +300,8 @@ class Chat:
             if not self.ui.interactive and isinstance(e, AuthError | ConfigError):
                 raise  # every later line would fail the same way
             self.ui.error(e)
+            if self.options.verbose and e.detail:  # the server's whole answer: -v only (issue 15)
+                self.ui.status("the server's answer: " + (render.detail_text(e) or "").replace("\n", " | ")[:2000])
             last = self.session.messages[-1]["role"] if self.session.messages else None
             if last == "assistant" and isinstance(e, StreamBroken):
                 self.ui.warn("the partial reply is kept, marked incomplete (/retry regenerates it)")
