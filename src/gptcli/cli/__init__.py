@@ -30,7 +30,7 @@ from ..errors import ExitCode, GptcliError, Interrupted, UsageError
 
 EXIT_CODES = """Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit,
 6 network, 7 over budget, 8 context too long, 9 invalid structured output,
-10 batch items failed, 130 interrupted."""
+10 batch items failed, 11 checks failed, 130 interrupted."""
 
 app = typer.Typer(
     name="gptcli",
@@ -82,7 +82,8 @@ def _root(
     """A scriptable command line for chat models behind the OpenAI Chat Completions API.
 
     Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit, 6 network,
-    7 over budget, 8 context too long, 9 invalid structured output, 10 batch items failed, 130 interrupted.
+    7 over budget, 8 context too long, 9 invalid structured output, 10 batch items failed, 11 checks failed,
+    130 interrupted.
     """
     if isinstance(ctx.obj, Run):
         ctx.obj.debug = ctx.obj.debug or debug

@@ -8,6 +8,7 @@ import inspect
 import shutil
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -87,6 +88,8 @@ _RERUN = [
   gptcli replay 3f2a --format openai >> dataset.jsonl
 
   gptcli replay 3f2a --rerun -m gpt-4.1-mini --diff --max-cost 0.05
+
+  gptcli replay --check 'golden/*.jsonl' --expect regex=^OK --junit r.xml
 """
 )
 @sampling(
@@ -95,10 +98,10 @@ _RERUN = [
 )
 @group("flags", _RERUN, Rerun)
 def replay(
-    ref: Annotated[
-        str | None,
+    refs: Annotated[
+        list[str] | None,
         typer.Argument(
-            help="Conversation id (a unique prefix), or a JSONL file. None: list.",
+            help="Conversation id (a unique prefix), or a JSONL file (--check: several, or globs). None: list.",
             metavar="ID|FILE",
             autocompletion=complete_conversation,
         ),
@@ -118,13 +121,45 @@ def replay(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Usage, cost and latency per reply.")] = False,
     flags: Rerun = Rerun(),
+    check: Annotated[
+        bool, typer.Option("--check", help="Re-run each conversation given and check the answers (exit 11 on failure).")
+    ] = False,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect",
+            metavar="KIND=VALUE",
+            help="--check: schema=FILE, regex=RE, contains=TEXT, similar=0.8, max-cost=USD, max-latency=S.",
+        ),
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE", help="--check: a JUnit XML report.")] = None,
 ) -> None:
     """List, show, export and re-run saved conversations."""
     from .. import render
     from .. import replay as rp
 
-    rerun_only = overrides.given() + flags.given()
     status = render.Status(verbose)
+    if check or expect or junit:
+        if not check:
+            raise UsageError("--expect and --junit go with --check")
+        from .replay_check import run_checks
+
+        run_checks(
+            list(refs or []),
+            list(expect or []),
+            overrides,
+            max_cost=flags.max_cost,
+            log=not flags.no_log,
+            junit=junit,
+            json_out=json_out,
+            status=status,
+        )
+        return
+    if refs is not None and len(refs) > 1:
+        raise UsageError("one conversation at a time", hint="--check takes several")
+    ref = refs[0] if refs else None
+
+    rerun_only = overrides.given() + flags.given()
     as_json = json_out or format_ == "json"
     if ref is None and not last:
         if flags.on or rerun_only:
