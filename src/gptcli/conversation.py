@@ -58,6 +58,9 @@ class Session:
     _trim_window: int = 0
     _no_encoding: set[tuple[str, str | None]] = field(default_factory=set, repr=False)
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
+    # The last user message if its reply failed: history (it stays in the log, marked failed),
+    # not context (never sent again) unless ``retry`` resends it.
+    failed_turn: dict[str, Any] | None = None
 
     @classmethod
     def start(cls, profile: Profile, *, log: bool = True, backend: Backend | None = None, **meta: Any) -> Session:
@@ -73,8 +76,11 @@ class Session:
     ) -> Session:
         """Continue a saved conversation; a file outside the store is copied into a new one."""
         s = cls(profile, messages=conv.messages, log=log, backend=backend)
-        if conv.system is None and profile.system:
-            s.messages.insert(0, {"role": "system", "content": profile.system})
+        if conv.system is None and profile.system and not conv.meta.get("settings"):
+            s.messages.insert(0, {"role": "system", "content": profile.system})  # a foreign file
+        last = conv.records[-1] if conv.records else None
+        if last is not None and last.get("failed"):
+            s.failed_turn = {"content": str(last.get("content") or ""), "error": last.get("error")}
         if not log:
             return s
         try:
@@ -141,10 +147,16 @@ class Session:
     ) -> Generator[Event, None, Turn]:
         """Send one user message with the whole history; keep the reply in the history.
 
-        ``user_text=None`` regenerates the last reply (``retry``). When the history does
-        not fit the context window, the oldest exchanges are left out of the request
-        (never the system prompt), with a Notice and a note in the log.
+        ``user_text=None`` regenerates the last reply (``retry``), or resends the question
+        whose reply failed. When the history does not fit the context window, the oldest
+        exchanges are left out of the request (never the system prompt), with a Notice
+        and a note in the log. A turn that fails before any text arrives leaves its
+        question out of the history (``failed_turn``); the log keeps it, marked failed.
         """
+        resend = user_text is None and self.failed_turn is not None
+        if resend:
+            assert self.failed_turn is not None
+            user_text = str(self.failed_turn["content"])
         messages, omitted = self.fit(self.request_messages(user_text))
         warnings: list[str] = []
         if omitted:
@@ -159,6 +171,9 @@ class Session:
         notices = list(built.notes)
         for note in built.notes:
             yield Notice(note)
+        if user_text is not None and not self._meta.get("title"):
+            self._meta["title"] = make_title(user_text)
+        fresh = self._writer is None
         writer = self._ensure_writer()
         if writer is not None:
             for note in built.notes:
@@ -168,9 +183,10 @@ class Session:
         if user_text is None:
             self._withdraw_reply()
         else:
-            if writer is not None:
+            if writer is not None and (fresh or not resend):  # a resent question is in the log already
                 writer.message("user", user_text)
             self.messages.append({"role": "user", "content": user_text})
+            self.failed_turn = None  # a new question: an earlier failed one stays history
 
         retried: list[str] = []
         texts: dict[int, list[str]] = {}
@@ -196,6 +212,7 @@ class Session:
                 # Nothing arrived: no empty reply in the history (a retry resends the question).
                 if writer is not None:
                     writer.note("interrupted before the reply began", kind="interrupted")
+                self._failed("interrupted before the reply began")
                 raise Interrupted("interrupted before the reply began") from None
             partial = _partial(texts, self.profile.model, time.monotonic() - start, interrupted=True)
             self._keep(partial, pre, body, writer)
@@ -214,8 +231,15 @@ class Session:
                         self._error_note(writer, e)
             elif isinstance(e, StreamBroken) and e.partial.text:
                 self._keep(e.partial, pre, body, writer)
+<<<<<<< HEAD
             elif writer is not None:
                 self._error_note(writer, e)
+=======
+            else:
+                if writer is not None:
+                    writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
+                self._failed(e.message)
+>>>>>>> main
             raise
         for r in retried:
             notices.append(r)
@@ -232,12 +256,19 @@ class Session:
         cost = self._keep(completion, pre, body, writer)
         return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices))
 
+<<<<<<< HEAD
     @staticmethod
     def _error_note(writer: store.Writer, e: GptcliError) -> None:
         extra: dict[str, Any] = {"exit_code": int(e.exit_code)}
         if e.detail:
             extra["detail"] = e.detail  # the server's whole answer (the message is one line)
         writer.note(f"error: {e.message}", kind="error", **extra)
+=======
+    def _failed(self, error: str) -> None:
+        """The question just sent got no reply: out of the context, kept for ``retry``."""
+        if self.messages and self.messages[-1]["role"] == "user":
+            self.failed_turn = {"content": self.messages.pop()["content"], "error": error}
+>>>>>>> main
 
     def _keep(
         self,
@@ -297,7 +328,7 @@ class Session:
 
     def retry(self, **kwargs: Any) -> Generator[Event, None, Turn]:
         """Regenerate the last reply (or answer a question whose reply failed or was cut off)."""
-        if not any(m["role"] == "user" for m in self.messages):
+        if self.failed_turn is None and not any(m["role"] == "user" for m in self.messages):
             raise UsageError("nothing to retry yet")
         return (yield from self.turn(None, **kwargs))
 
@@ -308,6 +339,11 @@ class Session:
 
     def undo(self) -> list[dict[str, Any]]:
         """Drop the last exchange (the last user message and the reply to it); return it."""
+        if self.failed_turn is not None:  # the failed question: it is the log's last message
+            dropped = [{"role": "user", "content": self.failed_turn["content"]}]
+            self.failed_turn = None
+            self._log_change("undo: the failed question was dropped", kind="undo", drop=1)
+            return dropped
         last = max((i for i, m in enumerate(self.messages) if m["role"] == "user"), default=None)
         if last is None:
             raise UsageError("nothing to undo")
@@ -322,8 +358,20 @@ class Session:
         self.close()
         self.messages = [{"role": "system", "content": system}] if system else []
         self.conversation_id = None
-        self._meta = {}
+        self._meta = {k: v for k, v in self._meta.items() if k == "output"}
         self._pending = []
+        self.failed_turn = None
+
+    @property
+    def title(self) -> str | None:
+        return self._meta.get("title") or None
+
+    def set_title(self, title: str) -> None:
+        """Name this conversation (chat's /title, ``--title``); shown by the replay listing."""
+        title = make_title(title)
+        self._meta["title"] = title
+        if self._writer is not None:
+            self._writer.note(f"title: {title}", kind="title", title=title)
 
     @property
     def system(self) -> str | None:
@@ -432,6 +480,13 @@ class Session:
         )
 
 
+def make_title(text: str) -> str:
+    """A conversation's title from a text: its first non-blank line, cut to 60 characters."""
+    from .transcript import title_from
+
+    return title_from(text)
+
+
 def _partial(texts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool) -> Completion:
     n = max(texts) + 1 if texts else 1
     joined = tuple("".join(texts.get(i, [])) for i in range(n))
@@ -528,14 +583,3 @@ def dry_run_record(d: DryRun, profile: Profile) -> dict[str, Any]:
         "estimate": estimate_record(d.preflight),
         "notes": list(d.notes),
     }
-
-
-def open_session(profile: Profile, ref: str | None, *, resume: bool, log: bool) -> tuple[Session, tuple[str, ...]]:
-    """A new session, or (``resume``) one continuing conversation ``ref`` (None: the last).
-
-    Returns the session and the warnings met loading the history (a torn last line...).
-    """
-    if not resume:
-        return Session.start(profile, log=log), ()
-    conv = load_for_continue(ref)
-    return Session.resume(profile, conv, log=log), tuple(conv.warnings)

@@ -142,6 +142,25 @@ def _headers(v: Any) -> dict[str, str]:
     return dict(v)
 
 
+def _prompt(v: Any) -> str | None:
+    from . import template
+
+    v = _string(v)
+    try:
+        return template.check(v) or None
+    except template.TemplateError as e:
+        raise ValueError(f"is not a valid template: {e}") from None
+
+
+def _vars(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+        raise ValueError('must be a table of strings (NAME = "value")')
+    bad = [k for k in v if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", k) or k == "input"]
+    if bad:
+        raise ValueError(f"has a bad name {bad[0]!r} (letters, digits, _ and -; 'input' is the input's)")
+    return dict(v)
+
+
 def _token_param(v: Any) -> str:
     if v not in ("max_tokens", "max_completion_tokens"):
         raise ValueError("must be 'max_tokens' or 'max_completion_tokens'")
@@ -173,6 +192,8 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "api_key_env": _env_name,
     "api_key_cmd": _command,
     "system": _optional_string,
+    "prompt": _prompt,
+    "vars": _vars,
     "temperature": _number(0, 2),
     "top_p": _number(0, 1),
     "max_tokens": _integer(1),
@@ -314,7 +335,7 @@ def _suggest(key: str) -> str | None:
 def _merge(base: dict[str, tuple[Any, str]], top: dict[str, tuple[Any, str]]) -> dict[str, tuple[Any, str]]:
     out = dict(base)
     for key, (value, src) in top.items():
-        if key in ("params", "headers") and key in out:
+        if key in ("params", "headers", "vars") and key in out:
             merged = dict(out[key][0])
             merged.update(value)
             out[key] = (merged, src)

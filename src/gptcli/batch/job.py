@@ -166,8 +166,29 @@ class Batch:
             if cost is not None:
                 cost = round(cost * discount, 10)
         return output.success(
-            item, c, model=prof.model, cost=cost, attempts=attempts, latency=latency, no_input=self.opts.no_input
+            item,
+            c,
+            model=prof.model,
+            cost=cost,
+            attempts=attempts,
+            latency=latency,
+            no_input=self.opts.no_input,
+            extract=self._extract(c),
         )
+
+    def _extract(self, c: Completion) -> list[str] | None:
+        """Each choice's code for the ``extract`` field (``-x``); a note once when a reply had none."""
+        if self.opts.extract is None:
+            return None
+        from ..extract import extract
+
+        out = []
+        for text in c.texts or [c.text or ""]:
+            got = extract(text or "", self.opts.extract)
+            if got.blocks == 0:
+                self.note("some replies have no code block: their 'extract' is the whole reply", "warning")
+            out.append(got.text)
+        return out
 
     def failure(
         self, item: Item, prof: Profile, kind: str, message: str, attempts: int, **error: Any

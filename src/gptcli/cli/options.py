@@ -84,6 +84,68 @@ CidOpt = Annotated[
         autocompletion=complete_conversation,
     ),
 ]
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        help="Fill {NAME} in the profile's prompt template (repeatable; VALUE @FILE reads a file, @@ a literal @).",
+        metavar="NAME=VALUE",
+    ),
+]
+# ``--extract all`` as two words would be ambiguous with a prompt word (``ask -x all the files``),
+# so every-block extraction is its own flag.
+ExtractOpt = Annotated[
+    bool,
+    typer.Option(
+        "--extract",
+        "-x",
+        help="Print only the reply's first fenced code block (the whole reply, with a warning, if it has none).",
+    ),
+]
+ExtractAllOpt = Annotated[
+    bool, typer.Option("--extract-all", help="Like -x, but every code block of the reply, a blank line apart.")
+]
+
+
+def extract_mode(first: bool, every: bool) -> str | None:
+    """-x and --extract-all as one value: None, "first" or "all"."""
+    return "all" if every else ("first" if first else None)
+
+
+def parse_vars(items: list[str] | None) -> dict[str, str]:
+    """``--var NAME=VALUE`` values: ``@FILE`` is the file's text, ``@@...`` a literal ``@...``."""
+    from ..prompt_input import read_file_text
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--var expects NAME=VALUE, got {item!r}")
+        if name == "input":
+            raise UsageError("--var input: {input} is the text of the arguments, stdin and -f files")
+        if value.startswith("@@"):
+            value = value[1:]
+        elif value.startswith("@"):
+            from pathlib import Path
+
+            value = read_file_text(Path(value[1:]).expanduser())
+        out[name] = value
+    return out
+
+
+ToServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--to-server",
+        help="Continuing: allow sending the conversation to the server the environment names "
+        "(without it, a conversation never changes server unless --base-url or -p is given).",
+    ),
+]
+TitleOpt = Annotated[
+    str | None,
+    typer.Option("--title", help="The conversation's title (default: its first line, cut to 60).", metavar="TEXT"),
+]
 
 
 # --- Overrides: the sampling flags as one value ------------------------------------------------

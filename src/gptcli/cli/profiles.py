@@ -66,6 +66,8 @@ def profiles_list(json_out: Annotated[bool, typer.Option("--json", help="JSON ou
   GPTCLI_MODEL=gpt-4o gptcli profiles show
 
   gptcli profiles show local --json | jq -r .settings.base_url
+
+  gptcli profiles show review    # its prompt template and the variables it takes
 """,
 )
 def profiles_show(
@@ -77,6 +79,7 @@ def profiles_show(
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Show a profile's effective settings and where each one came from."""
+<<<<<<< HEAD
     from .. import client, profiles, render
 
     prof = profiles.resolve(name, {"model": model})
@@ -87,9 +90,25 @@ def profiles_show(
         sources["family"] = "the model name" if prof.reasoning is None else "reasoning"
     if json_out:
         render.print_json({"name": prof.name, "settings": settings, "sources": sources})
+=======
+    from .. import profiles, render
+    from ..template import variables
+
+    prof = profiles.resolve(name, {"model": model})
+    settings = prof.settings()
+    found = variables(prof.prompt, prof.vars)
+    if json_out:
+        render.print_json({"name": prof.name, "settings": settings, "sources": prof.sources, "variables": found})
+>>>>>>> main
         return
     rows = [[k, render.dumps_json(v, indent=None), sources.get(k, "default")] for k, v in settings.items()]
     render.print_table(["key", "value", "from"], rows, title=f"profile {prof.name}")
+    if found:
+        render.print_table(
+            ["variable", "default", "set with"],
+            [[v["name"], "(required)" if v["required"] else repr(v["default"]), v["from"]] for v in found],
+            title=f"prompt variables of {prof.name}",
+        )
 
 
 @profiles_app.command(

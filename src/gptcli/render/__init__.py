@@ -18,6 +18,7 @@ the functions that draw, so scripts piping ``gptcli ask`` never pay for it.
 from __future__ import annotations
 
 from ..models import usd
+from .code import print_code, terminal_safe
 from .markdown import CODE_LINES, MarkdownStream, print_markdown
 from .progress import BatchProgress, batch_plan_text, batch_summary_text
 from .tables import iter_rows, local_time, print_table
@@ -50,9 +51,11 @@ __all__ = [
     "isatty",
     "iter_rows",
     "local_time",
+    "print_code",
     "print_error",
     "print_json",
     "print_markdown",
     "print_table",
+    "terminal_safe",
     "usd",
 ]
