@@ -229,17 +229,13 @@ class Session:
                         self._keep(e.partial, pre, body, writer, error=e, history=False)
                     else:
                         self._error_note(writer, e)
+                self._failed(e.message)  # no answer: the question leaves the context (issue 14)
             elif isinstance(e, StreamBroken) and e.partial.text:
                 self._keep(e.partial, pre, body, writer)
-<<<<<<< HEAD
-            elif writer is not None:
-                self._error_note(writer, e)
-=======
             else:
                 if writer is not None:
-                    writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
+                    self._error_note(writer, e)
                 self._failed(e.message)
->>>>>>> main
             raise
         for r in retried:
             notices.append(r)
@@ -256,19 +252,17 @@ class Session:
         cost = self._keep(completion, pre, body, writer)
         return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices))
 
-<<<<<<< HEAD
     @staticmethod
     def _error_note(writer: store.Writer, e: GptcliError) -> None:
         extra: dict[str, Any] = {"exit_code": int(e.exit_code)}
         if e.detail:
             extra["detail"] = e.detail  # the server's whole answer (the message is one line)
         writer.note(f"error: {e.message}", kind="error", **extra)
-=======
+
     def _failed(self, error: str) -> None:
         """The question just sent got no reply: out of the context, kept for ``retry``."""
         if self.messages and self.messages[-1]["role"] == "user":
             self.failed_turn = {"content": self.messages.pop()["content"], "error": error}
->>>>>>> main
 
     def _keep(
         self,

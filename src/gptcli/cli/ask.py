@@ -186,11 +186,8 @@ def ask(
         max_cost=max_cost,
         extra_body=extra_body,
         output=output,
-<<<<<<< HEAD
         partial_ok=partial_ok,
-=======
         extract=which,
->>>>>>> main
     )
 
 
@@ -213,46 +210,31 @@ def print_turn(
     max_cost: float | None,
     extra_body: dict[str, Any] | None = None,
     output: Any = None,
-<<<<<<< HEAD
     partial_ok: bool = False,
-=======
     extract: str | None = None,
->>>>>>> main
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
     With ``output`` (structured output) nothing is printed until the whole reply has
     been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
-<<<<<<< HEAD
     A reply that broke off unfinished (StreamBroken) leaves stdout empty unless
     ``partial_ok`` (on a terminal, what was already shown stays shown); the server's
     whole answer behind an error is shown with -v.
-=======
     With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
     reply is whole (``gptcli.extract``).
->>>>>>> main
     """
     from .. import conversation, render
 
     prof = session.profile
     markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
     multi = prof.n > 1
-<<<<<<< HEAD
-    live = not json_out and not multi and output is None
-    gen = session.turn(
-        text,
-        stream=stream and not json_out,
-        max_cost=max_cost,
-        exact=status.enabled or json_out,  # one estimate: the figure -v, --dry-run and --json show is the same
-        extra_body=extra_body,
-=======
     live = not json_out and not multi and output is None and extract is None
-    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled}
+    # One estimate: the figure -v, --dry-run and --json show is the same (issue 15).
+    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled or json_out}
     gen = (
         session.retry(**kwargs, extra_body=extra_body)
         if text is None
         else session.turn(text, **kwargs, extra_body=extra_body)
->>>>>>> main
     )
     from ..errors import GptcliError, StreamBroken
 
@@ -301,9 +283,6 @@ def print_turn(
     return turn
 
 
-<<<<<<< HEAD
-def _stream(gen: Any, status: Any, markdown: bool | None, *, partial_ok: bool = False) -> tuple[Any, bool]:
-=======
 def _extracted(reply: str, which: str, status: Any) -> str:
     from ..extract import extract
 
@@ -313,8 +292,7 @@ def _extracted(reply: str, which: str, status: Any) -> str:
     return got.text
 
 
-def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
->>>>>>> main
+def _stream(gen: Any, status: Any, markdown: bool | None, *, partial_ok: bool = False) -> tuple[Any, bool]:
     """Drive the turn's events: status lines, and the reply's deltas (``markdown`` None: not shown)."""
     from .. import render
     from ..errors import StreamBroken
