@@ -132,6 +132,19 @@ class Reply:
     #: Stream the content in exactly these pieces (e.g. a ``<think>`` tag split
     #: in two) instead of word by word; ``text`` is ignored when set.
     pieces: list[str] | None = None
+    #: Replay a recorded answer verbatim: this body (bytes, text, or a JSON
+    #: object) with ``status``, whatever the request (streamed or not).
+    body: bytes | str | JSON | None = None
+    #: Content-Type of ``body`` (default: JSON when it parses as JSON, else text).
+    content_type: str | None = None
+    #: Streaming: a 200 event stream of exactly these ``data:`` payloads (a
+    #: dict is JSON-encoded), then a clean end; ``[]`` is an empty stream.
+    events: list[str | JSON] | None = None
+    #: Streaming: leave out the finish_reason chunks (the stream still ends
+    #: cleanly with [DONE]); a tuple leaves out only those choice indices.
+    no_finish: bool | tuple[int, ...] = False
+    #: Answer at most this many choices, whatever ``n`` asked for.
+    choices: int | None = None
 
 
 @dataclass(frozen=True)
@@ -410,7 +423,7 @@ def plan_completion(body: JSON, reply: Reply) -> _Plan:
     """Decide the choices and usage for a (validated) chat request."""
     messages = body.get("messages")
     n = _int_param(body, "n") or 1
-    n = max(1, min(n, 128))
+    n = max(1, min(n, 128, reply.choices or 128))
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     stops = [s for s in stops if isinstance(s, str) and s]
@@ -497,11 +510,21 @@ def completion_object(plan: _Plan) -> JSON:
     }
 
 
+def _without_finish(obj: JSON, no_finish: bool | tuple[int, ...]) -> JSON:
+    """``obj`` with finish_reason null for the choices ``Reply.no_finish`` names."""
+    for i, c in enumerate(obj["choices"]):
+        if no_finish is True or (isinstance(no_finish, tuple) and i in no_finish):
+            c["finish_reason"] = None
+    return obj
+
+
 # Event kinds yielded by stream_events(); the handler uses them for drop_after.
 _ROLE, _CONTENT, _EXTRA, _TAIL = "role", "content", "extra", "tail"
 
 
-def stream_events(plan: _Plan, include_usage: bool, malformed_sse: bool = False) -> Iterator[tuple[str, bytes]]:
+def stream_events(
+    plan: _Plan, include_usage: bool, malformed_sse: bool = False, no_finish: bool | tuple[int, ...] = False
+) -> Iterator[tuple[str, bytes]]:
     """The SSE events of a streamed completion, as (kind, bytes) pairs.
 
     Chunks are assembled from pre-rendered string pieces rather than by
@@ -542,6 +565,8 @@ def stream_events(plan: _Plan, include_usage: bool, malformed_sse: bool = False)
     if malformed_sse and not sent_broken:
         yield _EXTRA, b"data: this is not json\n\n"
     for i, (_, finish) in enumerate(plan.choices):
+        if no_finish is True or (isinstance(no_finish, tuple) and i in no_finish):
+            continue
         yield _TAIL, choice(i, "{}", json.dumps(finish))
     if include_usage:
         usage = json.dumps(plan.usage)
@@ -786,13 +811,19 @@ class _Handler(BaseHTTPRequestHandler):
         stream = rec.body.get("stream") is True
         if reply.drop_after is not None and not stream:
             self._drop()
+        if reply.body is not None:
+            self._send_recorded(reply)
+            return
+        if reply.events is not None and stream:
+            self._send_events(reply)
+            return
         failure = _reply_error(reply)
         if failure is not None:
             self._send_json(failure[0], failure[1], reply.headers)
             return
         plan = plan_completion(rec.body, reply)
         if not stream:
-            data = json.dumps(completion_object(plan)).encode()
+            data = json.dumps(_without_finish(completion_object(plan), reply.no_finish)).encode()
             if reply.malformed == "json":
                 # A truncated body, like a proxy cutting a response short.
                 data = data[: len(data) // 2]
@@ -801,6 +832,24 @@ class _Handler(BaseHTTPRequestHandler):
         options = rec.body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         self._stream(plan, reply, include_usage, wake)
+
+    def _send_recorded(self, reply: Reply) -> None:
+        body = reply.body
+        data = json.dumps(body).encode() if isinstance(body, dict) else body.encode() if isinstance(body, str) else body
+        assert isinstance(data, bytes)
+        ctype = reply.content_type
+        if ctype is None:
+            try:
+                json.loads(data)
+                ctype = "application/json"
+            except ValueError:
+                ctype = "text/plain; charset=utf-8"
+        self._send_bytes(reply.status, data, ctype, reply.headers)
+
+    def _send_events(self, reply: Reply) -> None:
+        parts = [e if isinstance(e, str) else json.dumps(e) for e in reply.events or ()]
+        data = b"".join(b"data: " + p.encode() + b"\n\n" for p in parts)
+        self._send_bytes(200, data, "text/event-stream; charset=utf-8", reply.headers)
 
     def _stream(self, plan: _Plan, reply: Reply, include_usage: bool, wake: threading.Event) -> None:
         # Chunked framing tells HTTP/1.1 clients where the body ends while
@@ -831,7 +880,7 @@ class _Handler(BaseHTTPRequestHandler):
                 buffered = 0
 
         sent = 0
-        for kind, data in stream_events(plan, include_usage, reply.malformed == "sse"):
+        for kind, data in stream_events(plan, include_usage, reply.malformed == "sse", reply.no_finish):
             if reply.drop_after is not None and (kind == _TAIL or (kind == _CONTENT and sent >= reply.drop_after)):
                 flush()
                 self._drop()
@@ -1246,10 +1295,13 @@ class FakeServer:
         if invalid is not None:
             return invalid
         reply = self._next_reply()
+        if reply.body is not None:
+            recorded = reply.body if isinstance(reply.body, dict) else json.loads(reply.body)
+            return reply.status, recorded
         failure = _reply_error(reply)
         if failure is not None:
             return failure
-        return 200, completion_object(plan_completion(body, reply))
+        return 200, _without_finish(completion_object(plan_completion(body, reply)), reply.no_finish)
 
     def _create_batch(self, body: JSON) -> tuple[int, JSON]:
         input_file_id = body.get("input_file_id")

@@ -57,22 +57,22 @@ PENALTIES = {"presence_penalty", "frequency_penalty", "logit_bias", "logprobs", 
 @pytest.mark.parametrize(
     ("model", "effort", "kept", "dropped"),
     [
-        # OpenAI reasoning models: max_completion_tokens; sampling, penalties, logprobs out.
-        ("o1", "high", {"max_completion_tokens", "stop", "reasoning_effort"}, {"temperature", "top_p"} | PENALTIES),
-        ("o3-mini", "low", {"max_completion_tokens", "stop", "reasoning_effort"}, PENALTIES),
-        ("o3", "medium", {"max_completion_tokens", "reasoning_effort"}, {"stop", "temperature"} | PENALTIES),
-        ("o4-mini-2025-04-16", "high", {"max_completion_tokens", "reasoning_effort"}, {"stop"} | PENALTIES),
-        ("openai/o3", "low", {"max_completion_tokens", "reasoning_effort"}, {"stop"}),  # OpenRouter-style name
-        ("gpt-5-mini", "minimal", {"max_completion_tokens", "reasoning_effort"}, {"stop", "top_p"} | PENALTIES),
-        ("gpt-5.1", "low", {"max_completion_tokens", "reasoning_effort"}, {"temperature", "stop"} | PENALTIES),
-        ("gpt-5.2", "xhigh", {"max_completion_tokens", "reasoning_effort"}, {"temperature"}),
-        ("gpt-5.6-terra", "max", {"max_completion_tokens", "reasoning_effort"}, {"temperature"}),
-        ("gpt-6-astra", "max", {"max_completion_tokens", "reasoning_effort"}, {"temperature", "stop"}),
+        # OpenAI reasoning models (on another server: max_tokens, issue 15); sampling, penalties, logprobs out.
+        ("o1", "high", {"max_tokens", "stop", "reasoning_effort"}, {"temperature", "top_p"} | PENALTIES),
+        ("o3-mini", "low", {"max_tokens", "stop", "reasoning_effort"}, PENALTIES),
+        ("o3", "medium", {"max_tokens", "reasoning_effort"}, {"stop", "temperature"} | PENALTIES),
+        ("o4-mini-2025-04-16", "high", {"max_tokens", "reasoning_effort"}, {"stop"} | PENALTIES),
+        ("openai/o3", "low", {"max_tokens", "reasoning_effort"}, {"stop"}),  # OpenRouter-style name
+        ("gpt-5-mini", "minimal", {"max_tokens", "reasoning_effort"}, {"stop", "top_p"} | PENALTIES),
+        ("gpt-5.1", "low", {"max_tokens", "reasoning_effort"}, {"temperature", "stop"} | PENALTIES),
+        ("gpt-5.2", "xhigh", {"max_tokens", "reasoning_effort"}, {"temperature"}),
+        ("gpt-5.6-terra", "max", {"max_tokens", "reasoning_effort"}, {"temperature"}),
+        ("gpt-6-astra", "max", {"max_tokens", "reasoning_effort"}, {"temperature", "stop"}),
         # Values a family does not take are left out.
-        ("o3", "minimal", {"max_completion_tokens"}, {"reasoning_effort"}),
-        ("gpt-5", "none", {"max_completion_tokens"}, {"reasoning_effort", "temperature"}),
-        ("gpt-5.1", "xhigh", {"max_completion_tokens"}, {"reasoning_effort"}),
-        ("gpt-6", "none", {"max_completion_tokens"}, {"reasoning_effort"}),
+        ("o3", "minimal", {"max_tokens"}, {"reasoning_effort"}),
+        ("gpt-5", "none", {"max_tokens"}, {"reasoning_effort", "temperature"}),
+        ("gpt-5.1", "xhigh", {"max_tokens"}, {"reasoning_effort"}),
+        ("gpt-6", "none", {"max_tokens"}, {"reasoning_effort"}),
         # Plain chat models: everything kept except reasoning_effort; max_tokens off OpenAI's host.
         ("gpt-4o", "high", {"max_tokens", "temperature", "stop"} | PENALTIES, {"reasoning_effort"}),
         ("ft:gpt-4o-mini:acme::abc123", "low", {"max_tokens", "temperature"}, {"reasoning_effort"}),
@@ -115,11 +115,13 @@ def test_token_limit_name_by_host_and_switch() -> None:
         "max_completion_tokens"
     }
     assert limit(model="o3", base_url="http://x/v1", token_limit_param="max_tokens") == {"max_tokens"}
+    # Any other server gets max_tokens, reasoning model or not (Ollama ignores the other name).
+    assert limit(model="o3-mini", base_url="http://localhost:4000/v1") == {"max_tokens"}
     # A limit in [params] under either name is one limit, sent under the right name.
     body = client.build_body(
-        Profile(model="o3", params={"max_tokens": 7}, base_url="http://x/v1"), MESSAGES, stream=False
+        Profile(model="o3", params={"max_completion_tokens": 7}, base_url="http://x/v1"), MESSAGES, stream=False
     ).body
-    assert body["max_completion_tokens"] == 7 and "max_tokens" not in body
+    assert body["max_tokens"] == 7 and "max_completion_tokens" not in body
 
 
 def test_doc_table_matches_the_code() -> None:
@@ -162,12 +164,12 @@ def test_reasoning_rules_arrive_and_are_named_and_logged(server, gptcli, isolate
     assert r.code == 0, r.stderr
     assert r.stdout == "echo: hi\n"
     (body,) = server.chat_requests()
-    assert sent(body) == {"model": "o3", "max_completion_tokens": 100, "reasoning_effort": "high", "seed": 3}
-    for name in ("temperature", "top_p", "stop", "logit_bias", "logprobs", "max_tokens sent as max_completion_tokens"):
+    assert sent(body) == {"model": "o3", "max_tokens": 100, "reasoning_effort": "high", "seed": 3}
+    for name in ("temperature", "top_p", "stop", "logit_bias", "logprobs"):
         assert name in r.stderr
     (path,) = conversations(isolated)
     notes = [rec["text"] for rec in read_jsonl(path) if rec["type"] == "note" and rec.get("kind") == "parameter"]
-    assert len(notes) == 6 and any(n.startswith("stop dropped") for n in notes)
+    assert len(notes) == 5 and any(n.startswith("stop dropped") for n in notes)
     # Without -v a pipe gets the answer and nothing else.
     quiet = gptcli("ask", "-m", "o3", "-t", "0.5", "hi")
     assert quiet.code == 0 and quiet.stderr == ""
@@ -186,7 +188,7 @@ def test_reasoning_rules_arrive_and_are_named_and_logged(server, gptcli, isolate
         ),
         (
             ("-m", "gpt-5", "-t", "0.2", "--stop", "X", "--reasoning-effort", "minimal", "--max-tokens", "50"),
-            {"model": "gpt-5", "reasoning_effort": "minimal", "max_completion_tokens": 50},
+            {"model": "gpt-5", "reasoning_effort": "minimal", "max_tokens": 50},
         ),
         (
             ("-m", "gpt-5.1", "-t", "0.2", "--reasoning-effort", "none"),

@@ -272,7 +272,7 @@ class Chat:
             if isinstance(event, Preflight):
                 if self.options.verbose:
                     self.ui.status(
-                        f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
+                        f"{event.model} · {'' if event.exact else '~'}{event.prompt_tokens:,} prompt tokens · "
                         f"{render.cost_range(event.cost_min, event.cost_max)}"
                     )
                 spinner.start()
@@ -324,6 +324,8 @@ class Chat:
             if not self.ui.interactive and isinstance(e, AuthError | ConfigError):
                 raise  # every later line would fail the same way
             self.ui.error(e)
+            if self.options.verbose and e.detail:  # the server's whole answer: -v only (issue 15)
+                self.ui.status("the server's answer: " + (render.detail_text(e) or "").replace("\n", " | ")[:2000])
             last = self.session.messages[-1]["role"] if self.session.messages else None
             if self.session.failed_turn is not None:
                 self.ui.status("the question is kept in the log, marked failed, and not sent again; /retry resends it")

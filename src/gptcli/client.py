@@ -159,6 +159,24 @@ RULES: tuple[FamilyRule, ...] = (
 PLAIN = FamilyRule("other", r"", "llama3.2, qwen3, deepseek-chat, mistral-large", efforts=None)
 
 
+# What ``reasoning = true`` in a profile means for a model name the table does not know:
+# an OpenAI-style reasoning model (sampling only at its default, no penalties or logprobs).
+REASONING = FamilyRule(
+    "reasoning",
+    r"$^",
+    "any name, with reasoning = true in the profile",
+    True,
+    _PENALTIES | _LOGPROBS | {"verbosity"},
+    _SAMPLING,
+    _O_EFFORTS,
+)
+
+
+def family_names() -> list[str]:
+    """The names a profile's ``family`` key accepts."""
+    return [rule.family for rule in (*RULES, REASONING, PLAIN)]
+
+
 def rule_for(model: str) -> FamilyRule:
     name = base_model(model)
     for rule in RULES:
@@ -167,19 +185,42 @@ def rule_for(model: str) -> FamilyRule:
     return PLAIN
 
 
+def rule_for_profile(profile: Profile) -> FamilyRule:
+    """The profile's ``family`` row, else its ``reasoning`` switch, else the model name's row."""
+    if profile.family is not None:
+        return next(r for r in (*RULES, REASONING, PLAIN) if r.family == profile.family)
+    if profile.reasoning is True:
+        found = rule_for(profile.model)
+        return found if found.reasoning else REASONING
+    if profile.reasoning is False:
+        return PLAIN
+    return rule_for(profile.model)
+
+
 def token_limit_param(profile: Profile, rule: FamilyRule | None = None) -> str:
     """Which name the output limit travels under.
 
-    The profile's ``token_limit_param`` wins. Otherwise OpenAI reasoning models get
-    ``max_completion_tokens`` wherever they are served (OpenAI, Azure, a proxy: they reject
-    ``max_tokens``), OpenAI's own host gets it for every model (``max_tokens`` is
-    deprecated there), and every other server gets ``max_tokens`` (Ollama silently ignores
-    ``max_completion_tokens``; older llama.cpp and vLLM builds do not know it).
+    The profile's ``token_limit_param`` wins. Otherwise OpenAI's own host (and Azure
+    OpenAI's) gets ``max_completion_tokens`` (its reasoning models reject ``max_tokens``, and
+    ``max_tokens`` is deprecated there for every model), and every other server gets
+    ``max_tokens``, whatever the model: it is the name vLLM, llama.cpp's server, Ollama,
+    LiteLLM and OpenRouter all honour (Ollama and older llama.cpp and vLLM builds silently
+    ignore ``max_completion_tokens``, so ``--max-tokens`` would not bound the reply), and
+    LiteLLM renames it for o-series upstreams itself. A server that refuses it (Azure's
+    o-series) answers 400 and the second chance renames it, so the limit still holds.
     """
     if profile.token_limit_param is not None:
         return profile.token_limit_param
-    rule = rule or rule_for(profile.model)
-    return "max_completion_tokens" if rule.reasoning or is_openai(profile.base_url) else "max_tokens"
+    return "max_completion_tokens" if _openai_run(profile.base_url) else "max_tokens"
+
+
+# Azure OpenAI runs OpenAI's models with OpenAI's rules (its o-series refuse max_tokens).
+_AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+
+def _openai_run(base_url: str | None) -> bool:
+    host = urlparse(base_url).hostname or "" if base_url else ""
+    return is_openai(base_url) or host.endswith(_AZURE_HOSTS)
 
 
 @dataclass(frozen=True)
@@ -194,7 +235,7 @@ def build_body(profile: Profile, messages: list[dict[str, Any]], *, stream: bool
     Profile settings and the ``[params]`` table / ``--param`` fields go through the same
     rules, so a ``logit_bias`` in ``[params]`` is left out for o3 like a temperature is.
     """
-    rule = rule_for(profile.model)
+    rule = rule_for_profile(profile)
     notes: list[str] = []
     body: dict[str, Any] = {"model": profile.model, "messages": messages}
     wanted: dict[str, Any] = {
@@ -258,12 +299,11 @@ def rules_markdown() -> str:
         return ", ".join(f"`{k}`" for k in sorted(keys)) or "-"
 
     head = (
-        "| family | examples | token limit sent as | left out unless 1 | always left out | reasoning_effort |\n"
+        "| family | examples | reasoning model | left out unless 1 | always left out | reasoning_effort |\n"
         "|---|---|---|---|---|---|\n"
     )
     rows = []
-    for rule in (*RULES, PLAIN):
-        limit = "`max_completion_tokens`" if rule.reasoning else "host default"
+    for rule in (*RULES, REASONING, PLAIN):
         if rule.efforts is None:
             efforts = "sent as given"
         elif not rule.efforts:
@@ -273,14 +313,20 @@ def rules_markdown() -> str:
         if rule.at_effort_none:
             efforts += f" (at `none`, {cell(rule.at_effort_none)} are kept)"
         rows.append(
-            f"| {rule.family} | {rule.examples} | {limit} | {cell(rule.only_one)} | {cell(rule.drop)} | {efforts} |"
+            f"| {rule.family} | {rule.examples} | {'yes' if rule.reasoning else 'no'} | {cell(rule.only_one)} "
+            f"| {cell(rule.drop)} | {efforts} |"
         )
-    return head + "\n".join(rows) + "\n"
+    limit = (
+        "\nToken limit, every family: `max_completion_tokens` on OpenAI's and Azure OpenAI's hosts,"
+        " `max_tokens` on every other server (vLLM, llama.cpp, Ollama, LiteLLM, OpenRouter all honour it);"
+        " the profile's `token_limit_param` overrides.\n"
+    )
+    return head + "\n".join(rows) + "\n" + limit
 
 
 # --- the key ---------------------------------------------------------------------------
 
-PLACEHOLDER_KEY = "sk-no-key-required"
+PLACEHOLDER_KEY = "sk-no-key-required"  # the same as backends.openai_wire.PLACEHOLDER_KEY
 
 
 def api_key(profile: Profile) -> str:
@@ -449,10 +495,20 @@ def describe_request(profile: Profile, body: dict[str, Any]) -> RequestDescripti
 
 
 def second_chance(error: APIError, body: dict[str, Any]) -> str | None:
-    """The body key a 400 names as unsupported, if dropping it could help; else None."""
-    if error.status not in (400, 422) or error.code not in SECOND_CHANCE_CODES or not error.param:
+    """The body key a 400 names as unsupported, if dropping it could help; else None.
+
+    OpenAI names it in ``param``; other servers only in words ("O-series models don't
+    support temperature=0.3", "does not support parameters: ['top_p']"), so the message
+    is read for a key the body set (``classify.named_parameter``).
+    """
+    if error.status not in (400, 422) or error.code not in SECOND_CHANCE_CODES:
         return None
-    param = error.param.split(".", 1)[0].split("[", 1)[0]
-    if param in _ESSENTIAL or param not in body:
+    param = error.param.split(".", 1)[0].split("[", 1)[0] if error.param else None
+    if param is None or param not in body:
+        from .backends.classify import named_parameter
+
+        candidates = [k for k in body if k not in _ESSENTIAL]
+        param = named_parameter(" ".join(filter(None, (error.message, error.detail))), candidates)
+    if param is None or param in _ESSENTIAL or param not in body:
         return None
     return param

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import budget, client, prices, reasoning, spend, store, tokens
 from .backend import Backend
-from .errors import GptcliError, Interrupted, StreamBroken, UsageError
+from .errors import GptcliError, IncompleteReply, Interrupted, StreamBroken, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn, redact_url
 
 Event = Preflight | Notice | Delta
@@ -281,6 +281,16 @@ class Session:
                 if writer is not None:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
+            if isinstance(e, IncompleteReply):
+                # Not an answer: kept in the log, marked incomplete, never history.
+                partial = self._separate(e.partial)
+                if writer is not None:
+                    if any(partial.texts):
+                        settle(self._keep(partial, pre, body, writer, messages, error=e, history=False)[0])
+                    else:
+                        self._error_note(writer, e, model=self.profile.model, tag=self.tag, **_thought(partial))
+                self._failed(e.message)  # no answer: the question leaves the context (issue 14)
+                raise
             kept: dict[str, Any] = {}
             if isinstance(e, StreamBroken):
                 partial = self._separate(e.partial)
@@ -291,15 +301,7 @@ class Session:
                     raise e from None
                 kept = _thought(partial)  # no answer: no empty reply in the history, the thinking in the note
             if writer is not None:
-                extra = {"tag": self.tag} if self.tag else {}
-                writer.note(
-                    f"error: {e.message}",
-                    kind="error",
-                    exit_code=int(e.exit_code),
-                    model=self.profile.model,
-                    **kept,
-                    **extra,
-                )
+                self._error_note(writer, e, model=self.profile.model, tag=self.tag, **kept)
             self._failed(e.message)
             raise e from None
         for r in retried:
@@ -312,6 +314,13 @@ class Session:
             cut = _cut_in_reasoning(completion)
             notices.append(cut)
             yield Notice(cut, "warning")
+        asked = int(body.get("n") or 1)
+        if len(completion.texts) < asked:
+            short = f"the server returned {len(completion.texts)} of {asked} choices"
+            notices.append(short)
+            if writer is not None:
+                writer.note(short, kind="choices", asked=asked, returned=len(completion.texts))
+            yield Notice(short, "warning")
         if pre.capped and "length" in completion.finish_reasons:
             capped = f"the reply stopped at the --max-cost cap of {pre.max_output:,} output tokens"
             notices.append(capped)
@@ -321,6 +330,15 @@ class Session:
         cost, estimated = self._keep(completion, pre, body, writer, messages)
         settle(cost)
         return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices), estimated)
+
+    @staticmethod
+    def _error_note(writer: store.Writer, e: GptcliError, *, tag: str | None = None, **more: Any) -> None:
+        extra: dict[str, Any] = {"exit_code": int(e.exit_code), **more}
+        if tag:
+            extra["tag"] = tag  # billed to this project (gptcli usage --by tag)
+        if e.detail:
+            extra["detail"] = e.detail  # the server's whole answer (the message is one line)
+        writer.note(f"error: {e.message}", kind="error", **extra)
 
     def _failed(self, error: str) -> None:
         """The question just sent got no reply: out of the context, kept for ``retry``."""
@@ -348,9 +366,12 @@ class Session:
         body: dict[str, Any],
         writer: store.Writer | None,
         messages: list[dict[str, Any]],
+        *,
+        error: GptcliError | None = None,
+        history: bool = True,
     ) -> tuple[float | None, bool]:
-        """Add the reply to the history and the log; return its cost and whether it is estimated
-        (no usage from the server: priced from counted tokens)."""
+        """Add the reply to the history (unless ``history`` is false) and the log; return its cost
+        and whether it is estimated (no usage from the server: priced from counted tokens)."""
         info = prices.info_for(self.profile)
         usage = completion.usage
         cost = None
@@ -364,7 +385,8 @@ class Session:
             estimated = cost is not None
         if cost is not None:
             self.total_cost += cost
-        self.messages.append({"role": "assistant", "content": completion.text})
+        if history:
+            self.messages.append({"role": "assistant", "content": completion.text})
         if writer is not None:
             extra: dict[str, Any] = {
                 "model": completion.model,
@@ -395,6 +417,9 @@ class Session:
                     extra["reasonings"] = list(completion.reasonings)
             if completion.in_reasoning:
                 extra["in_reasoning"] = True
+            if error is not None:  # a failed turn: the log says so, and history leaves it out
+                extra["failed"] = True
+                extra["error"] = error.message
             writer.message("assistant", completion.text, **extra)
         return cost, estimated
 
@@ -621,7 +646,8 @@ def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
     return {
         "prompt_tokens": pre.prompt_tokens,
         "exact": pre.exact,
-        "encoding": pre.encoding,
+        # Always filled: the tokenizer counted with, or "approximate" (no encoding could be loaded).
+        "encoding": pre.encoding or "approximate",
         "cost_min": pre.cost_min,
         "cost_max": pre.cost_max,
         "context_window": pre.context_window,
@@ -633,7 +659,7 @@ def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
 def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
     """One turn as ``ask --json`` prints it."""
     c = turn.completion
-    multi = len(c.texts) > 1
+    multi = len(c.texts) > 1 or profile.n > 1  # a list whenever n > 1 was asked, however many came
     return {
         "text": list(c.texts) if multi else c.text,
         "model": c.model,

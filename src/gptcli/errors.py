@@ -12,6 +12,7 @@ is the only place that turns them into stderr text and an exit status::
     ├── RateLimitError          5  429 / quota, after the retries
     ├── NetworkError            6  connection, timeout, 5xx
     │   └── StreamBroken        6  the stream broke mid-reply (carries the partial reply)
+    │       └── IncompleteReply 6  the server ended the reply without a finish_reason
     ├── BudgetError             7  the call could cost more than --max-cost
     ├── ContextLengthError      8  the request does not fit the context window
     ├── InvalidOutputError      9  --json-object / --schema reply is not valid
@@ -19,6 +20,10 @@ is the only place that turns them into stderr text and an exit status::
     ├── ChecksFailed           11  replay --check: some cases did not meet their expectations
     ├── Interrupted           130  Ctrl-C / SIGTERM; what was received is kept
     └── APIError                1  a server answer no other class covers (e.g. a 400)
+
+Which server answer becomes which class is decided by one table, whoever wrote the server:
+``backends/classify.py`` (documented in docs/errors.md). ``detail`` keeps the server's
+whole text (shown with -v and written to the log); the message is one line.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class GptcliError(Exception):
     """Base class: a failure with a user-facing one-line message."""
 
     exit_code: ExitCode = ExitCode.UNEXPECTED
+
+    detail: str | None = None  # the server's whole answer, for -v and the log (never the one line)
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -90,6 +97,16 @@ class StreamBroken(NetworkError):
     def __init__(self, message: str, partial: Completion, *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.partial = partial
+
+
+class IncompleteReply(StreamBroken):
+    """The server ended the reply (a clean end of stream) without saying it was finished.
+
+    A requested choice without a ``finish_reason``, or no content and no finish at all
+    (an over-long prompt answered with an empty event stream, a stream cut off when
+    another request arrived). Never a success: exit 6, the reply kept in the log as
+    incomplete, never sent back as history.
+    """
 
 
 class BudgetError(GptcliError):

@@ -110,6 +110,11 @@ class Profile:
     encoding: str | None = None
     include_usage: bool = True
     token_limit_param: str | None = None
+    # For aliases and gateways whose model name says nothing (``reasoner`` served as o3-mini):
+    # which row of client.RULES applies. ``family`` names a row; ``reasoning = true`` picks
+    # the generic reasoning row, ``false`` the plain one. Unset: found from the model name.
+    reasoning: bool | None = None
+    family: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     # key -> where its value came from ("flag", "env GPTCLI_MODEL", "profiles/coder.toml:3", "default")

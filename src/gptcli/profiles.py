@@ -203,6 +203,15 @@ def _token_param(v: Any) -> str:
     return str(v)
 
 
+def _family(v: Any) -> str:
+    from . import client
+
+    names = client.family_names()
+    if v not in names:
+        raise ValueError(f"must be one of: {', '.join(repr(n) for n in names)}")
+    return str(v)
+
+
 def _backend(v: Any) -> str:
     from . import backends
 
@@ -244,6 +253,8 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "encoding": _string,
     "include_usage": _boolean,
     "token_limit_param": _token_param,
+    "reasoning": _boolean,
+    "family": _family,
     "params": _table,
     "headers": _headers,
 }

@@ -19,12 +19,10 @@ from typing import TYPE_CHECKING, Any
 from .._gc import frozen_imports
 from ..errors import (
     APIError,
-    AuthError,
-    ContextLengthError,
     GptcliError,
+    IncompleteReply,
     NetworkError,
     NotFoundError,
-    RateLimitError,
     StreamBroken,
 )
 from ..models import (
@@ -39,6 +37,7 @@ from ..models import (
     redact_url,
 )
 from . import openai_wire as wire
+from .classify import classify
 from .openai_wire import describe_exception, error_fields, scrub
 
 if TYPE_CHECKING:
@@ -110,7 +109,7 @@ def make_client(profile: Profile, key: str, *, async_: bool = False) -> Any:
     from . import deadline, redirects
 
     timeout = httpx.Timeout(profile.timeout, connect=min(profile.timeout, profile.connect_timeout))
-    cls = openai.AsyncOpenAI if async_ else openai.OpenAI
+    cls = openai.AsyncOpenAI if async_ else _sync_client_class()
     http = _plain_http_client(profile.base_url, timeout, async_=async_)
     if http is None:
         http = (openai.DefaultAsyncHttpxClient if async_ else openai.DefaultHttpxClient)(timeout=timeout)
@@ -132,7 +131,56 @@ def make_client(profile: Profile, key: str, *, async_: bool = False) -> Any:
     return client
 
 
+_SYNC_CLIENT: Any = None
+
+
+def _sync_client_class() -> Any:
+    """``openai.OpenAI`` whose retries follow what an error means, not only its status.
+
+    The SDK retries every 5xx: a 500 that is really a request validation error (a pydantic
+    dump from a proxy) would be sent three more times for the same answer. The body is
+    read and classified (``classify.ERROR_RULES``) before the SDK's own rules apply.
+    """
+    global _SYNC_CLIENT
+    if _SYNC_CLIENT is None:
+        import openai
+
+        class Client(openai.OpenAI):
+            def _should_retry(self, response: Any) -> bool:
+                status = response.status_code
+                if status >= 500 and "x-should-retry" not in response.headers:
+                    try:
+                        response.read()
+                        body = json.loads(response.text) if response.text.strip().startswith("{") else None
+                        if not classify(status, body, response.text).rule.retry:
+                            return False
+                    except Exception:
+                        pass  # unreadable: the SDK decides
+                return bool(super()._should_retry(response))
+
+        _SYNC_CLIENT = Client
+    return _SYNC_CLIENT
+
+
 def chat(profile: Profile, body: dict[str, Any], *, key: str) -> Generator[Delta, None, Completion]:
+    """One request; a stream that ends before any text without finishing is sent again.
+
+    Such a stream (cut off when the server took another request, or an empty event
+    stream) is retried like a dropped connection, within the profile's ``max_retries``;
+    once text has arrived it is an ``IncompleteReply`` (exit 6).
+    """
+    attempt = 0
+    while True:
+        try:
+            return (yield from _chat_once(profile, body, key=key))
+        except IncompleteReply as e:
+            if e.partial.text or any(e.partial.texts) or attempt >= profile.max_retries:
+                raise
+            attempt += 1
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+
+
+def _chat_once(profile: Profile, body: dict[str, Any], *, key: str) -> Generator[Delta, None, Completion]:
     client = make_client(profile, key)
     import openai
 
@@ -179,12 +227,25 @@ def clock_url(client: Any) -> str:
 def _consume(
     chunks: Any, body: dict[str, Any], start: float, key: str, profile: Profile
 ) -> Generator[Delta, None, Completion]:
-    n = int(body.get("n") or 1)
-    texts = [[] for _ in range(n)]  # type: list[list[str]]
-    thoughts = [[] for _ in range(n)]  # type: list[list[str]]
-    reasons: list[str | None] = [None] * n
+    asked = int(body.get("n") or 1)
+    texts: dict[int, list[str]] = {}  # by choice index: only the choices that arrived
+    thoughts: dict[int, list[str]] = {}  # reasoning in a field of its own, by choice index
+    reasons: dict[int, str] = {}
     usage: Usage | None = None
     model = body["model"]
+
+    def completion(incomplete: bool) -> Completion:
+        order = sorted(texts)
+        return Completion(
+            tuple("".join(texts[i]) for i in order),
+            tuple(reasons.get(i) for i in order),
+            model,
+            usage,
+            time.monotonic() - start,
+            incomplete=incomplete,
+            reasonings=tuple("".join(thoughts.get(i, [])) for i in order),
+        )
+
     try:
         for chunk in chunks:
             if getattr(chunk, "model", None):
@@ -193,16 +254,13 @@ def _consume(
                 usage = _usage(chunk.usage)
             for choice in chunk.choices or ():
                 i = choice.index or 0
-                while i >= len(texts):
-                    texts.append([])
-                    thoughts.append([])
-                    reasons.append(None)
+                parts = texts.setdefault(i, [])
                 content = choice.delta.content if choice.delta else None
                 thought = wire.reasoning_field(choice.delta)
                 if thought:
-                    thoughts[i].append(thought)
+                    thoughts.setdefault(i, []).append(thought)
                 if content:
-                    texts[i].append(content)
+                    parts.append(content)
                 if content or thought:
                     yield Delta(content or "", i, thought)
                 if choice.finish_reason:
@@ -212,27 +270,13 @@ def _consume(
         raise
     except Exception as e:  # the stream broke: keep what arrived
         _close(chunks)
-        partial = Completion(
-            tuple("".join(t) for t in texts),
-            tuple(reasons),
-            model,
-            usage,
-            time.monotonic() - start,
-            incomplete=True,
-            reasonings=tuple("".join(t) for t in thoughts),
-        )
         message = _broken_stream_message(e, key, profile)
-        raise StreamBroken(scrub(message, key), partial) from None
-    done = all(reasons)
-    return Completion(
-        tuple("".join(t) for t in texts),
-        tuple(reasons),
-        model,
-        usage,
-        time.monotonic() - start,
-        incomplete=not done,
-        reasonings=tuple("".join(t) for t in thoughts),
-    )
+        raise StreamBroken(scrub(message, key), completion(True)) from None
+    done = completion(False)
+    why = wire.incomplete_choices(done, asked)
+    if why:
+        raise IncompleteReply(why, replace(done, incomplete=True))
+    return done
 
 
 def _broken_stream_message(e: Exception, key: str, profile: Profile) -> str:
@@ -277,7 +321,7 @@ def _from_response(resp: Any, model: str, latency: float) -> Completion:
     if not hasattr(resp, "choices") or resp.choices is None:
         raise NetworkError("the server's reply is not a chat completion (malformed JSON?)")
     choices = sorted(resp.choices, key=lambda c: c.index or 0)
-    return Completion(
+    completion = Completion(
         tuple((c.message.content or "") if c.message else "" for c in choices),
         tuple(c.finish_reason for c in choices),
         getattr(resp, "model", None) or model,
@@ -285,6 +329,10 @@ def _from_response(resp: Any, model: str, latency: float) -> Completion:
         latency,
         reasonings=tuple(wire.reasoning_field(c.message) for c in choices),
     )
+    why = wire.incomplete_choices(completion, len(choices))
+    if why:
+        raise IncompleteReply(why, replace(completion, incomplete=True))
+    return completion
 
 
 def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
@@ -302,32 +350,29 @@ def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
         return NetworkError(f"cannot reach {where}: {scrub(describe_exception(cause), key)}")
     if isinstance(e, openai.APIStatusError):
         status = e.status_code
-        err = error_fields(e.body)
-        message = scrub(err.get("message") or e.message or f"HTTP {status}", key)
-        code = err.get("code")
-        param = err.get("param")
-        if code is None and status in (400, 422) and (extra := wire.extra_forbidden(e.body)):
+        if status in (400, 422) and (extra := wire.extra_forbidden(e.body)):
             # pydantic-validated servers (Mistral, FastAPI proxies) refuse an unknown field this way.
-            code, param = "unsupported_parameter", extra
-            message = f"{extra!r} is not permitted by this server (extra_forbidden)"
-        if status in (401, 403):
-            return AuthError(f"the server refused the API key (HTTP {status}): {message}")
-        if status == 429:
-            return RateLimitError(f"rate limited or out of quota (HTTP 429) after retries: {message}")
-        if code == "context_length_exceeded":
-            return ContextLengthError(f"the request is too long for {profile.model}: {message}")
-        if status == 404:
-            return NotFoundError(
-                f"not found (HTTP 404): {message}", hint="list the server's models with: gptcli models"
+            error = APIError(
+                f"HTTP {status}: {extra!r} is not permitted by this server (extra_forbidden)",
+                status=status,
+                code="unsupported_parameter",
+                param=extra,
             )
-        if status >= 500:
-            return NetworkError(f"server error (HTTP {status}) after retries: {message}")
-        return APIError(f"HTTP {status}: {message}", status=status, code=code, param=param)
+            error.detail = scrub(_raw_text(e), key) or None
+            return error
+        return wire.error_for(status, e.body, _raw_text(e), key, profile)
     if isinstance(e, openai.APIResponseValidationError):
         return NetworkError("the server's reply could not be read (malformed JSON)")
     if isinstance(e, openai.APIError):
         return NetworkError(f"bad reply from the server: {scrub(e.message, key)}")
     return NetworkError(scrub(describe_exception(e), key))
+
+
+def _raw_text(e: Any) -> str:
+    try:
+        return str(e.response.text)
+    except Exception:  # a streamed response never read, or no response at all
+        return ""
 
 
 def list_models(profile: Profile, key: str) -> list[ServerModel]:
@@ -399,10 +444,13 @@ class AsyncChat:
         code = error_fields(e.body).get("code")
         headers = e.response.headers
         should = (headers.get("x-should-retry") or "").lower()
-        # The server's explicit say wins; else what the SDK itself would retry.
-        retryable = should == "true" if should in ("true", "false") else status in (408, 409, 429) or status >= 500
-        if code == "insufficient_quota":  # no point waiting: the account is out of credit
-            retryable = False
+        # The server's explicit say wins; else what its answer means (classify.ERROR_RULES):
+        # a 408, 429 or 5xx is retried, a quota, a 4xx or a 500 validation error is not.
+        retryable = (
+            should == "true"
+            if should in ("true", "false")
+            else status == 409 or classify(status, e.body, _raw_text(e)).rule.retry
+        )
         return Outcome(
             error=translate(e, self.key, self.profile),
             status=status,

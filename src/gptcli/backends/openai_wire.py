@@ -9,11 +9,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import NetworkError
-from ..models import BatchResult, Completion, Usage
+from ..errors import (
+    APIError,
+    AuthError,
+    ContextLengthError,
+    GptcliError,
+    IncompleteReply,
+    NetworkError,
+    NotFoundError,
+    RateLimitError,
+)
+from ..models import BatchResult, Completion, Profile, Usage
+from .classify import Classified, classify
 
 
 def describe_exception(e: BaseException) -> str:
@@ -108,6 +119,86 @@ def error_fields(body: object) -> dict[str, Any]:
     return {}
 
 
+PLACEHOLDER_KEY = "sk-no-key-required"  # client.PLACEHOLDER_KEY: sent when no key was set
+
+
+def error_for(status: int, body: Any, raw: str, key: str, profile: Profile) -> GptcliError:
+    """A server's error answer as a gptcli error, by what it means (``classify.ERROR_RULES``).
+
+    The message is one line (the server's first meaningful line, about 200 characters at
+    most); ``detail`` keeps the server's whole text for -v and the log. The key is scrubbed
+    from both.
+    """
+    c = classify(status, body, raw)
+    line = scrub(c.line, key)
+    error = _error_of_kind(c, status, line, key, profile)
+    error.detail = scrub(c.message, key) or None
+    return error
+
+
+def _error_of_kind(c: Classified, status: int, line: str, key: str, profile: Profile) -> GptcliError:
+    kind = c.kind
+    model = profile.model
+    if kind == "context":
+        if c.numbers:
+            prompt, window = c.numbers
+            text = f"the request is too long for {model}: {prompt:,} prompt tokens > context window {window:,}"
+            return ContextLengthError(f"{text} (the server said, HTTP {status})", hint="shorten the input")
+        return ContextLengthError(f"the request is too long for {model} (HTTP {status}): {line}")
+    if kind == "auth":
+        return AuthError(f"the server refused the API key (HTTP {status}): {line}", hint=_key_hint(key, profile))
+    if kind in ("rate_limit", "quota"):
+        what = "out of quota or credit" if kind == "quota" else "rate limited"
+        return RateLimitError(f"{what} (HTTP {status}){' after retries' if c.rule.retry else ''}: {line}")
+    if kind == "timeout":
+        return NetworkError(f"the server timed out (HTTP {status}) after retries: {line}", hint="raise 'timeout'")
+    if kind == "unknown_model":
+        return NotFoundError(
+            f"unknown model {model!r} (HTTP {status}): {line}",
+            hint=f"list the server's models with: gptcli models -p {profile.name}",
+        )
+    if kind == "not_found":
+        return NotFoundError(
+            f"not found (HTTP 404): {line}",
+            hint=f"check base_url ({profile.server_url}); list models with: gptcli models -p {profile.name}",
+        )
+    if kind == "server":
+        return NetworkError(f"server error (HTTP {status}) after retries: {line}")
+    if kind == "content_filter":
+        return APIError(f"the server's content filter refused the request (HTTP {status}): {line}", status=status)
+    if kind == "validation":
+        return APIError(f"the server rejected the request as invalid (HTTP {status}): {line}", status=status)
+    code = c.code
+    if kind == "unsupported_parameter" and code not in ("unsupported_parameter", "unsupported_value"):
+        code = "unsupported_parameter"  # said in words only (LiteLLM's code is "400"): the second chance reads them
+    return APIError(f"HTTP {status}: {line}", status=status, code=code, param=c.param)
+
+
+def _key_hint(key: str, profile: Profile) -> str:
+    if key == PLACEHOLDER_KEY:
+        return f"no API key was set: profile {profile.name!r} reads ${profile.api_key_env} (or set api_key_cmd)"
+    if profile.api_key_cmd:
+        return f"the key came from api_key_cmd {profile.api_key_cmd[0]}"
+    return f"the key came from ${profile.api_key_env}"
+
+
+def incomplete_choices(completion: Completion, asked: int) -> str | None:
+    """Why a reply the server sent whole is not finished, or None when it is.
+
+    Every choice that arrived needs a finish_reason; a reply with no choice, or with no
+    content and no finish at all, is not an answer (an over-long prompt answered with an
+    empty stream). Choices that never arrived are not judged here (the caller warns).
+    """
+    chars = sum(len(t) for t in completion.texts)
+    if not completion.texts or (chars == 0 and not any(completion.finish_reasons)):
+        return f"the server ended the reply without finishing it; {chars} characters received"
+    if not all(completion.finish_reasons):
+        missing = [str(i + 1) for i, r in enumerate(completion.finish_reasons) if not r]
+        which = f" (choice {', '.join(missing)} of {max(asked, len(completion.texts))})" if asked > 1 else ""
+        return f"the server ended the reply without finishing it{which}; {chars} characters received"
+    return None
+
+
 def retry_after(headers: Any) -> float | None:
     """Seconds from ``retry-after-ms``, or ``retry-after`` (seconds or an HTTP date)."""
     import email.utils
@@ -165,7 +256,7 @@ def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
         thoughts.append(reasoning_field(message))
         reason = c.get("finish_reason")
         reasons.append(reason if isinstance(reason, str) else None)
-    return Completion(
+    completion = Completion(
         tuple(texts),
         tuple(reasons),
         str(data.get("model") or model),
@@ -173,6 +264,10 @@ def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
         latency,
         reasonings=tuple(thoughts) if any(thoughts) else (),
     )
+    why = incomplete_choices(completion, len(texts))
+    if why:
+        raise IncompleteReply(why, replace(completion, incomplete=True))
+    return completion
 
 
 def _usage_from_dict(u: Any) -> Usage | None:

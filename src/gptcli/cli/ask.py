@@ -119,6 +119,12 @@ def ask(
             metavar="FILE",
         ),
     ] = None,
+    partial_ok: Annotated[
+        bool,
+        typer.Option(
+            "--partial-ok", help="When the reply breaks off unfinished, still print what arrived (exit 6 all the same)."
+        ),
+    ] = False,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from .. import continuing, conversation, render
@@ -194,6 +200,7 @@ def ask(
         max_cost=max_cost,
         extra_body=extra_body,
         output=output,
+        partial_ok=partial_ok,
         extract=which,
     )
 
@@ -217,12 +224,16 @@ def print_turn(
     max_cost: float | None,
     extra_body: dict[str, Any] | None = None,
     output: Any = None,
+    partial_ok: bool = False,
     extract: str | None = None,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
     With ``output`` (structured output) nothing is printed until the whole reply has
     been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
+    A reply that broke off unfinished (StreamBroken) leaves stdout empty unless
+    ``partial_ok`` (on a terminal, what was already shown stays shown); the server's
+    whole answer behind an error is shown with -v.
     With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
     reply is whole (``gptcli.extract``).
     """
@@ -233,14 +244,26 @@ def print_turn(
     markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
     multi = prof.n > 1
     live = not json_out and not multi and output is None and extract is None
-    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled}
+    # One estimate: the figure -v, --dry-run and --json show is the same (issue 15).
+    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled or json_out}
     gen = (
         session.retry(**kwargs, extra_body=extra_body)
         if text is None
         else session.turn(text, **kwargs, extra_body=extra_body)
     )
     shown = _Thinking(prof.show_reasoning)
-    turn, streamed = _stream(gen, status, markdown if live else None, shown)
+    from ..errors import GptcliError, StreamBroken
+
+    try:
+        turn, streamed = _stream(gen, status, markdown if live else None, shown, partial_ok=partial_ok)
+    except GptcliError as e:
+        detail = render.detail_text(e) if status.verbose else None
+        if detail:
+            status(f"the server's answer:\n{detail}")
+        if isinstance(e, StreamBroken) and partial_ok and not (live and stream) and any(e.partial.texts):
+            sys.stdout.write("\n".join(e.partial.texts) + "\n")
+            sys.stdout.flush()
+        raise
     if output is not None:
         turn = conversation.check_output(turn, output)
     c = turn.completion
@@ -316,9 +339,12 @@ def _extracted(reply: str, which: str, status: Any) -> str:
     return got.text
 
 
-def _stream(gen: Any, status: Any, markdown: bool | None, thinking: _Thinking | None = None) -> tuple[Any, bool]:
+def _stream(
+    gen: Any, status: Any, markdown: bool | None, thinking: _Thinking | None = None, *, partial_ok: bool = False
+) -> tuple[Any, bool]:
     """Drive the turn's events: status lines, and the reply's deltas (``markdown`` None: not shown)."""
     from .. import render
+    from ..errors import StreamBroken
     from ..models import Delta, Notice, Preflight
 
     thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
@@ -332,7 +358,7 @@ def _stream(gen: Any, status: Any, markdown: bool | None, thinking: _Thinking | 
                 return stop.value, printer is not None
             if isinstance(event, Preflight):
                 status(
-                    f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
+                    f"{event.model} · {'' if event.exact else '~'}{event.prompt_tokens:,} prompt tokens · "
                     f"{render.cost_range(event.cost_min, event.cost_max)}"
                 )
                 spinner.start()  # the request goes out now
@@ -353,6 +379,10 @@ def _stream(gen: Any, status: Any, markdown: bool | None, thinking: _Thinking | 
         # session so that it keeps the partial reply and raises Interrupted.
         thinking.answer()
         gen.throw(KeyboardInterrupt())
+        raise
+    except StreamBroken:
+        if printer is not None and not partial_ok and hasattr(printer, "discard"):
+            printer.discard()  # an unfinished reply is not an answer: nothing on a piped stdout
         raise
     finally:
         thinking.answer()

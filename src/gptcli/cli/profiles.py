@@ -79,16 +79,20 @@ def profiles_show(
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Show a profile's effective settings and where each one came from."""
-    from .. import profiles, render
+    from .. import client, profiles, render
     from ..template import variables
 
     prof = profiles.resolve(name, {"model": model})
     settings = prof.settings()
+    sources = dict(prof.sources)
+    if prof.family is None:  # the row of the rules table the model name picks (docs/model-families.md)
+        settings["family"] = client.rule_for_profile(prof).family
+        sources["family"] = "the model name" if prof.reasoning is None else "reasoning"
     found = variables(prof.prompt, prof.vars)
     if json_out:
-        render.print_json({"name": prof.name, "settings": settings, "sources": prof.sources, "variables": found})
+        render.print_json({"name": prof.name, "settings": settings, "sources": sources, "variables": found})
         return
-    rows = [[k, render.dumps_json(v, indent=None), prof.sources.get(k, "default")] for k, v in settings.items()]
+    rows = [[k, render.dumps_json(v, indent=None), sources.get(k, "default")] for k, v in settings.items()]
     render.print_table(["key", "value", "from"], rows, title=f"profile {prof.name}")
     if found:
         render.print_table(

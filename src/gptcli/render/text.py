@@ -49,6 +49,13 @@ def error_line(err: GptcliError | str) -> str:
     return f"gptcli: error: {clean(text)}"
 
 
+def detail_text(err: GptcliError) -> str | None:
+    """The server's whole answer behind an error (``-v``), control characters removed."""
+    from ..printable import clean as printable
+
+    return printable(err.detail, keep_newlines=True).strip() or None if err.detail else None
+
+
 def print_error(err: GptcliError | str) -> None:
     print(error_line(err), file=sys.stderr, flush=True)
 
@@ -58,6 +65,7 @@ class Status:
 
     def __init__(self, verbose: bool = False) -> None:
         self.enabled = verbose or isatty(sys.stderr)
+        self.verbose = verbose  # what only -v shows (a server's whole error answer)
         self.color = color_allowed(sys.stderr)
 
     def __call__(self, text: str, *, warning: bool = False) -> None:
@@ -94,6 +102,7 @@ class PlainStream:
         self.out = out or sys.stdout
         self.live = isatty(self.out)
         self.parts: list[str] = []
+        self.discarded = False
 
     def feed(self, text: str) -> None:
         if self.live:
@@ -102,10 +111,17 @@ class PlainStream:
         else:
             self.parts.append(text)
 
+    def discard(self) -> None:
+        """Forget what was not written yet (on a terminal, what was shown stays); close writes nothing."""
+        self.parts = []
+        self.discarded = True
+
     def close(self) -> None:
         if self.live:
             self.out.write("\n")
             self.out.flush()
+            return
+        if self.discarded:
             return
         data = ("".join(self.parts) + "\n").encode("utf-8", "surrogateescape")
         self.parts = []
