@@ -289,11 +289,14 @@ class Chat:
         except (Interrupted, KeyboardInterrupt) as e:
             if self.terminating or not self.ui.interactive:
                 raise Interrupted(str(e) or "interrupted") from None
-            self.ui.warn(
-                "interrupted: the partial reply is kept, marked interrupted (/retry regenerates it)"
-                if "kept" in str(e)
-                else "interrupted before the reply began (/retry sends the question again)"
-            )
+            if "partial reply" not in str(e):
+                self.ui.warn("interrupted before the reply began (/retry sends the question again)")
+            elif self.session.log:
+                self.ui.warn("interrupted: the partial reply is kept, marked interrupted (/retry regenerates it)")
+            else:
+                self.ui.warn(
+                    "interrupted: the partial reply stays in this chat, not saved (--no-log; /retry regenerates it)"
+                )
             return None
         except GptcliError as e:
             self.failed = e

@@ -199,6 +199,8 @@ class Session:
                 raise Interrupted("interrupted before the reply began") from None
             partial = _partial(texts, self.profile.model, time.monotonic() - start, interrupted=True)
             self._keep(partial, pre, body, writer)
+            if writer is None:  # --no-log: in this session's memory only, never on disk
+                raise Interrupted("interrupted; the partial reply was not saved (--no-log)") from None
             raise Interrupted("interrupted; the partial reply was kept") from None
         except GptcliError as e:
             for r in retried:  # a second chance that failed too: still say what was tried
