@@ -219,9 +219,9 @@ class MarkdownStream:
     # -- printing finished parts ---------------------------------------------------
 
     def _md(self, text: str) -> Any:
-        from rich.markdown import Markdown
+        from .linebreaks import markdown
 
-        return Markdown(text, code_theme=self.code_theme)
+        return markdown(text, self.code_theme)  # single newlines stay line breaks
 
     def _code_background(self) -> Any:
         if self._code_bg is None:
@@ -314,6 +314,7 @@ class _Lazy:
 
 def print_markdown(text: str) -> None:
     from rich.console import Console
-    from rich.markdown import Markdown
 
-    Console().print(Markdown(text, code_theme="monokai"))
+    from .linebreaks import markdown
+
+    Console().print(markdown(text))
