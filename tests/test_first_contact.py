@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 from pathlib import Path
 
+import pytest
+
 from conftest import write_profile
+from fakeserver import Reply
+from gptcli.backends import hints, retry_notice
 
 
 def test_one_broken_profile_does_not_break_the_listing(gptcli, isolated: Path) -> None:
@@ -73,3 +79,65 @@ def test_a_tab_or_newline_in_a_cell_stays_in_its_row(gptcli, isolated: Path) -> 
     lines = gptcli("profiles", "list").stdout.splitlines()
     row = next(line for line in lines if line.startswith("odd\t")).split("\t")
     assert row == ["odd", "m", "user", "a b c"]
+
+
+# --- errors that say what to do (item 4) -------------------------------------------------------
+
+
+def refused_port() -> int:
+    with socket.socket() as s:  # bound, then closed: nothing listens there any more
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chained(outer: Exception, cause: BaseException) -> Exception:
+    outer.__cause__ = cause
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("url", "cause", "expected"),
+    [
+        ("http://localhost:11434/v1", ConnectionRefusedError(111, "Connection refused"), "ollama serve"),
+        ("http://127.0.0.1:11434/v1", OSError("[Errno 111] Connection refused"), "is Ollama running?"),
+        ("http://127.0.0.1:8000/v1", ConnectionRefusedError(111, "refused"), "is a server running on port 8000?"),
+        ("https://llm.example.com/v1", ConnectionRefusedError(111, "refused"), "llm.example.com:443 up?"),
+        (
+            "https://api.opnai.com/v1",
+            socket.gaierror(-2, "Name or service not known"),
+            "'api.opnai.com' does not resolve",
+        ),
+        ("https://x.example/v1", OSError("[Errno 8] nodename nor servname provided, or not known"), "check base_url"),
+    ],
+)
+def test_connection_hints(url: str, cause: BaseException, expected: str) -> None:
+    hint = hints.connection_hint(url, chained(RuntimeError("ConnectError"), cause))
+    assert hint is not None and expected in hint
+
+
+def test_no_hint_for_other_failures() -> None:
+    assert hints.connection_hint("http://localhost:11434/v1", OSError("certificate verify failed")) is None
+
+
+def test_refused_connection_end_to_end_says_what_to_do(gptcli, isolated: Path) -> None:
+    port = refused_port()
+    write_profile(isolated, "down", f'base_url = "http://127.0.0.1:{port}/v1"\nmax_retries = 0\n')
+    r = gptcli("ask", "-p", "down", "hi")
+    assert r.code == 6 and r.stdout == ""
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"gptcli: error: cannot reach http://127.0.0.1:{port}/v1")
+    assert line.endswith(f"(is a server running on port {port}? If so, check base_url with: gptcli profiles show)")
+
+
+def test_retries_are_said_as_they_happen(server, gptcli) -> None:
+    server.enqueue(Reply(status=503, headers={"retry-after-ms": "10"}))
+    r = gptcli("ask", "-v", "hi")
+    assert r.code == 0, r.stderr
+    assert "request failed, retrying in 0.01 s, 1 of 2" in r.stderr
+    assert len(server.chat_requests()) == 2
+    assert r.stdout == "echo: hi\n"
+
+    server.enqueue(Reply(status=503, headers={"retry-after-ms": "10"}))
+    quiet = gptcli("ask", "hi")  # not a terminal and no -v: status stays off, the retry too
+    assert quiet.code == 0 and quiet.stderr == ""
+    assert not logging.getLogger(retry_notice.LOGGER).handlers  # the listener is gone after the call

@@ -74,6 +74,7 @@ def ask(
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from .. import conversation, render
+    from ..backends import retry_notice
     from ..prompt_input import build_prompt, read_stdin
 
     output = _output_spec(json_object, schema)
@@ -92,17 +93,18 @@ def ask(
         d = session.dry_run(text, max_cost=max_cost, extra_body=extra_body)
         render.print_json(conversation.dry_run_record(d, session.profile))
         return
-    print_turn(
-        session,
-        text,
-        status=status,
-        json_out=json_out,
-        raw=raw,
-        stream=not no_stream,
-        max_cost=max_cost,
-        extra_body=extra_body,
-        output=output,
-    )
+    with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
+        print_turn(
+            session,
+            text,
+            status=status,
+            json_out=json_out,
+            raw=raw,
+            stream=not no_stream,
+            max_cost=max_cost,
+            extra_body=extra_body,
+            output=output,
+        )
 
 
 def _output_spec(json_object: bool, schema: Path | None) -> Any:

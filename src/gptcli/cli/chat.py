@@ -50,7 +50,8 @@ def chat(
 ) -> int:
     """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
     from .. import chat as chat_use_case
-    from .. import conversation
+    from .. import conversation, render
+    from ..backends import retry_notice
 
     if ctx.args:
         raise UsageError(
@@ -63,4 +64,5 @@ def chat(
         profile, model = chat_use_case.resume_defaults(conv)
     prof = overrides.resolve(profile, model)
     options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose)
-    return chat_use_case.main(prof, conv=conv, log=not no_log, raw=raw, options=options)
+    with retry_notice.shown(render.Status(verbose)):  # retries said on a terminal (or with -v), not a silent wait
+        return chat_use_case.main(prof, conv=conv, log=not no_log, raw=raw, options=options)

@@ -26,9 +26,11 @@ def models(
 ) -> None:
     """List the server's models, with price and context window where known."""
     from .. import catalog, profiles, render
+    from ..backends import retry_notice
 
     prof = profiles.resolve(profile, {"base_url": base_url})
-    rows = catalog.list_models(prof, contains)
+    with retry_notice.shown(render.Status()):
+        rows = catalog.list_models(prof, contains)
     if json_out:
         render.print_json([r.to_dict() for r in rows])
         return
