@@ -5,6 +5,8 @@ One loop, two front ends:
 * on a terminal (stdin and stdout both ttys), input comes from prompt_toolkit
   (``chat_input``, imported only on this path) with history, Ctrl-R, bracketed paste
   and a bottom toolbar; replies stream as live Markdown (``render.MarkdownStream``);
+  with stdout piped (``chat | tee log``) and stderr a terminal, the prompt, banner and
+  command output go to stderr and the replies, plain, to stdout;
 * otherwise each line of stdin is a turn (a ``\"\"\"`` line opens and closes a
   multi-line message), replies go to stdout as plain text, and everything else
   (notices, command output, errors, the farewell) goes to stderr, so stdout carries
@@ -158,25 +160,31 @@ class TerminalFrontend(_StderrLines):
 
     interactive = True
 
-    def __init__(self, chat: Chat, *, history: bool, raw: bool = False) -> None:
+    def __init__(self, chat: Chat, *, history: bool, raw: bool = False, replies_piped: bool = False) -> None:
         from . import chat_input  # prompt_toolkit: only on this path
 
         self.input = chat_input.TerminalInput(
             toolbar=chat.toolbar,
             history_file=chat_input.history_path() if history else None,
             words=[f"/{name}" for name in COMMANDS],
+            on_stderr=replies_piped,
         )
         self.raw = raw
+        # `gptcli chat | tee log`: the prompt, banner and command output on the terminal (stderr),
+        # the replies alone on stdout, plain text streamed as it arrives.
+        self.replies_piped = replies_piped
         self._status = render.Status(True)
 
     def read(self) -> str | None:
         return self.input.read()
 
     def reply(self) -> Printer:
+        if self.replies_piped:
+            return render.PlainStream(live=True)
         return render.PlainStream() if self.raw else render.MarkdownStream()
 
     def info(self, text: str) -> None:
-        print(text, flush=True)
+        print(text, file=sys.stderr if self.replies_piped else sys.stdout, flush=True)
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -503,6 +511,8 @@ class Chat:
     def _cost_text(self) -> str:
         if self.unpriced and self.unpriced == self.replies:
             return "cost unknown"
+        if not self.replies and not _price_known(self.session.profile):
+            return "cost unknown"  # from the start, not "$0" until the first reply says otherwise
         return render.usd(self.session.total_cost) + (" + unknown" if self.unpriced else "")
 
     def cmd_cost(self, arg: str) -> None:
@@ -596,6 +606,15 @@ def _parse_value(key: str, raw: str) -> Any:
     return value
 
 
+def _price_known(prof: Profile) -> bool:
+    from . import tokens
+
+    try:
+        return tokens.model_info(prof.model, prof.base_url, prof.price, prof.context_window).price is not None
+    except Exception:  # advisory only: the toolbar must never break input
+        return False
+
+
 def _drive(gen: Generator[Any, None, Turn], on_event: Callable[[Any], None]) -> Turn:
     """Run a turn; a Ctrl-C that lands while an event is handled is passed into the session."""
     try:
@@ -665,6 +684,8 @@ def main(
     ui: Frontend
     if render.isatty(sys.stdin) and render.isatty(sys.stdout):
         ui = TerminalFrontend(chat, history=log, raw=raw)
+    elif render.isatty(sys.stdin) and render.isatty(sys.stderr):  # gptcli chat | tee log
+        ui = TerminalFrontend(chat, history=log, raw=True, replies_piped=True)
     else:
         ui = LineFrontend(sys.stdin.buffer, verbose=chat.options.verbose)
     if conv is not None:
