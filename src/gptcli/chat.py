@@ -35,7 +35,7 @@ from collections.abc import Callable, Generator, Iterator
 from datetime import date
 from typing import IO, Any, Protocol
 
-from . import conversation, profiles, render, store
+from . import chat_extras, conversation, profiles, render, store
 from .errors import AuthError, ConfigError, GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Delta, Notice, Preflight, Profile, Turn
 
@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokens": ("", "tokens in context against the model's window"),
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
+    **chat_extras.COMMANDS,  # /copy, /edit
     "exit": ("", "leave (also /quit, exit, quit, 退出, 再见, Ctrl-D)"),
 }
 _ALIASES = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
@@ -243,6 +244,9 @@ class Chat:
         if stripped.casefold() in EXIT_WORDS:
             self._farewell(stripped)
             return False
+        if chat_extras.is_shell_line(self, text):  # !command, on a terminal
+            chat_extras.run_shell(self, text[1:].strip())
+            return True
         if stripped.startswith("//"):  # a message that starts with "/"
             return self.send(unquote(text.lstrip()[1:]))
         m = _COMMAND_RE.match(stripped)
@@ -253,6 +257,7 @@ class Chat:
     def send(self, text: str) -> bool:
         if not text.strip():
             return True
+        text = chat_extras.with_context(self, text)  # the !command outputs the user added
         self._exchange(self.session.turn(text, **self._turn_options()))
         return True
 
@@ -404,7 +409,15 @@ class Chat:
         lines.append("")
         lines.append("  A message: type it and press Enter. Multi-line: paste it, press Esc-Enter (Alt-Enter) for")
         lines.append('  a new line, or open and close it with """. Ctrl-C cancels a reply; Ctrl-D leaves.')
+        if self.ui.interactive:
+            lines.append(f"  {chat_extras.SHELL_HELP}.")
         self.ui.info("\n".join(lines))
+
+    def cmd_copy(self, arg: str) -> None:
+        chat_extras.cmd_copy(self, arg)
+
+    def cmd_edit(self, arg: str) -> None:
+        chat_extras.cmd_edit(self, arg)
 
     def cmd_system(self, arg: str) -> None:
         if not arg:
