@@ -190,7 +190,7 @@ def confirm(chat: Chat, question: str) -> bool:
 
     session = getattr(getattr(chat.ui, "input", None), "session", None)  # the chat's own output (stderr when piped)
     try:
-        answer = PromptSession(output=getattr(session, "output", None)).prompt(question)
+        answer: str = PromptSession(output=getattr(session, "output", None)).prompt(question)
     except (EOFError, KeyboardInterrupt):
         return False
     return answer.strip().lower() in ("y", "yes", "是")
