@@ -19,7 +19,9 @@ from .options import BaseUrlOpt, ProfileOpt
 """
 )
 def models(
-    contains: Annotated[str | None, typer.Argument(help="Only models whose id contains this text.")] = None,
+    contains: Annotated[
+        str | None, typer.Argument(help="Only models whose id contains TEXT (any case).", metavar="TEXT")
+    ] = None,
     profile: ProfileOpt = None,
     base_url: BaseUrlOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="A JSON list (id, context_window, price, ...).")] = False,
