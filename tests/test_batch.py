@@ -656,8 +656,7 @@ def test_retry_after_is_capped_like_ask_and_shown_on_the_progress_line(
     # issue 17 #9: batch waited up to 300 s per retry with nothing on stderr; ask waits at most 120 s.
     from gptcli.batch import runner
     from gptcli.batch.limits import Limiter as RunLimiter
-    from gptcli.models import Completion
-    from gptcli.openai_backend import Outcome
+    from gptcli.models import Completion, Outcome
 
     src = tmp_path / "p.txt"
     src.write_text("a\nb\n", encoding="utf-8")

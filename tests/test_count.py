@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from conftest import conversations
+from gptcli import budget, preflight, prices, tokens
+from gptcli.errors import BudgetError, ContextLengthError
+from gptcli.models import Price, Profile
+from gptcli.tokens import counting
 
 # Downloads of encoding files go to a closed local port: fails at once, no DNS, no internet.
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "TIKTOKEN_CACHE_DIR": ""}
@@ -82,15 +90,20 @@ def test_count_conversation_next_turn(server, gptcli, isolated: Path) -> None:
     assert data["total"]["tokens"] == expected["total"]["tokens"]
 
 
+def test_count_offline_uses_the_ranks_shipped_in_the_package(gptcli) -> None:
+    data = gptcli("count", "-m", "gpt-4o", "--json", "hi", env=OFFLINE).json()  # no cache of any kind
+    assert data["total"]["tokens"] == 1 and data["encoding"] == "o200k_base" and data["exact"] is True
+
+
 def test_count_offline_is_one_line_exit_3(gptcli) -> None:
-    r = gptcli("count", "hi", env=OFFLINE)
+    r = gptcli("count", "-m", "text-davinci-003", "hi", env=OFFLINE)  # p50k_base: not shipped
     assert r.code == 3
     assert "TIKTOKEN_CACHE_DIR" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
 def test_ask_offline_falls_back_to_an_estimate(server, gptcli) -> None:
-    r = gptcli("ask", "-v", "hi", env=OFFLINE)
+    r = gptcli("ask", "-v", "-m", "text-davinci-003", "hi", env=OFFLINE)  # p50k_base: not shipped
     assert r.code == 0, r.stderr
     assert r.stdout == "echo: hi\n"
     assert r.stderr.count("approximate") == 1
@@ -123,3 +136,80 @@ def test_context_window_refuses_before_sending(server, gptcli, isolated: Path) -
     assert server.requests == []
     ok = gptcli("ask", "-p", "tiny", "short")
     assert ok.code == 0
+
+
+# --- budget: the one count-else-estimate path and the one window / --max-cost check (in-process)
+
+HISTORY = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "hello there 你好", "name": "bob"},
+    {"role": "assistant", "content": "hi"},
+]
+PRICED = Profile(model="gpt-4o", price=Price(2.5, 1.25, 10.0), context_window=1000, max_tokens=100)
+
+
+def test_counter_equals_the_chat_formula_and_counts_each_message_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = budget.Counter("gpt-4o")
+    assert counter.count(HISTORY) == budget.PromptCount(tokens.count_messages(HISTORY, "gpt-4o"), True, "o200k_base")
+    assert counter.count(HISTORY[:2]).tokens == tokens.count_messages(HISTORY[:2], "gpt-4o")
+    calls: list[int] = []
+    real = counting.count_messages
+    monkeypatch.setattr(counting, "count_messages", lambda ms, *a, **k: calls.append(len(ms)) or real(ms, *a, **k))
+    grown = [*HISTORY, {"role": "user", "content": "and then?"}]
+    assert counter.count(grown).tokens == real(grown, "gpt-4o")
+    assert calls == [1]  # only the new message was counted
+
+
+def test_counter_falls_back_to_the_estimate_once_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable(*args: Any, **kwargs: Any) -> int:
+        raise tokens.EncodingUnavailable("no o200k_base here")
+
+    monkeypatch.setattr(counting, "count_messages", unavailable)
+    warnings: list[str] = []
+    counter = budget.Counter("gpt-4o", warn=warnings.append)
+    first = counter.count(HISTORY)
+    assert first == budget.PromptCount(tokens.approx_tokens(HISTORY), False, None)
+    assert counter.count(HISTORY[:1]).tokens == tokens.approx_tokens(HISTORY[:1])
+    assert warnings == ["token counts are approximate: no o200k_base here"]
+    assert preflight.count(PRICED, HISTORY) == (first.tokens, False, None)  # the old name still works
+
+
+def test_check_uses_the_bound_then_the_count_and_a_count_passed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    pre = budget.check(PRICED, HISTORY, max_cost=1.0)
+    assert not pre.exact and pre.encoding is None  # the UTF-8 bound settled it: nothing loaded
+    assert pre.prompt_tokens == tokens.upper_bound_tokens(HISTORY)
+    exact = budget.check(PRICED, HISTORY, exact=True)
+    assert exact.exact and exact.prompt_tokens == tokens.count_messages(HISTORY, "gpt-4o")
+
+    def no_count(*args: Any, **kwargs: Any) -> int:
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(counting, "count_messages", no_count)
+    given = budget.PromptCount(42, True, "o200k_base")
+    again = budget.check(PRICED, HISTORY, exact=True, counted=given)
+    assert again.prompt_tokens == 42 and again.exact and again.cost_min == prices.cost(PRICED.price, 42, 0)
+
+
+def test_check_refuses_the_window_and_the_budget() -> None:
+    small = dataclasses.replace(PRICED, context_window=20)
+    with pytest.raises(ContextLengthError, match="request too long for gpt-4o"):
+        budget.check(small, HISTORY)
+    with pytest.raises(BudgetError, match=r"this call could cost up to .* > --max-cost"):
+        budget.check(PRICED, HISTORY, max_cost=1e-9)
+    with pytest.raises(BudgetError, match="price unknown for my-local-model"):
+        budget.check(Profile(model="my-local-model", base_url="http://127.0.0.1:9/v1"), HISTORY, max_cost=1.0)
+    unbounded = Profile(model="my-local-model", base_url="http://127.0.0.1:9/v1", price=Price(1.0, 1.0, 1.0))
+    with pytest.raises(BudgetError, match="output of my-local-model is unbounded"):
+        budget.check(unbounded, HISTORY, max_cost=1.0)
+
+
+def test_info_for_uses_the_profile_values_for_its_own_model_only() -> None:
+    assert prices.info_for(PRICED) == tokens.model_info("gpt-4o", None, PRICED.price, 1000)
+    other = prices.info_for(PRICED, "gpt-4o-mini")
+    assert other == tokens.model_info("gpt-4o-mini") and other.price != PRICED.price
+
+
+def test_base_model_is_one_rule() -> None:
+    assert prices.base_model(" ft:gpt-4o-mini-2024-07-18:org::x ") == "gpt-4o-mini-2024-07-18"
+    assert prices.base_model("openai/GPT-4o") == prices.base_model("azure/gpt-4o") == "gpt-4o"
+    assert tokens.encoding_name("openrouter/openai/gpt-4") == ("cl100k_base", True)

@@ -703,7 +703,7 @@ def test_index_entry_round_trips_and_rejects_stale_or_foreign_lists() -> None:
 def test_renderers_import_no_use_case() -> None:
     code = (
         "import sys\n"
-        "import gptcli.render, gptcli.render.diff, gptcli.render.transcript, gptcli.diffview\n"
+        "import gptcli.render, gptcli.render.diff, gptcli.render.transcript\n"
         "use_cases = ('replay', 'batch', 'chat', 'conversation', 'cli')\n"
         "print([m for m in sys.modules if m.split('.')[:2] in [['gptcli', u] for u in use_cases]])\n"
     )

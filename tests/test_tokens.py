@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gptcli import _ranks, tokens
+from gptcli import _ranks, budget, tokens
 from gptcli.errors import ConfigError, ExitCode
 from gptcli.models import Price
+from gptcli.tokens import bundled, encodings, files
 
 SHARED_TIKTOKEN = os.environ.get("TIKTOKEN_CACHE_DIR") or "/work/shared/tiktoken-cache"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -289,8 +290,8 @@ tricky_text = st.one_of(
 def test_small_text_encoder_is_exact(text: str, reference: dict[str, Any]) -> None:
     for name in ("o200k_base", "cl100k_base"):
         tokens.get_encoding(name)  # make sure the index exists
-        tokens._small_builds.clear()  # past a few builds it would defer to the full encoder
-        small = tokens._small_encoder(name, [tokens._utf8(text)])
+        encodings._small_builds.clear()  # past a few builds it would defer to the full encoder
+        small = encodings._small_encoder(name, [encodings.utf8(text)])
         if not text:
             continue
         assert small is not None
@@ -303,10 +304,10 @@ def test_small_counts_never_load_the_full_ranks(tmp_path: Path) -> None:
     tokens.get_encoding("o200k_base")  # warm the session's rank cache
     code = (
         "import sys, tiktoken.registry\n"
-        "from gptcli import tokens\n"
+        "from gptcli import tokens\nfrom gptcli.tokens import encodings\n"
         "n = tokens.count_text('hi there, 你好', 'gpt-4o')\n"
         "m = tokens.count_messages([{'role': 'user', 'content': 'hello'}], 'gpt-4o')\n"
-        "assert not tokens._loaded and not tiktoken.registry.ENCODINGS\n"
+        "assert not encodings._loaded and not tiktoken.registry.ENCODINGS\n"
         "print(n, m)\n"
     )
     empty = tmp_path / "empty"
@@ -328,7 +329,7 @@ def test_damaged_rank_cache_is_rebuilt(
             data = bytearray(path.read_bytes())
             data[len(data) // 2] ^= 0xFF  # one flipped byte: caught by the CRC
             path.write_bytes(bytes(data))
-        spec = tokens._spec("cl100k_base")
+        spec = encodings._spec("cl100k_base")
         assert spec.bpe is not None
         marshal_path, index_path = _ranks.cache_paths(cache, spec.bpe[1] or "")
         assert _ranks.read_marshal(marshal_path) is None
@@ -347,20 +348,20 @@ def test_damaged_rank_cache_is_rebuilt(
 def test_many_small_counts_switch_to_the_full_encoder() -> None:
     tokens.clear_cache()
     try:
-        for i in range(tokens._SMALL_BUILDS_BEFORE_FULL):
+        for i in range(encodings._SMALL_BUILDS_BEFORE_FULL):
             tokens.count_text(f"text number {i}", "gpt-4o")
-            assert "o200k_base" not in tokens._loaded
+            assert "o200k_base" not in encodings._loaded
         tokens.count_text("one more", "gpt-4o")
-        assert "o200k_base" in tokens._loaded
+        assert "o200k_base" in encodings._loaded
     finally:
         tokens.clear_cache()
 
 
 def test_subset_scan_gives_up_on_budget() -> None:
     tokens.get_encoding("o200k_base")
-    spec = tokens._spec("o200k_base")
+    spec = encodings._spec("o200k_base")
     assert spec.bpe is not None
-    _, index_path = _ranks.cache_paths(tokens._rank_dir(), spec.bpe[1] or "")
+    _, index_path = _ranks.cache_paths(encodings._rank_dir(), spec.bpe[1] or "")
     index = _ranks.RankIndex.open(index_path)
     assert index is not None
     try:
@@ -386,7 +387,7 @@ def _segments(text: str, cuts: list[int]) -> list[str]:
 @given(text=tricky_text, seed=st.integers(0, 2**16))
 def test_every_allowed_cut_is_exact(text: str, seed: int, reference: dict[str, Any]) -> None:
     for name in ("o200k_base", "cl100k_base"):
-        rule = tokens._split_rule(name)
+        rule = files._split_rule(name)
         assert rule is not None
         enc = reference[name]
         whole = len(enc.encode_ordinary(text))
@@ -400,7 +401,7 @@ def test_every_allowed_cut_is_exact(text: str, seed: int, reference: dict[str, A
 def test_allowed_cuts_exhaustively_on_short_strings(reference: dict[str, Any]) -> None:
     """Every string up to 3 characters over the characters that matter to the regexes
     (and up to 4 over the most delicate ones): each allowed cut keeps the exact tokens."""
-    rule = tokens._split_rule("o200k_base")
+    rule = files._split_rule("o200k_base")
     assert rule is not None
     delicate = [" ", "\t", "\n", "\r", "/", "a", "'", "1", ",", "中"]
     cases = [
@@ -416,7 +417,7 @@ def test_allowed_cuts_exhaustively_on_short_strings(reference: dict[str, Any]) -
 def test_naive_cuts_are_not_exact(reference: dict[str, Any]) -> None:
     """Why the rule is needed: cutting inside whitespace, after a newline followed by
     whitespace or "/", or before trailing newlines changes the tokens (usually the count)."""
-    rule = tokens._split_rule("o200k_base")
+    rule = files._split_rule("o200k_base")
     assert rule is not None
     both: tuple[str, ...] = ("o200k_base", "cl100k_base")
     cases: list[tuple[str, int, tuple[str, ...]]] = [
@@ -605,7 +606,7 @@ def test_count_file_text_property(parts: list[str], chunk: int, reference: dict[
 
 def test_list_free_counter_agrees_with_encode_ordinary(corpora: dict[str, str], reference: dict[str, Any]) -> None:
     for name in ("o200k_base", "cl100k_base"):
-        counter = tokens._counter(tokens.get_encoding(name))
+        counter = files._counter(tokens.get_encoding(name))
         assert counter.__name__ == "buffered"  # tiktoken 0.14 has the buffer encoder
         for text in [*corpora.values(), "a <|endoftext|> b <|fim_prefix|>", ""]:
             assert counter(text[:300_000]) == len(reference[name].encode_ordinary(text[:300_000]))
@@ -623,14 +624,14 @@ def test_counter_falls_back_to_encode_ordinary() -> None:
                 return b"\0" * 12  # a buffer that disagrees with encode_ordinary
 
     for fake in (Plain(), Broken()):
-        counter = tokens._counter(fake)  # type: ignore[arg-type]
+        counter = files._counter(fake)  # type: ignore[arg-type]
         assert counter.__name__ == "ordinary" and counter("a b c") == 3
 
 
 def test_chunks_stay_bounded(corpora: dict[str, str]) -> None:
     text = corpora["mixed"] * 2
     blocks = [text.encode()[i : i + 4096] for i in range(0, len(text.encode()), 4096)]
-    sizes = [len(c) for c in tokens._chunks(blocks, tokens._split_rule("o200k_base"), 4096)]
+    sizes = [len(c) for c in files._chunks(blocks, files._split_rule("o200k_base"), 4096)]
     assert sum(sizes) == len(text)
     assert max(sizes) < 4 * 4096
 
@@ -667,11 +668,11 @@ def test_count_file_without_any_allowed_cut(reference: dict[str, Any]) -> None:
     import io
 
     text = ("  \n\t " * 60_000)[:300_000]
-    rule = tokens._split_rule("o200k_base")
+    rule = files._split_rule("o200k_base")
     assert rule is not None and rule.search(text) is None
     expected = len(reference["o200k_base"].encode_ordinary(text))
     assert tokens.count_file(io.BytesIO(text.encode()), "gpt-4o", workers=2, chunk_bytes=4096) == expected
-    assert [len(c) for c in tokens._chunks([text.encode()], tokens._split_rule("o200k_base"), 4096)] == [len(text)]
+    assert [len(c) for c in files._chunks([text.encode()], files._split_rule("o200k_base"), 4096)] == [len(text)]
 
 
 def test_small_file_and_empty_file(tmp_path: Path) -> None:
@@ -711,9 +712,41 @@ def empty_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     empty.mkdir()
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))
     monkeypatch.setenv("GPTCLI_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(bundled, "DATA_DIR", tmp_path / "nothing-shipped")
     tokens.clear_cache()
     yield empty
     tokens.clear_cache()
+
+
+@pytest.mark.parametrize("name", sorted(bundled.PUBLISHED))
+def test_shipped_ranks_are_tiktokens_published_files(name: str) -> None:
+    _, sha256 = encodings._spec(name).bpe or ("", None)
+    assert bundled.PUBLISHED[name] == sha256  # the hash tiktoken itself pins
+    bundled.verify(name)
+    assert bundled.load(name) == tokens.get_encoding(name)._mergeable_ranks
+
+
+def test_shipped_ranks_count_offline_with_no_cache_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[str]
+) -> None:
+    empty = tmp_path / "tiktoken-empty"
+    empty.mkdir()
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))
+    monkeypatch.setenv("GPTCLI_HOME", str(tmp_path / "home"))
+    tokens.clear_cache()
+    try:
+        assert tokens.count_text("hi", "gpt-4o") == 1
+        assert tokens.count_messages(COOKBOOK_MESSAGES, "gpt-4") == 129  # cl100k_base
+        assert no_network == [] and list(empty.iterdir()) == []
+    finally:
+        tokens.clear_cache()
+
+
+def test_a_damaged_shipped_file_is_refused(tmp_path: Path) -> None:
+    data = bytearray(bundled.path_for("cl100k_base").read_bytes())
+    data[-100] ^= 0xFF
+    with pytest.raises(ValueError, match="damaged"):
+        bundled.decode(bytes(data))
 
 
 def test_offline_without_encoding_file_fails_fast(empty_caches: Path, no_network: list[str]) -> None:
@@ -732,7 +765,7 @@ def test_offline_without_download_never_opens_a_socket(empty_caches: Path, no_ne
         tokens.get_encoding("o200k_base", download=False)
     with pytest.raises(tokens.EncodingUnavailable):
         tokens.count_text("hi", "gpt-4o")  # the small-text path needs the rank cache too
-    assert tokens.count_request([{"role": "user", "content": "hello there"}], "gpt-4o").estimated
+    assert budget.Counter("gpt-4o").count([{"role": "user", "content": "hello there"}]).encoding is None  # estimated
     assert no_network == [] or all("openaipublic" in a for a in no_network)
 
 
@@ -754,7 +787,7 @@ def test_offline_in_a_fresh_process_has_no_traceback(tmp_path: Path) -> None:
         "socket.getaddrinfo = refuse\n"
         "from gptcli import tokens\n"
         "try:\n"
-        "    tokens.count_text('some text', 'gpt-4o')\n"
+        "    tokens.count_text('some text', 'text-davinci-003')\n"  # p50k_base: not shipped
         "except tokens.EncodingUnavailable as e:\n"
         "    print('unavailable:', e.message)\n"
     )
@@ -765,9 +798,10 @@ def test_offline_in_a_fresh_process_has_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_count_request_falls_back_to_an_estimate(empty_caches: Path, no_network: list[str]) -> None:
-    result = tokens.count_request(COOKBOOK_MESSAGES, "gpt-4o")
-    assert result.estimated and not result.exact
+def test_budget_count_falls_back_to_an_estimate(empty_caches: Path, no_network: list[str]) -> None:
+    warnings: list[str] = []
+    result = budget.Counter("gpt-4o", warn=warnings.append).count(COOKBOOK_MESSAGES)
+    assert result.encoding is None and not result.exact and len(warnings) == 1
     assert 0.7 * 124 < result.tokens < 1.6 * 124
 
 

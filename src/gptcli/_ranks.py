@@ -14,18 +14,16 @@ This module parses that file once and keeps two files per source hash under
   of tokens instead of 200k (see ``RankIndex.subset`` for why that is exact).
 
 Both are keyed by the sha256 that tiktoken pins for the source file, so their content is
-a pure function of the name: they never go stale. They are written atomically (temp file
-plus ``os.replace``) and carry a length and CRC, so a torn or damaged file is ignored and
+a pure function of the name: they never go stale. They are written atomically
+(``jsonl.atomic_write``) and carry a length and CRC, so a torn or damaged file is ignored and
 rebuilt, never trusted. This module never touches the network and never imports tiktoken.
 """
 
 from __future__ import annotations
 
 import binascii
-import contextlib
 import marshal
 import mmap
-import os
 import struct
 import sys
 import zlib
@@ -61,24 +59,6 @@ def parse_tiktoken_bpe(data: bytes) -> dict[bytes, int]:
     return ranks
 
 
-def _atomic_write(path: Path, chunks: list[bytes]) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 # ---------------------------------------------------------------------------------------
 # marshal blob: the whole dict, for real encoders
 
@@ -86,7 +66,9 @@ def _atomic_write(path: Path, chunks: list[bytes]) -> None:
 def write_marshal(path: Path, ranks: dict[bytes, int]) -> None:
     payload = marshal.dumps(ranks)
     header = _MARSHAL_HEADER.pack(_MARSHAL_MAGIC, FORMAT, zlib.crc32(payload), len(payload), len(ranks))
-    _atomic_write(path, [header, payload])
+    from gptcli.jsonl import atomic_write
+
+    atomic_write(path, [header, payload])
 
 
 def read_marshal(path: Path) -> dict[bytes, int] | None:
@@ -170,7 +152,9 @@ def write_index(path: Path, ranks: dict[bytes, int]) -> None:
     header = _INDEX_HEADER.pack(_INDEX_MAGIC, FORMAT, n, bucket_bits, prefix_bits, max_len, len(blob), crc).ljust(
         _INDEX_HEADER_SIZE, b"\0"
     )
-    _atomic_write(path, [header, *body])
+    from gptcli.jsonl import atomic_write
+
+    atomic_write(path, [header, *body])
 
 
 class RankIndex:

@@ -301,7 +301,8 @@ def api_key(profile: Profile) -> str:
     key = settings.env(profile.api_key_env)
     if key and key.strip():
         return _checked_key(key.strip(), f"${profile.api_key_env}")
-    if not is_openai(profile.base_url):
+    if not is_openai(profile.base_url) or settings.env("GPTCLI_CASSETTE"):
+        # (A cassette asks for the key only for a request it has not recorded.)
         return PLACEHOLDER_KEY
     raise AuthError(
         f"no API key: set {profile.api_key_env} (export {profile.api_key_env}=sk-...)",
@@ -353,8 +354,20 @@ _ESSENTIAL = frozenset({"model", "messages", "response_format"})
 
 
 def backend_for(profile: Profile) -> Backend:
-    """The backend the profile's ``backend`` key names (``openai`` unless set)."""
-    return backends.load(profile.backend)
+    """The backend the profile's ``backend`` key names (``openai`` unless set), behind the
+    cassette that ``GPTCLI_CASSETTE`` names, if any."""
+    from .backends import cassette
+
+    return cassette.wrap(backends.load(profile.backend), need_key=_key_for_cassette)
+
+
+def _key_for_cassette(key: str, profile: Profile) -> None:
+    """A request a cassette has not recorded goes to the server, and OpenAI's needs a key."""
+    if key == PLACEHOLDER_KEY and is_openai(profile.base_url):
+        raise AuthError(
+            f"no API key: set {profile.api_key_env} (this request is not in the cassette, so it goes to the server)",
+            hint="or replay only what is recorded: GPTCLI_CASSETTE_MODE=replay",
+        )
 
 
 def send(

@@ -14,7 +14,7 @@ openai or tiktoken import, nothing written but the price cache; any failure comp
 nothing rather than printing a traceback into the user's prompt.
 
 This module imports only the standard library at import time: ``cli`` imports it on
-every run. (``script`` reaches Typer's generator through ``cli.compat``, the one place
+every run. (``script`` reaches Typer's generator through ``typer_compat``, the one place
 that touches Typer's internals; only regenerating the scripts pays for that import.)
 """
 
@@ -52,7 +52,7 @@ Items = list[tuple[str, str]]
 
 def script(shell: str) -> str:
     """The completion script for ``shell``, exactly as ``gptcli --show-completion SHELL`` prints it."""
-    from .cli.compat import completion_script  # Typer's own generator (not public API: see compat)
+    from .typer_compat import completion_script  # Typer's own generator (not public API: see compat)
 
     return completion_script(PROG, COMPLETE_VAR, shell) + "\n"
 

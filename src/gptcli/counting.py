@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import store, tokens
+from . import prices, store, tokens
 from .errors import UsageError
 from .models import Profile
 
@@ -34,7 +34,7 @@ class Report:
     encoding: str
     exact: bool  # the model's own tokenizer (False: another vendor's model, counted with a stand-in)
     items: tuple[Item, ...]
-    info: tokens.ModelInfo
+    info: prices.ModelInfo
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -46,7 +46,7 @@ class Report:
         return sum(i.characters for i in self.items)
 
     def input_cost(self, n_tokens: int) -> float | None:
-        return tokens.cost(self.info.price_for(n_tokens), n_tokens, 0)
+        return prices.cost(self.info.price_for(n_tokens), n_tokens, 0)
 
     def window_share(self, n_tokens: int) -> float | None:
         window = self.info.context_window
@@ -120,8 +120,8 @@ def _text_item(source: str, text: str, profile: Profile) -> Item:
     return Item(source, n, len(text), len(text.encode("utf-8", "surrogatepass")))
 
 
-def _info(profile: Profile) -> tokens.ModelInfo:
-    return tokens.model_info(profile.model, profile.base_url, profile.price, profile.context_window)
+def _info(profile: Profile) -> prices.ModelInfo:
+    return prices.info_for(profile)
 
 
 def parse_messages(data: str, where: str) -> list[list[dict[str, Any]]]:

@@ -16,6 +16,7 @@ is the only place that turns them into stderr text and an exit status::
     ├── ContextLengthError      8  the request does not fit the context window
     ├── InvalidOutputError      9  --json-object / --schema reply is not valid
     ├── BatchFailedError       10  some batch items failed (the rest are written)
+    ├── ChecksFailed           11  replay --check: some cases did not meet their expectations
     ├── Interrupted           130  Ctrl-C / SIGTERM; what was received is kept
     └── APIError                1  a server answer no other class covers (e.g. a 400)
 """
@@ -41,6 +42,7 @@ class ExitCode(IntEnum):
     CONTEXT = 8
     INVALID_OUTPUT = 9
     BATCH_FAILED = 10
+    CHECKS_FAILED = 11
     INTERRUPTED = 130
 
 
@@ -104,6 +106,10 @@ class InvalidOutputError(GptcliError):
 
 class BatchFailedError(GptcliError):
     exit_code = ExitCode.BATCH_FAILED
+
+
+class ChecksFailed(GptcliError):
+    exit_code = ExitCode.CHECKS_FAILED
 
 
 class Interrupted(GptcliError):

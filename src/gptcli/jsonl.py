@@ -1,4 +1,5 @@
-"""JSON Lines files that survive crashes: append-and-flush, tolerant reads, atomic replace.
+"""JSON Lines files that survive crashes: append-and-flush, tolerant reads, and the one
+atomic write (``replacing`` / ``atomic_write``) every file gptcli rewrites goes through.
 
 A process killed mid-write leaves a torn last line. Reads skip it with a warning;
 the next append first ends it with a newline so the torn fragment stays a line of
@@ -7,13 +8,13 @@ its own (and is skipped) instead of being glued to the next record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 FILE_MODE = 0o600
 
@@ -103,20 +104,46 @@ def read(path: Path, bad: list[BadLine] | None = None) -> Iterator[tuple[int, di
         yield i, record
 
 
-def atomic_write_text(path: Path, text: str, mode: int = FILE_MODE) -> None:
-    """Write ``path`` all at once: readers see the old file or the new one, never half."""
+@contextlib.contextmanager
+def replacing(path: Path, *, mode: int | None = FILE_MODE, fsync: bool = True) -> Iterator[BinaryIO]:
+    """The one atomic writer: a binary file that replaces ``path`` when the block ends.
+
+    Readers see the old file or the new one, never half: the data goes to a temporary
+    file in the same directory, is flushed (and fsynced unless ``fsync=False``, for
+    caches whose loss costs only a rebuild), gets ``mode`` (None: the mode of the file
+    it replaces, else FILE_MODE) and is renamed over ``path``. An exception in the
+    block leaves ``path`` untouched and removes the temporary file.
+    """
+    import tempfile  # not at import: ``gptcli count`` never writes through here
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            yield f
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
+        if mode is None:
+            try:
+                mode = os.stat(path).st_mode & 0o7777
+            except FileNotFoundError:
+                mode = FILE_MODE
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
+
+
+def atomic_write(
+    path: Path, data: str | bytes | Iterable[bytes], *, mode: int | None = FILE_MODE, fsync: bool = True
+) -> None:
+    """Write ``path`` all at once (``replacing``): text as UTF-8, bytes, or chunks of bytes."""
+    chunks: Iterable[bytes] = (
+        [data.encode("utf-8")] if isinstance(data, str) else [data] if isinstance(data, bytes) else data
+    )
+    with replacing(path, mode=mode, fsync=fsync) as f:
+        for chunk in chunks:
+            f.write(chunk)

@@ -411,7 +411,7 @@ def write_user_profile(name: str, table: dict[str, Any], *, force: bool = False)
     """Write ``config_dir()/profiles/NAME.toml`` with tomli-w, atomically; never clobber without ``force``."""
     import tomli_w
 
-    from .jsonl import atomic_write_text
+    from .jsonl import atomic_write
 
     if not NAME_RE.match(name):
         raise UsageError(f"not a profile name: {name!r}", hint="letters, digits, '.', '_' and '-'")
@@ -431,5 +431,5 @@ def write_user_profile(name: str, table: dict[str, Any], *, force: bool = False)
     directory.mkdir(parents=True, exist_ok=True)
     # A key command or headers may carry a credential: then the file is the user's alone.
     private = bool(table.get("api_key_cmd") or table.get("headers"))
-    atomic_write_text(path, tomli_w.dumps(table), mode=0o600 if private else 0o644)
+    atomic_write(path, tomli_w.dumps(table), mode=0o600 if private else 0o644)
     return path

@@ -21,7 +21,8 @@ from .plan import BATCH_API_DISCOUNT
 
 if TYPE_CHECKING:
     # BatchAPI and BatchResult: the backend's; typed against the core once the Backend protocol lands.
-    from ..openai_backend import BatchAPI, BatchResult
+    from ..backend import BatchAPI
+    from ..models import BatchResult
     from .job import Batch
 
 # The Batch API's limits per batch: 50,000 requests and a 200 MB request file.

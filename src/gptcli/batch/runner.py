@@ -25,7 +25,8 @@ from .output import Progress, Sink, Stop, StreamSink, Summary, Tally, Writer, er
 
 if TYPE_CHECKING:
     # Outcome moves to gptcli.models with the backend seam (issue 13, item 1); import it from there then.
-    from ..openai_backend import AsyncChat, Outcome
+    from ..backend import AsyncChat
+    from ..models import Outcome
     from .job import Batch
     from .plan import Plan
 

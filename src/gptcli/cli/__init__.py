@@ -2,7 +2,7 @@
 
 Each command lives in its own module here (ask, chat, replay, batch, count, models,
 profiles) and stays thin: flags into a value, one use case, the result to a renderer.
-Shared flags are in ``options``; every use of Typer's internals is in ``compat``.
+Shared flags are in ``options``; every use of Typer's internals is in ``gptcli.typer_compat``.
 
 ``main`` maps every GptcliError to its exit code and one line on stderr, Ctrl-C and
 SIGTERM to 130, and anything else to exit 1 with no traceback unless ``--debug`` (or
@@ -25,12 +25,12 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
+from .. import typer_compat as compat
 from ..errors import ExitCode, GptcliError, Interrupted, UsageError
-from . import compat
 
 EXIT_CODES = """Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit,
 6 network, 7 over budget, 8 context too long, 9 invalid structured output,
-10 batch items failed, 130 interrupted."""
+10 batch items failed, 11 checks failed, 130 interrupted."""
 
 app = typer.Typer(
     name="gptcli",
@@ -82,7 +82,8 @@ def _root(
     """A scriptable command line for chat models behind the OpenAI Chat Completions API.
 
     Exit codes: 0 ok, 1 unexpected, 2 usage, 3 config, 4 auth, 5 rate limit, 6 network,
-    7 over budget, 8 context too long, 9 invalid structured output, 10 batch items failed, 130 interrupted.
+    7 over budget, 8 context too long, 9 invalid structured output, 10 batch items failed, 11 checks failed,
+    130 interrupted.
     """
     if isinstance(ctx.obj, Run):
         ctx.obj.debug = ctx.obj.debug or debug

@@ -8,6 +8,7 @@ import inspect
 import shutil
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -87,6 +88,8 @@ _RERUN = [
   gptcli replay 3f2a --format openai >> dataset.jsonl
 
   gptcli replay 3f2a --rerun -m gpt-4.1-mini --diff --max-cost 0.05
+
+  gptcli replay --check 'golden/*.jsonl' --expect regex=^OK --junit r.xml
 """
 )
 @sampling(
@@ -95,10 +98,10 @@ _RERUN = [
 )
 @group("flags", _RERUN, Rerun)
 def replay(
-    ref: Annotated[
-        str | None,
+    refs: Annotated[
+        list[str] | None,
         typer.Argument(
-            help="Conversation id (a unique prefix), or a JSONL file. None: list.",
+            help="Conversation id (a unique prefix), or a JSONL file (--check: several, or globs). None: list.",
             metavar="ID|FILE",
             autocompletion=complete_conversation,
         ),
@@ -118,13 +121,45 @@ def replay(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Usage, cost and latency per reply.")] = False,
     flags: Rerun = Rerun(),
+    check: Annotated[
+        bool, typer.Option("--check", help="Re-run each conversation given and check the answers (exit 11 on failure).")
+    ] = False,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect",
+            metavar="KIND=VALUE",
+            help="--check: schema=FILE, regex=RE, contains=TEXT, similar=0.8, max-cost=USD, max-latency=S.",
+        ),
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE", help="--check: a JUnit XML report.")] = None,
 ) -> None:
     """List, show, export and re-run saved conversations."""
     from .. import render
     from .. import replay as rp
 
-    rerun_only = overrides.given() + flags.given()
     status = render.Status(verbose)
+    if check or expect or junit:
+        if not check:
+            raise UsageError("--expect and --junit go with --check")
+        from .replay_check import run_checks
+
+        run_checks(
+            list(refs or []),
+            list(expect or []),
+            overrides,
+            max_cost=flags.max_cost,
+            log=not flags.no_log,
+            junit=junit,
+            json_out=json_out,
+            status=status,
+        )
+        return
+    if refs is not None and len(refs) > 1:
+        raise UsageError("one conversation at a time", hint="--check takes several")
+    ref = refs[0] if refs else None
+
+    rerun_only = overrides.given() + flags.given()
     as_json = json_out or format_ == "json"
     if ref is None and not last:
         if flags.on or rerun_only:
@@ -188,17 +223,23 @@ def plan_and_rerun(
 
 def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> None:
     """One conversation in a show format (None: Markdown on a terminal, else text)."""
+    from ..render import transcript
+
     fmt = fmt or ("markdown" if render.isatty(sys.stdout) else "text")
     if fmt not in REPLAY_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(REPLAY_FORMATS)}, not {fmt!r}")
     if fmt == "json":
         render.print_json(rp.to_json(conv))
     elif fmt == "openai":
-        print(rp.to_openai(conv), flush=True)
+        print(transcript.to_openai(conv), flush=True)
     elif fmt == "markdown" and render.isatty(sys.stdout):
-        render.print_markdown(rp.to_markdown(conv, verbose=verbose))
+        render.print_markdown(transcript.to_markdown(conv, verbose=verbose))
     else:
-        text = rp.to_markdown(conv, verbose=verbose) if fmt == "markdown" else rp.to_text(conv, verbose=verbose)
+        text = (
+            transcript.to_markdown(conv, verbose=verbose)
+            if fmt == "markdown"
+            else transcript.to_text(conv, verbose=verbose)
+        )
         sys.stdout.write(text.rstrip("\n") + "\n")
         sys.stdout.flush()
 
@@ -214,6 +255,8 @@ def show_listing(
     json_out: bool,
     status: Any,
 ) -> None:
+    from ..render import tables
+
     tty = render.isatty(sys.stdout)
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
@@ -234,7 +277,7 @@ def show_listing(
         sys.stdout.flush()
         return
     columns = ["id", "date", "profile", "model", "turns", "cost", "first prompt"]
-    render.print_table(columns, list(rp.iter_rows(found.rows())))
+    render.print_table(columns, list(tables.iter_rows(found.rows())))
     if tty and found.more:
         status(f"showing the newest {len(found.rows_json)}; --limit 0 for all {found.total}")
     elif tty and not found.rows_json:
@@ -309,7 +352,7 @@ def _reply_printer(render: Any, markdown: bool) -> Any:
 
 
 def _print_diff(render: Any, result: Any) -> None:
-    from .. import diffview
+    from ..render import diff as diffview
 
     width = shutil.get_terminal_size((80, 24)).columns
     for line in diffview.render(result, width=width, color=render.color_allowed(sys.stdout)):

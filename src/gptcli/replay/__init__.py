@@ -17,9 +17,6 @@ module ``gptcli.transcript``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from ..transcript import (
     Estimate,
     Message,
@@ -72,22 +69,3 @@ __all__ = [
     "summarize",
     "to_json",
 ]
-
-# Shim: cli.py still calls these renderings as ``replay.X``. They live in ``gptcli.render``
-# now, and a use case imports no renderer, so they are found lazily, by name, only when
-# asked for. Remove this once the replay command imports them from ``gptcli.render``.
-_MOVED_TO_RENDER = {
-    "to_text": "transcript",
-    "to_markdown": "transcript",
-    "to_openai": "transcript",
-    "header_parts": "transcript",
-    "iter_rows": "tables",
-    "local_time": "tables",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MOVED_TO_RENDER.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"gptcli.render.{module}"), name)

@@ -1,4 +1,4 @@
-"""The Typer internals gptcli relies on (all behind gptcli.cli.compat) are still where they were.
+"""The Typer internals gptcli relies on (all behind gptcli.typer_compat) are still where they were.
 
 When a Typer upgrade moves one, this file fails by name, before any user meets it; then
 raise the cap on typer in pyproject.toml together with the fix in compat.
@@ -9,7 +9,8 @@ from __future__ import annotations
 import typer
 from typer.testing import CliRunner
 
-from gptcli.cli import app, compat
+from gptcli import typer_compat as compat
+from gptcli.cli import app
 
 
 def test_click_exceptions_are_importable() -> None:
