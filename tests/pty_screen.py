@@ -18,7 +18,7 @@ import pexpect
 from helpers import SRC
 
 CPR = re.escape("\x1b[6n")
-COLS, ROWS = 80, 30
+COLS, ROWS = 100, 30
 
 
 class Pty:
