@@ -124,6 +124,14 @@ class Reply:
     model: str | None = None
     #: Accept the request and never answer (until the server stops).
     hang: bool = False
+    #: Thinking sent in a field of its own (see ``reasoning_field``): in the
+    #: message, or streamed word by word as deltas before any content.
+    reasoning: str | None = None
+    #: "reasoning_content" (DeepSeek, vLLM, llama.cpp) or "reasoning" (OpenRouter, Ollama).
+    reasoning_field: str = "reasoning_content"
+    #: Stream the content in exactly these pieces (e.g. a ``<think>`` tag split
+    #: in two) instead of word by word; ``text`` is ignored when set.
+    pieces: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -368,6 +376,8 @@ class _Plan:
     model: str
     choices: list[tuple[list[str], str]]  # (pieces, finish_reason)
     usage: JSON
+    reasoning: list[str] = field(default_factory=list)  # pieces of the thinking, every choice alike
+    reasoning_field: str = "reasoning_content"
 
 
 def _cut_at_stop(pieces: list[str], stops: list[str]) -> tuple[list[str], bool]:
@@ -406,7 +416,9 @@ def plan_completion(body: JSON, reply: Reply) -> _Plan:
     stops = [s for s in stops if isinstance(s, str) and s]
     max_tokens = _int_param(body, "max_completion_tokens", "max_tokens")
 
-    if reply.tokens is not None:
+    if reply.pieces is not None:
+        base = list(reply.pieces)
+    elif reply.tokens is not None:
         base = markdown_tokens(reply.tokens)
     else:
         base_text = reply.text if reply.text is not None else "echo: " + _last_user_text(messages)
@@ -426,8 +438,9 @@ def plan_completion(body: JSON, reply: Reply) -> _Plan:
             finish = "length"
         choices.append((pieces, finish))
 
+    thought = split_pieces(reply.reasoning) if reply.reasoning else []
     prompt = estimate_prompt_tokens(messages)
-    completion = sum(len(p) for p, _ in choices)
+    completion = sum(len(p) + len(thought) for p, _ in choices)
     usage: JSON = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -451,6 +464,8 @@ def plan_completion(body: JSON, reply: Reply) -> _Plan:
         model=str(model),
         choices=choices,
         usage=usage,
+        reasoning=thought,
+        reasoning_field=reply.reasoning_field,
     )
 
 
@@ -469,6 +484,7 @@ def completion_object(plan: _Plan) -> JSON:
                     "content": "".join(pieces),
                     "refusal": None,
                     "annotations": [],
+                    **({plan.reasoning_field: "".join(plan.reasoning)} if plan.reasoning else {}),
                 },
                 "logprobs": None,
                 "finish_reason": finish,
@@ -508,6 +524,10 @@ def stream_events(plan: _Plan, include_usage: bool, malformed_sse: bool = False)
     for i in range(len(plan.choices)):
         role = '{"role":"assistant","content":"","refusal":null}'
         yield _ROLE, choice(i, role)
+    name = json.dumps(plan.reasoning_field)
+    for piece in plan.reasoning:  # the thinking first, as its own field of the delta
+        for i in range(len(plan.choices)):
+            yield _CONTENT, choice(i, f'{{"content":null,{name}:{json.dumps(piece)}}}')
     longest = max((len(p) for p, _ in plan.choices), default=0)
     sent_broken = False
     # Choices are interleaved token by token, as OpenAI does for n > 1.

@@ -192,6 +192,7 @@ def test_txt_file_to_jsonl(server: Any, gptcli: Any, tmp_path: Path) -> None:
         "input": "two 二",
         "model": "gpt-4o-mini",
         "text": "echo: two 二",
+        "reasoning": None,
         "finish_reason": "stop",
         "usage": by_id[3]["usage"],
         "cost": None,

@@ -294,6 +294,8 @@ def test_terminal_ctrl_c_cancels_a_reply_and_resume(server, gptcli, isolated: Pa
     (log,) = conversations(isolated)
     server.enqueue(Reply(tokens=3000, chunk_delay=0.02))  # slow: a minute if nobody stops it
     t = Term("--resume")
+    t.expect("Resume which conversation")  # the pick list: Enter takes the newest
+    t.send("\r")
     t.prompt()
     t.send("a long answer please\r")
     t.expect("word12")

@@ -67,9 +67,10 @@ def bash_complete(*words: str) -> list[str]:
 
 def test_completes_profiles_ids_and_models(isolated: Path) -> None:
     _setup_store(isolated)
-    builtins = {"coder", "concise", "default", "local", "reasoning", "translator"}
+    builtins = {p.stem for p in (ROOT / "profiles").glob("*.toml")}
+    assert {"coder", "concise", "default", "local", "reasoning", "translator", "cmd", "review"} <= builtins
     assert set(bash_complete("ask", "-p", "")) == builtins | {"mine", "broken"}
-    assert bash_complete("profiles", "show", "co") == ["coder", "concise"]
+    assert bash_complete("profiles", "show", "co") == ["coder", "commit-msg", "concise"]
     assert bash_complete("batch", "x.txt", "--profile", "mi") == ["mine"]
     assert bash_complete("profiles", "new", "x", "--from", "tr") == ["translator"]
 

@@ -70,13 +70,18 @@ def test_a_second_turn_carries_the_whole_history() -> None:
     assert session.messages[-1] == {"role": "assistant", "content": "About 2 million."}
 
 
-def test_a_failure_raises_and_keeps_the_question_without_a_reply() -> None:
-    mem = MemoryBackend(AuthError("the server refused the API key (HTTP 401)"))
+def test_a_failed_question_is_left_out_of_the_history_until_retried() -> None:
+    mem = MemoryBackend(AuthError("the server refused the API key (HTTP 401)"), Reply("Hello."), Reply("Fine."))
     session = Session.start(PROFILE, log=False, backend=mem)
     with pytest.raises(AuthError):
         drive(session.turn("hi"))
-    assert session.messages[-1] == {"role": "user", "content": "hi"}  # /retry sends it again
-    assert len(mem.requests) == 1
+    assert [m["role"] for m in session.messages] == ["system"]  # the question: history, not context
+    assert session.failed_turn == {"content": "hi", "error": "the server refused the API key (HTTP 401)"}
+    drive(session.retry())  # /retry resends it
+    assert mem.requests[1]["messages"][1:] == [{"role": "user", "content": "hi"}]
+    assert session.failed_turn is None
+    drive(session.turn("how are you?"))
+    assert [m["content"] for m in mem.requests[2]["messages"]][1:] == ["hi", "Hello.", "how are you?"]
 
 
 def test_a_broken_stream_keeps_the_partial_reply_in_history_and_log() -> None:

@@ -79,4 +79,4 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
 
     # Completion works from the installed package too (profile names come from inside the wheel).
     complete = {**env, "_GPTCLI_COMPLETE": "complete_bash", "COMP_WORDS": "gptcli profiles show co", "COMP_CWORD": "3"}
-    assert run([gptcli], cwd=outside, env=complete).stdout.split() == ["coder", "concise"]
+    assert run([gptcli], cwd=outside, env=complete).stdout.split() == ["coder", "commit-msg", "concise"]

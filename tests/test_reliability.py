@@ -464,7 +464,13 @@ def test_chat_stays_open_through_server_faults(server, gptcli, isolated: Path) -
     assert "timed out" in errors[2] and "malformed" in errors[3]
     assert r.stdout.endswith("echo: four\n")
     sent = server.chat_requests()
-    assert [m["content"] for m in sent[-1]["messages"] if m["role"] == "user"] == ["one", "two", "three", "four"]
+    # Failed turns are history, not context: /retry resends the last one only (issue 14).
+    assert [m["content"] for m in sent[-1]["messages"] if m["role"] == "user"] == ["four"]
+    from gptcli import store
+
+    (path,) = conversations(isolated)
+    failed = [m for m in store.load(path).records if m.get("failed")]
+    assert [m["content"] for m in failed] == ["one", "two", "three"]
 
 
 def test_two_chat_sessions_at_once(server, isolated: Path) -> None:

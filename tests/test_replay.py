@@ -666,7 +666,8 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
     assert sha(ext) == ext_hash
 
     # Continuing with ask --cid works from a file too (the same loading code), into a new stored conversation.
-    r = gptcli("ask", "--cid", str(ext), "a follow-up")
+    # (These files say they ran on OpenAI's server: moving them to the test server needs --to-server.)
+    r = gptcli("ask", "--cid", str(ext), "--to-server", "a follow-up")
     assert r.code == 0, r.stderr
     assert server.chat_requests()[-1]["messages"][-3:] == [
         {"role": "user", "content": "from a colleague"},
@@ -674,7 +675,7 @@ def test_bad_files_and_bad_ids(server, gptcli, isolated: Path, tmp_path: Path) -
         {"role": "user", "content": "a follow-up"},
     ]
     # A torn file continued: warned, then carried on.
-    r = gptcli("ask", "--cid", "7075000000aa", "third")
+    r = gptcli("ask", "--cid", "7075000000aa", "--to-server", "third")
     assert r.code == 0 and "torn last line" in r.stderr
 
     # Listing still works and says which file it skipped; re-runs and listings changed no file.

@@ -205,11 +205,20 @@ def check(
         max_cost,
         pre.cost_max,
         subject="this call",
-        detail=f"{label}{counted.tokens:,} prompt tokens, up to {pre.max_output or 0:,} output tokens x{profile.n}",
+        detail=f"{label}{counted.tokens:,} prompt tokens, up to {pre.max_output or 0:,} output tokens"
+        f"{_thinking(profile)} x{profile.n}",
         model=profile.model,
         price_unknown=profile.model if info.price is None else None,
     )
     return pre
+
+
+def _thinking(profile: Profile) -> str:
+    """A reasoning model's thinking is billed as output and counts against max_tokens: the
+    allowance already covers it, and a refusal says so."""
+    from gptcli.client import rule_for
+
+    return " (thinking included)" if rule_for(profile.model).reasoning else ""
 
 
 def _allowance(profile: Profile, prompt: int, window: int | None) -> int | None:

@@ -56,8 +56,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "reset": ("", "start a new conversation (same settings)"),
     "undo": ("", "drop the last exchange"),
-    "retry": ("", "regenerate the last reply"),
+    "retry": ("", "regenerate the last reply, or resend a question whose reply failed"),
+    "title": ("[TEXT]", "show or set this conversation's title (replay and the resume list show it)"),
+    "x": ("[all]", "print the last reply's first code block plain, to copy (/x all: every block)"),
     "tokens": ("", "tokens in context against the model's window"),
+    "reasoning": ("", "the last reply's thinking, in full (reasoning models)"),
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
     **chat_extras.COMMANDS,  # /copy, /edit
@@ -208,6 +211,7 @@ class Chat:
         self.unpriced = 0
         self.terminating = False
         self._context: conversation.Context | None = None
+        self.last_reasoning: str | None = None  # /reasoning shows it
 
     # -- running --------------------------------------------------------------------------
 
@@ -269,6 +273,10 @@ class Chat:
         printer: Printer | None = None
         streamed = False
         turn: Turn | None = None
+        # On a terminal: a spinner until the first answer token (or the thinking itself, dimmed).
+        spinner = render.Spinner(enabled=self.ui.interactive and render.isatty(sys.stderr))
+        show = self.session.profile.show_reasoning and self.ui.interactive
+        thoughts = render.ReasoningStream()
 
         def on_event(event: Any) -> None:
             nonlocal printer
@@ -278,13 +286,25 @@ class Chat:
                         f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
                         f"{render.cost_range(event.cost_min, event.cost_max)}"
                     )
+                spinner.start()
             elif isinstance(event, Notice):
-                if event.level == "warning":
-                    self.ui.warn(event.text)
-                else:
-                    self.ui.status(event.text)
+                with spinner.paused():
+                    if event.level == "warning":
+                        self.ui.warn(event.text)
+                    else:
+                        self.ui.status(event.text)
             elif isinstance(event, Delta) and event.index == 0:
                 nonlocal streamed
+                if event.reasoning:
+                    if show:
+                        spinner.stop()
+                        thoughts.feed(event.reasoning)
+                    else:
+                        spinner.thinking()
+                if not event.text:
+                    return
+                spinner.stop()
+                thoughts.close()
                 if printer is None:
                     printer = self.ui.reply()
                     streamed = True
@@ -296,6 +316,8 @@ class Chat:
                 try:
                     turn = _drive(gen, on_event)
                 finally:
+                    spinner.stop()
+                    thoughts.close()
                     if printer is not None:
                         printer.close()
                         printer = None
@@ -317,16 +339,21 @@ class Chat:
                 raise  # every later line would fail the same way
             self.ui.error(e)
             last = self.session.messages[-1]["role"] if self.session.messages else None
-            if last == "assistant" and isinstance(e, StreamBroken):
+            if self.session.failed_turn is not None:
+                self.ui.status("the question is kept in the log, marked failed, and not sent again; /retry resends it")
+            elif last == "assistant" and isinstance(e, StreamBroken):
                 self.ui.warn("the partial reply is kept, marked incomplete (/retry regenerates it)")
-            elif last == "user":
-                self.ui.status("/retry sends the question again")
             return None
-        self._after(turn, streamed)
+        self._after(turn, streamed, shown=thoughts.started)
         return turn
 
-    def _after(self, turn: Turn, streamed: bool) -> None:
+    def _after(self, turn: Turn, streamed: bool, *, shown: bool = False) -> None:
         c = turn.completion
+        self.last_reasoning = c.reasoning
+        if c.reasoning and show_whole(self.session.profile, self.ui.interactive, shown):
+            stream = render.ReasoningStream()
+            stream.feed(c.reasoning)
+            stream.close()
         if not streamed:  # --no-stream, or a server that sent no text: print it whole
             whole = self.ui.reply()
             if c.text:
@@ -340,8 +367,9 @@ class Chat:
         self.replies += 1
         if turn.cost is None:
             self.unpriced += 1
-        u = c.usage
-        usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
+        if c.reasoning and not shown and not self.session.profile.show_reasoning:
+            self.ui.status(render.folded(c.reasoning))  # dimmed and folded; /reasoning unfolds it
+        usage = render.usage_text(c.usage)
         self.ui.status(
             f"{c.model} · {usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
             + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
@@ -502,11 +530,35 @@ class Chat:
         self.ui.info(f"undone: {question}" + ("" if len(dropped) > 1 else " (it had no reply)"))
 
     def cmd_retry(self, arg: str) -> None:
-        if not any(m["role"] == "user" for m in self.session.messages):
+        if self.session.failed_turn is None and not any(m["role"] == "user" for m in self.session.messages):
             raise UsageError("nothing to retry yet")  # a command's mistake, not a failed turn
         turn = self._exchange(self.session.retry(**self._turn_options()))
         if turn is not None:
             self.failed = None
+
+    def cmd_title(self, arg: str) -> None:
+        if not arg:
+            title = self.session.title
+            self.ui.info(
+                f"title: {title}" if title else "no title yet (the first message gives one; /title TEXT sets it)"
+            )
+            return
+        self.session.set_title(unquote(arg))
+        self.ui.info(f"title: {self.session.title}")
+
+    def cmd_x(self, arg: str) -> None:
+        from .extract import extract
+
+        which = {"": "first", "all": "all"}.get(arg.strip().lower())
+        if which is None:
+            raise UsageError("usage: /x [all]")
+        reply = next((m for m in reversed(self.session.messages) if m["role"] == "assistant"), None)
+        if reply is None:
+            raise UsageError("no reply yet to take code from")
+        got = extract(str(reply.get("content") or ""), which)
+        if got.warning:
+            self.ui.warn(got.warning)
+        self.ui.info(render.terminal_safe(got.text))
 
     def cmd_tokens(self, arg: str) -> None:
         ctx = self.session.context()
@@ -527,6 +579,12 @@ class Chat:
         if not self.replies and not _price_known(self.session.profile):
             return "cost unknown"  # from the start, not "$0" until the first reply says otherwise
         return render.usd(self.session.total_cost) + (" + unknown" if self.unpriced else "")
+
+    def cmd_reasoning(self, arg: str) -> None:
+        if not self.last_reasoning:
+            self.ui.info("the last reply came with no visible reasoning")
+            return
+        self.ui.info(render.printable(self.last_reasoning))
 
     def cmd_cost(self, arg: str) -> None:
         replies = f"{self.replies} repl{'y' if self.replies == 1 else 'ies'}"
@@ -580,14 +638,15 @@ class Chat:
     def _banner(self) -> None:
         prof = self.session.profile
         n = sum(1 for m in self.session.messages if m["role"] == "user")
-        resumed = f" · resumed {self.session.conversation_id or 'a conversation'} ({n} exchanges)" if n else ""
+        title = f" “{_clean(self.session.title)}”" if self.session.title else ""
+        resumed = f" · resumed {self.session.conversation_id or 'a conversation'}{title} ({n} exchanges)" if n else ""
         self.ui.status(f"gptcli chat · {prof.name} · {prof.model}{resumed} · /help for commands, Ctrl-D to leave")
 
     def _farewell(self, word: str | None) -> None:
         bye = "再见！" if word is not None and not word.isascii() else "Bye!"
         cid = self.session.conversation_id
         if cid is not None:
-            bye += f" (saved as {cid}; continue with: gptcli chat --resume {cid})"
+            bye += f" (saved as {cid}; continue with: gptcli chat --cid {cid})"
         self.ui.farewell(bye)
 
 
@@ -628,6 +687,11 @@ def _price_known(prof: Profile) -> bool:
         return False
 
 
+def show_whole(profile: Profile, interactive: bool, shown: bool) -> bool:
+    """Whether to print the whole thinking after a reply: asked for, on a terminal, not streamed already."""
+    return profile.show_reasoning and interactive and not shown
+
+
 def _drive(gen: Generator[Any, None, Turn], on_event: Callable[[Any], None]) -> Turn:
     """Run a turn; a Ctrl-C that lands while an event is handled is passed into the session."""
     try:
@@ -666,36 +730,28 @@ def _preview(text: str, width: int = 60) -> str:
 # --- entry -------------------------------------------------------------------------------
 
 
-def resume_defaults(conv: store.Conversation) -> tuple[str | None, str | None]:
-    """The profile and model a resumed conversation was using (when the profile still exists)."""
-    meta = conv.meta
-    name = meta.get("profile") if isinstance(meta.get("profile"), str) else None
-    if name is not None:
-        try:
-            profiles.find(name)
-        except GptcliError:
-            name = None
-    settings = meta.get("settings")
-    model = settings.get("model") if isinstance(settings, dict) else None
-    return name, model if isinstance(model, str) else None
+def on_terminal() -> bool:
+    """Whether chat runs interactively: stdin and stdout both terminals."""
+    return render.isatty(sys.stdin) and render.isatty(sys.stdout)
 
 
 def main(
-    profile: Profile,
+    session: conversation.Session,
     *,
     conv: store.Conversation | None = None,
     log: bool = True,
     raw: bool = False,
     options: Options | None = None,
+    resume_lines: int = 3,
+    notices: tuple[str, ...] | list[str] = (),
 ) -> int:
-    """Run a chat: on a terminal when stdin and stdout are both ttys, else line by line."""
-    if conv is not None:
-        session = conversation.Session.resume(profile, conv, log=log)
-    else:
-        session = conversation.Session.start(profile, log=log)
+    """Run a chat: on a terminal when stdin and stdout are both ttys, else line by line.
+
+    A resumed chat (``conv``) on a terminal first reprints its last ``resume_lines`` exchanges.
+    """
     chat = Chat(session, options)
     ui: Frontend
-    if render.isatty(sys.stdin) and render.isatty(sys.stdout):
+    if on_terminal():
         ui = TerminalFrontend(chat, history=log, raw=raw)
     elif render.isatty(sys.stdin) and render.isatty(sys.stderr):  # gptcli chat | tee log
         ui = TerminalFrontend(chat, history=log, raw=True, replies_piped=True)
@@ -704,4 +760,42 @@ def main(
     if conv is not None:
         for w in conv.warnings:
             ui.warn(w)
+        for n in notices:
+            ui.warn(n)
+        if ui.interactive and resume_lines:
+            reprint(ui, conv.records, resume_lines)
+    if session.profile.prompt:
+        ui.warn(f"profile {session.profile.name!r} has a prompt template; chat sends messages as typed (it is for ask)")
     return chat.run(ui)
+
+
+def reprint(ui: Frontend, records: list[dict[str, Any]], exchanges: int) -> None:
+    """The last ``exchanges`` exchanges of a resumed conversation, as the chat showed them."""
+    starts = [i for i, r in enumerate(records) if r.get("role") == "user"]
+    if not starts:
+        return
+    first = starts[-exchanges] if exchanges < len(starts) else starts[0]
+    if first > starts[0]:
+        ui.status(f"… {starts.index(first)} earlier exchange{'s' if starts.index(first) != 1 else ''} not shown")
+    for r in records[first:]:
+        text = str(r.get("content") or "")
+        if r.get("role") == "user":
+            ui.info(_PROMPT + _clean(text))
+            if r.get("failed"):
+                ui.warn(f"this question failed ({_clean(str(r.get('error') or 'no reply'))}); /retry sends it again")
+        elif r.get("role") == "assistant":
+            printer = ui.reply()
+            printer.feed(text)
+            printer.close()
+            if r.get("interrupted") or r.get("incomplete"):
+                ui.status("(the reply above was cut short)")
+    ui.status("─" * 20 + " resumed " + "─" * 20)
+
+
+_PROMPT = "> "
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """A stored user line fit for the terminal: control characters (escape sequences) dropped."""
+    return _CONTROL.sub("", text)

@@ -1,4 +1,4 @@
-"""Terminal input for ``gptcli chat``: the only module that imports prompt_toolkit.
+"""Terminal input for ``gptcli chat`` (and ``gptcli cmd``'s line editor): the only module that imports prompt_toolkit.
 
 Imported only on the interactive chat path, so every other command (and chat without a
 terminal) never pays for it. It owns the keys:
@@ -120,3 +120,15 @@ class TerminalInput:
         except (EOFError, KeyboardInterrupt):
             return None
         return str(text)
+
+
+def edit_line(text: str, prompt: str = "$ ") -> str:
+    """One line prefilled with ``text`` for editing (``gptcli cmd``'s ``e``); Enter accepts it.
+
+    Ctrl-C or Ctrl-D gives the text back unchanged.
+    """
+    session: PromptSession[str] = PromptSession()
+    try:
+        return session.prompt(prompt, default=text)
+    except (KeyboardInterrupt, EOFError):
+        return text

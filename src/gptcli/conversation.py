@@ -15,7 +15,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import client, preflight, store, tokens
+from . import client, preflight, reasoning, store, tokens
 from .backend import Backend
 from .errors import GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
@@ -58,6 +58,9 @@ class Session:
     _trim_window: int = 0
     _no_encoding: set[tuple[str, str | None]] = field(default_factory=set, repr=False)
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
+    # The last user message if its reply failed: history (it stays in the log, marked failed),
+    # not context (never sent again) unless ``retry`` resends it.
+    failed_turn: dict[str, Any] | None = None
 
     @classmethod
     def start(cls, profile: Profile, *, log: bool = True, backend: Backend | None = None, **meta: Any) -> Session:
@@ -73,8 +76,11 @@ class Session:
     ) -> Session:
         """Continue a saved conversation; a file outside the store is copied into a new one."""
         s = cls(profile, messages=conv.messages, log=log, backend=backend)
-        if conv.system is None and profile.system:
-            s.messages.insert(0, {"role": "system", "content": profile.system})
+        if conv.system is None and profile.system and not conv.meta.get("settings"):
+            s.messages.insert(0, {"role": "system", "content": profile.system})  # a foreign file
+        last = conv.records[-1] if conv.records else None
+        if last is not None and last.get("failed"):
+            s.failed_turn = {"content": str(last.get("content") or ""), "error": last.get("error")}
         if not log:
             return s
         try:
@@ -141,10 +147,16 @@ class Session:
     ) -> Generator[Event, None, Turn]:
         """Send one user message with the whole history; keep the reply in the history.
 
-        ``user_text=None`` regenerates the last reply (``retry``). When the history does
-        not fit the context window, the oldest exchanges are left out of the request
-        (never the system prompt), with a Notice and a note in the log.
+        ``user_text=None`` regenerates the last reply (``retry``), or resends the question
+        whose reply failed. When the history does not fit the context window, the oldest
+        exchanges are left out of the request (never the system prompt), with a Notice
+        and a note in the log. A turn that fails before any text arrives leaves its
+        question out of the history (``failed_turn``); the log keeps it, marked failed.
         """
+        resend = user_text is None and self.failed_turn is not None
+        if resend:
+            assert self.failed_turn is not None
+            user_text = str(self.failed_turn["content"])
         messages, omitted = self.fit(self.request_messages(user_text))
         warnings: list[str] = []
         if omitted:
@@ -159,6 +171,9 @@ class Session:
         notices = list(built.notes)
         for note in built.notes:
             yield Notice(note)
+        if user_text is not None and not self._meta.get("title"):
+            self._meta["title"] = make_title(user_text)
+        fresh = self._writer is None
         writer = self._ensure_writer()
         if writer is not None:
             for note in built.notes:
@@ -168,12 +183,17 @@ class Session:
         if user_text is None:
             self._withdraw_reply()
         else:
-            if writer is not None:
+            if writer is not None and (fresh or not resend):  # a resent question is in the log already
                 writer.message("user", user_text)
             self.messages.append({"role": "user", "content": user_text})
+            self.failed_turn = None  # a new question: an earlier failed one stays history
 
         retried: list[str] = []
         texts: dict[int, list[str]] = {}
+        thoughts: dict[int, list[str]] = {}  # reasoning that came in a field of its own
+        # The thinking is told apart from the answer as it streams (reasoning.py).
+        tags = self._tags()
+        splitters: dict[int, reasoning.Splitter] = {}
         start = time.monotonic()
         try:
             gen = client.send(self.profile, body, key=key, notice=retried.append, backend=self._backend())
@@ -190,14 +210,24 @@ class Session:
                     yield Notice(r, "warning")
                 retried.clear()
                 texts.setdefault(event.index, []).append(event.text)
-                yield event
+                thoughts.setdefault(event.index, []).append(event.reasoning)
+                answer, thought = splitters.setdefault(event.index, reasoning.Splitter(tags)).feed(event.text)
+                if answer or event.reasoning or thought:
+                    yield Delta(answer, event.index, event.reasoning + thought)
+            for i, splitter in splitters.items():
+                answer, thought = splitter.finish()
+                if answer or thought:
+                    yield Delta(answer, i, thought)
         except KeyboardInterrupt:
-            if not any("".join(t) for t in texts.values()):
-                # Nothing arrived: no empty reply in the history (a retry resends the question).
+            partial = _partial(texts, thoughts, self.profile.model, time.monotonic() - start, interrupted=True)
+            partial = self._separate(partial)
+            if not partial.text:
+                # No answer yet: no empty reply in the history (a retry resends the question);
+                # thinking that arrived is kept in the note.
                 if writer is not None:
-                    writer.note("interrupted before the reply began", kind="interrupted")
+                    writer.note("interrupted before the reply began", kind="interrupted", **_thought(partial))
+                self._failed("interrupted before the reply began")
                 raise Interrupted("interrupted before the reply began") from None
-            partial = _partial(texts, self.profile.model, time.monotonic() - start, interrupted=True)
             self._keep(partial, pre, body, writer)
             if writer is None:  # --no-log: in this session's memory only, never on disk
                 raise Interrupted("interrupted; the partial reply was not saved (--no-log)") from None
@@ -207,18 +237,50 @@ class Session:
                 if writer is not None:
                     writer.note(r, kind="parameter")
                 yield Notice(r, "warning")
-            if isinstance(e, StreamBroken) and e.partial.text:
-                self._keep(e.partial, pre, body, writer)
-            elif writer is not None:
-                writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code))
-            raise
+            kept: dict[str, Any] = {}
+            if isinstance(e, StreamBroken):
+                partial = self._separate(e.partial)
+                if partial.in_reasoning:
+                    e = StreamBroken(f"{e.message} (cut off while the model was still reasoning)", partial)
+                if partial.text:
+                    self._keep(partial, pre, body, writer)
+                    raise e from None
+                kept = _thought(partial)  # no answer: no empty reply in the history, the thinking in the note
+            if writer is not None:
+                writer.note(f"error: {e.message}", kind="error", exit_code=int(e.exit_code), **kept)
+            self._failed(e.message)
+            raise e from None
         for r in retried:
             notices.append(r)
             if writer is not None:
                 writer.note(r, kind="parameter")
             yield Notice(r, "warning")
+        completion = self._separate(completion)
+        if completion.in_reasoning:
+            cut = _cut_in_reasoning(completion)
+            notices.append(cut)
+            yield Notice(cut, "warning")
         cost = self._keep(completion, pre, body, writer)
         return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices))
+
+    def _failed(self, error: str) -> None:
+        """The question just sent got no reply: out of the context, kept for ``retry``."""
+        if self.messages and self.messages[-1]["role"] == "user":
+            self.failed_turn = {"content": self.messages.pop()["content"], "error": error}
+
+    def _tags(self) -> tuple[str, str] | None:
+        return reasoning.profile_tags(self.profile.parse_reasoning_tags, self.profile.reasoning_tags)
+
+    def _separate(self, completion: Completion) -> Completion:
+        """The reply's thinking apart from its text, and its reasoning tokens counted if not reported."""
+        completion = reasoning.separate(completion, self._tags())
+        return reasoning.with_reasoning_tokens(completion, self._count_text)
+
+    def _count_text(self, text: str) -> int:
+        try:
+            return tokens.count_text(text, self.profile.model, self.profile.encoding)
+        except tokens.EncodingUnavailable:
+            return tokens.approx_tokens([{"role": "assistant", "content": text}]) - tokens.approx_tokens([])
 
     def _keep(
         self, completion: Completion, pre: Preflight, body: dict[str, Any], writer: store.Writer | None
@@ -252,6 +314,12 @@ class Session:
                 extra["incomplete"] = True
             if completion.interrupted:
                 extra["interrupted"] = True
+            if any(completion.reasonings):
+                extra["reasoning"] = completion.reasoning
+                if len(completion.reasonings) > 1:
+                    extra["reasonings"] = list(completion.reasonings)
+            if completion.in_reasoning:
+                extra["in_reasoning"] = True
             writer.message("assistant", completion.text, **extra)
         return cost
 
@@ -267,7 +335,7 @@ class Session:
 
     def retry(self, **kwargs: Any) -> Generator[Event, None, Turn]:
         """Regenerate the last reply (or answer a question whose reply failed or was cut off)."""
-        if not any(m["role"] == "user" for m in self.messages):
+        if self.failed_turn is None and not any(m["role"] == "user" for m in self.messages):
             raise UsageError("nothing to retry yet")
         return (yield from self.turn(None, **kwargs))
 
@@ -278,6 +346,11 @@ class Session:
 
     def undo(self) -> list[dict[str, Any]]:
         """Drop the last exchange (the last user message and the reply to it); return it."""
+        if self.failed_turn is not None:  # the failed question: it is the log's last message
+            dropped = [{"role": "user", "content": self.failed_turn["content"]}]
+            self.failed_turn = None
+            self._log_change("undo: the failed question was dropped", kind="undo", drop=1)
+            return dropped
         last = max((i for i, m in enumerate(self.messages) if m["role"] == "user"), default=None)
         if last is None:
             raise UsageError("nothing to undo")
@@ -292,8 +365,20 @@ class Session:
         self.close()
         self.messages = [{"role": "system", "content": system}] if system else []
         self.conversation_id = None
-        self._meta = {}
+        self._meta = {k: v for k, v in self._meta.items() if k == "output"}
         self._pending = []
+        self.failed_turn = None
+
+    @property
+    def title(self) -> str | None:
+        return self._meta.get("title") or None
+
+    def set_title(self, title: str) -> None:
+        """Name this conversation (chat's /title, ``--title``); shown by the replay listing."""
+        title = make_title(title)
+        self._meta["title"] = title
+        if self._writer is not None:
+            self._writer.note(f"title: {title}", kind="title", title=title)
 
     @property
     def system(self) -> str | None:
@@ -402,10 +487,33 @@ class Session:
         )
 
 
-def _partial(texts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool) -> Completion:
+def make_title(text: str) -> str:
+    """A conversation's title from a text: its first non-blank line, cut to 60 characters."""
+    from .transcript import title_from
+
+    return title_from(text)
+
+
+def _partial(
+    texts: dict[int, list[str]], thoughts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool
+) -> Completion:
     n = max(texts) + 1 if texts else 1
     joined = tuple("".join(texts.get(i, [])) for i in range(n))
-    return Completion(joined, (None,) * n, model, None, latency, incomplete=True, interrupted=interrupted)
+    thought = tuple("".join(thoughts.get(i, [])) for i in range(n))
+    return Completion(
+        joined, (None,) * n, model, None, latency, incomplete=True, interrupted=interrupted, reasonings=thought
+    )
+
+
+def _thought(c: Completion) -> dict[str, Any]:
+    """The note fields for a reply that ended before its answer began: the thinking, if any."""
+    return {"reasoning": c.reasoning, "in_reasoning": True} if c.reasoning else {}
+
+
+def _cut_in_reasoning(c: Completion) -> str:
+    why = f" (finish: {c.finish_reason})" if c.finish_reason else ""
+    hint = "; raise max_tokens: it counts the thinking too" if c.finish_reason == "length" else ""
+    return f"the reply was cut off while the model was still reasoning{why}: there is no answer{hint}"
 
 
 def load_for_continue(ref: str | None) -> store.Conversation:
@@ -480,6 +588,8 @@ def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
         "conversation_id": turn.conversation_id,
         "latency": round(c.latency, 4),
         "incomplete": c.incomplete,
+        "reasoning": list(c.reasonings) if multi and c.reasonings else c.reasoning,
+        "in_reasoning": c.in_reasoning,
         "notes": list(turn.notices),
     }
 
@@ -497,14 +607,3 @@ def dry_run_record(d: DryRun, profile: Profile) -> dict[str, Any]:
         "estimate": estimate_record(d.preflight),
         "notes": list(d.notes),
     }
-
-
-def open_session(profile: Profile, ref: str | None, *, resume: bool, log: bool) -> tuple[Session, tuple[str, ...]]:
-    """A new session, or (``resume``) one continuing conversation ``ref`` (None: the last).
-
-    Returns the session and the warnings met loading the history (a torn last line...).
-    """
-    if not resume:
-        return Session.start(profile, log=log), ()
-    conv = load_for_continue(ref)
-    return Session.resume(profile, conv, log=log), tuple(conv.warnings)

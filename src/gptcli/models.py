@@ -18,6 +18,25 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Header names whose values are credentials: never logged or printed.
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
 
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with a password in it replaced by ``[redacted]`` (``http://me:[redacted]@host/v1``)."""
+    if not url or "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "[redacted]"
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:[redacted]@{host}" if parts.password is not None else f"[redacted]@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 # Keys of a profile that are request parameters (sent to the API when set).
 SAMPLING_KEYS = (
     "temperature",
@@ -56,6 +75,8 @@ class Profile:
     api_key_env: str = "OPENAI_API_KEY"
     api_key_cmd: tuple[str, ...] | None = None
     system: str | None = None
+    prompt: str | None = None  # a template for the user message: {input}, {name} (gptcli.template)
+    vars: dict[str, str] = field(default_factory=dict)  # the prompt's default {name} values
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
@@ -65,6 +86,11 @@ class Profile:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     reasoning_effort: str | None = None
+    # Reasoning models (README "Reasoning models"): <think> tags read from the content
+    # unless parse_reasoning_tags is off; show_reasoning streams the thinking to stderr.
+    parse_reasoning_tags: bool = True
+    reasoning_tags: tuple[str, ...] = ("<think>", "</think>")
+    show_reasoning: bool = False
     timeout: float = 600.0
     connect_timeout: float = 10.0  # capped by ``timeout``
     max_retries: int = 2
@@ -86,7 +112,8 @@ class Profile:
     def settings(self) -> dict[str, Any]:
         """The resolved settings as plain data, without secrets or provenance.
 
-        ``api_key_cmd`` is left out: a command line may carry a secret.
+        ``api_key_cmd`` is left out: a command line may carry a secret; a password in
+        ``base_url`` is ``[redacted]``.
         """
         out: dict[str, Any] = {}
         for f in fields(self):
@@ -99,6 +126,8 @@ class Profile:
                 value = list(value)
             elif f.name == "headers":
                 value = {k: ("[redacted]" if _SECRET_HEADER.search(k) else v) for k, v in value.items()}
+            elif f.name == "base_url":
+                value = redact_url(value)  # a password in the URL is a secret too
             out[f.name] = value
         return out
 
@@ -110,6 +139,8 @@ class Usage:
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    # True: the server reported no reasoning_tokens; the count is of the reasoning text.
+    reasoning_estimated: bool = False
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -126,10 +157,18 @@ class Completion:
     latency: float = 0.0
     incomplete: bool = False  # the stream broke or was interrupted
     interrupted: bool = False  # Ctrl-C / SIGTERM
+    # Each choice's thinking, apart from its text (() when none; see reasoning.py).
+    reasonings: tuple[str, ...] = ()
+    in_reasoning: bool = False  # cut off while still thinking: no answer began
 
     @property
     def text(self) -> str:
         return self.texts[0] if self.texts else ""
+
+    @property
+    def reasoning(self) -> str | None:
+        """The first choice's thinking, None when there was none."""
+        return (self.reasonings[0] or None) if self.reasonings else None
 
     @property
     def finish_reason(self) -> str | None:
@@ -188,10 +227,11 @@ class ServerModel(TypedDict):
 
 @dataclass(frozen=True)
 class Delta:
-    """A piece of streamed text for choice ``index``."""
+    """A piece of streamed text for choice ``index``: answer ``text`` and/or ``reasoning``."""
 
     text: str
     index: int = 0
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)

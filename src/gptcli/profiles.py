@@ -81,6 +81,12 @@ def _stop(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _tag_pair(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or len(v) != 2 or not all(isinstance(s, str) and s.strip() for s in v):
+        raise ValueError('must be two non-empty strings, the opening and the closing tag: ["<think>", "</think>"]')
+    return tuple(v)
+
+
 def _effort(v: Any) -> str:
     if v not in REASONING_EFFORTS:
         raise ValueError(f"must be one of {', '.join(REASONING_EFFORTS)}")
@@ -142,6 +148,25 @@ def _headers(v: Any) -> dict[str, str]:
     return dict(v)
 
 
+def _prompt(v: Any) -> str | None:
+    from . import template
+
+    v = _string(v)
+    try:
+        return template.check(v) or None
+    except template.TemplateError as e:
+        raise ValueError(f"is not a valid template: {e}") from None
+
+
+def _vars(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+        raise ValueError('must be a table of strings (NAME = "value")')
+    bad = [k for k in v if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", k) or k == "input"]
+    if bad:
+        raise ValueError(f"has a bad name {bad[0]!r} (letters, digits, _ and -; 'input' is the input's)")
+    return dict(v)
+
+
 def _token_param(v: Any) -> str:
     if v not in ("max_tokens", "max_completion_tokens"):
         raise ValueError("must be 'max_tokens' or 'max_completion_tokens'")
@@ -164,6 +189,8 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "api_key_env": _env_name,
     "api_key_cmd": _command,
     "system": _optional_string,
+    "prompt": _prompt,
+    "vars": _vars,
     "temperature": _number(0, 2),
     "top_p": _number(0, 1),
     "max_tokens": _integer(1),
@@ -173,6 +200,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "presence_penalty": _number(-2, 2),
     "frequency_penalty": _number(-2, 2),
     "reasoning_effort": _effort,
+    "parse_reasoning_tags": _boolean,
+    "reasoning_tags": _tag_pair,
+    "show_reasoning": _boolean,
     "timeout": _number(0.001),
     "connect_timeout": _number(0.001),
     "max_retries": _integer(0, 20),
@@ -303,7 +333,7 @@ def _suggest(key: str) -> str | None:
 def _merge(base: dict[str, tuple[Any, str]], top: dict[str, tuple[Any, str]]) -> dict[str, tuple[Any, str]]:
     out = dict(base)
     for key, (value, src) in top.items():
-        if key in ("params", "headers") and key in out:
+        if key in ("params", "headers", "vars") and key in out:
             merged = dict(out[key][0])
             merged.update(value)
             out[key] = (merged, src)
@@ -369,7 +399,8 @@ def resolve(name: str | None = None, flags: Mapping[str, Any] | None = None) -> 
         try:
             checked = validate(key, value)
         except ValueError as e:
-            raise UsageError(f"--{key.replace('_', '-')}: {e}") from None
+            flag = "effort" if key == "reasoning_effort" else key.replace("_", "-")  # the flag's short name
+            raise UsageError(f"--{flag}: {e}") from None
         if key == "params" and "params" in values:
             checked = {**values["params"][0], **checked}
         values[key] = (checked, "flag")

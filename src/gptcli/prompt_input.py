@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 
@@ -49,8 +50,8 @@ def read_file_text(path: Path) -> str:
     return decode_text(data, str(path))
 
 
-def build_prompt(words: list[str] | None, files: list[Path] | None, stdin_text: str) -> str:
-    """The words, then stdin, then each file, a blank line apart; UsageError if that is empty."""
+def join_input(words: list[str] | None, files: list[Path] | None, stdin_text: str) -> str:
+    """The words, then stdin, then each file, a blank line apart (may be empty)."""
     parts = []
     if words:
         parts.append(" ".join(words))
@@ -58,7 +59,31 @@ def build_prompt(words: list[str] | None, files: list[Path] | None, stdin_text: 
         parts.append(stdin_text)
     for f in files or []:
         parts.append(read_file_text(f))
-    prompt = "\n\n".join(p for p in parts if p)
+    return "\n\n".join(p for p in parts if p)
+
+
+def build_prompt(words: list[str] | None, files: list[Path] | None, stdin_text: str) -> str:
+    """The words, then stdin, then each file, a blank line apart; UsageError if that is empty."""
+    prompt = join_input(words, files, stdin_text)
     if not prompt.strip():
         raise UsageError("no prompt: pass it as an argument, pipe it on stdin, or use -f FILE")
     return prompt
+
+
+def profile_prompt(
+    profile: Any, words: list[str] | None, files: list[Path] | None, stdin_text: str, given: dict[str, str]
+) -> tuple[str, tuple[str, ...]]:
+    """The user message: the profile's ``prompt`` template filled (``gptcli.template``), else the input.
+
+    Returns the text and the warnings (an unused ``--var``).
+    """
+    from . import template
+
+    if not profile.prompt:
+        text = build_prompt(words, files, stdin_text)
+        unused = tuple(f"--var {n} is not used: profile {profile.name!r} has no prompt template" for n in given)
+        return text, unused
+    filled = template.fill(
+        profile.prompt, profile.vars, given, join_input(words, files, stdin_text), profile=profile.name
+    )
+    return filled.text, filled.warnings

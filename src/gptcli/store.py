@@ -55,12 +55,19 @@ class Conversation:
     meta: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)  # message records
     warnings: list[str] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)  # every note, in order (settings, title...)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """The messages as the API takes them (role and content, name when set)."""
+        """The messages as the API takes them (role and content, name when set).
+
+        A user message whose reply failed (``"failed"``, set by ``load``) is history, not
+        context: it is left out.
+        """
         out = []
         for r in self.records:
+            if r.get("failed"):
+                continue
             m: dict[str, Any] = {"role": r["role"], "content": r.get("content") or ""}
             if r.get("name"):
                 m["name"] = r["name"]
@@ -149,6 +156,7 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
         return _from_openai(path, rows, warnings)
     meta: dict[str, Any] | None = None
     records: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     for lineno, rec in rows:
         rec = upgrade(rec, path)
         kind = rec.get("type")
@@ -158,9 +166,12 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
             if rec.get("role") not in ("system", "user", "assistant", "tool", "developer"):
                 warnings.append(f"{path.name}: line {lineno} skipped (unknown role)")
                 continue
+            if rec.get("role") == "assistant" and records and records[-1].get("failed"):
+                records[-1] = _unfailed(records[-1])  # a /retry answered it
             records.append(rec)
         elif kind == "note":
             _apply_note(rec, records)
+            notes.append(rec)
         else:
             warnings.append(f"{path.name}: line {lineno} skipped (unknown record type {kind!r})")
     if meta is None:
@@ -169,11 +180,28 @@ def load(ref: str | Path | None, *, allow_path: bool = True) -> Conversation:
         meta = {"type": "meta", "v": VERSION, "id": path.stem}
         warnings.append(f"{path.name}: no metadata record")
     cid = str(meta.get("id") or path.stem)
-    return Conversation(cid, path, meta, records, warnings)
+    return Conversation(cid, path, meta, records, warnings, notes)
+
+
+FAILED_KINDS = ("error", "interrupted")
+
+
+def _unfailed(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("failed", "error", "exit_code")}
 
 
 def _apply_note(note: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    """Notes that change the history as chat changed it: ``drop`` (undo, retry), ``system``."""
+    """Notes that change the history as chat changed it: ``drop`` (undo, retry), ``system``.
+
+    An ``error`` or ``interrupted`` note right after a user message (no reply between)
+    marks that message failed: ``"failed": true`` and the ``error`` text, in memory only.
+    """
+    if note.get("kind") in FAILED_KINDS and records and records[-1].get("role") == "user":
+        reason = str(note.get("text") or note.get("kind"))
+        failed = {**records[-1], "failed": True, "error": reason.removeprefix("error: ")}
+        if isinstance(note.get("exit_code"), int):
+            failed["exit_code"] = note["exit_code"]
+        records[-1] = failed
     drop = note.get("drop")
     if isinstance(drop, int) and not isinstance(drop, bool) and drop > 0:
         del records[max(0, len(records) - drop) :]

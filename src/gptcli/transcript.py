@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .store import Conversation
 
 PROMPT_CHARS = 100  # the first prompt is kept this short in the index and the listing
+TITLE_CHARS = 60  # a conversation's title, unless set: its first user line, this short
 
 
 def iso_utc(dt: datetime) -> str:
@@ -55,6 +56,12 @@ def round_usd(x: float | None) -> float | None:
     return None if x is None else round(x, 10)
 
 
+def title_from(text: str) -> str:
+    """A title from a text: its first non-blank line, blanks collapsed, cut to 60 characters."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return shorten(line, TITLE_CHARS)
+
+
 def shorten(text: str, limit: int = PROMPT_CHARS) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -68,7 +75,11 @@ def reply_stats(
     if model:
         parts.append(model)
     if usage:
-        parts.append(f"{to_int(usage.get('prompt_tokens')):,} in / {to_int(usage.get('completion_tokens')):,} out")
+        out = f"{to_int(usage.get('prompt_tokens')):,} in / {to_int(usage.get('completion_tokens')):,} out"
+        if thought := to_int(usage.get("reasoning_tokens")):
+            est = usage.get("reasoning_estimated") is True
+            out += f" ({'~' if est else ''}{thought:,} reasoning{', estimated' if est else ''})"
+        parts.append(out)
     else:
         parts.append("usage not recorded")
     if priced or cost is not None:
@@ -89,7 +100,11 @@ def summarize(conv: Conversation, mtime: float) -> dict[str, Any]:
     requested = conf.get("model")
     if isinstance(requested, str) and requested:
         models.append(requested)
-    turns = 0
+    turns = failed = 0
+    title = meta.get("title") if isinstance(meta.get("title"), str) else None
+    for note in getattr(conv, "notes", ()):
+        if note.get("kind") == "title" and isinstance(note.get("title"), str):
+            title = note["title"]
     cost = 0.0
     priced = unpriced = 0
     prompt_tokens = completion_tokens = 0
@@ -102,6 +117,7 @@ def summarize(conv: Conversation, mtime: float) -> dict[str, Any]:
         role = r["role"]
         if role == "user":
             turns += 1
+            failed += 1 if r.get("failed") else 0
             if first is None:
                 first = str(r.get("content") or "")
         elif role == "assistant":
@@ -133,6 +149,8 @@ def summarize(conv: Conversation, mtime: float) -> dict[str, Any]:
         "model": models[0] if models else None,
         "models": models,
         "turns": turns,
+        "failed": failed,
+        "title": title or title_from(first or ""),
         "messages": len(conv.records),
         "cost": round(cost, 10) if priced else None,
         "unpriced": unpriced,
@@ -171,6 +189,10 @@ class Message:
     latency: float | None = None
     incomplete: bool = False
     priced: bool = False  # the record says what the reply cost (``cost`` may still be null: unknown)
+    failed: bool = False  # a user message whose reply failed: left out of later requests
+    error: str | None = None  # why it failed
+    interrupted: bool = False
+    reasoning: str | None = None  # a reasoning model's thinking, kept apart from the content
 
 
 def messages(conv: Conversation) -> list[Message]:
@@ -190,6 +212,10 @@ def messages(conv: Conversation) -> list[Message]:
                 latency,
                 bool(r.get("incomplete")),
                 "cost" in r,
+                bool(r.get("failed")),
+                str(r["error"]) if r.get("failed") and r.get("error") else None,
+                bool(r.get("interrupted")),
+                r["reasoning"] if isinstance(r.get("reasoning"), str) and r["reasoning"] else None,
             )
         )
     return out

@@ -42,6 +42,7 @@ class Reply:
     finish_reason: str | None = "stop"
     model: str | None = None  # the model the server names (default: the body's)
     broken: str | None = None  # a stream that breaks after its chunks: the StreamBroken message
+    reasoning: str = ""  # thinking in a field of its own (reasoning_content), streamed before the text
 
     @property
     def pieces(self) -> tuple[str, ...]:
@@ -51,7 +52,8 @@ class Reply:
         text = "".join(self.pieces) if self.chunks is not None else self.text
         reason = None if incomplete else self.finish_reason
         model = self.model or str(body.get("model", ""))
-        return Completion((text,), (reason,), model, self.usage, 0.0, incomplete=incomplete)
+        thought = (self.reasoning,) if self.reasoning else ()
+        return Completion((text,), (reason,), model, self.usage, 0.0, incomplete=incomplete, reasonings=thought)
 
 
 Item = Reply | GptcliError
@@ -84,6 +86,8 @@ class MemoryBackend:
         if isinstance(item, GptcliError):
             raise item
         if body.get("stream"):
+            if item.reasoning:
+                yield Delta("", 0, item.reasoning)
             for piece in item.pieces:
                 yield Delta(piece)
         if item.broken is not None:

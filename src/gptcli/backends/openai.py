@@ -146,6 +146,7 @@ def _consume(
 ) -> Generator[Delta, None, Completion]:
     n = int(body.get("n") or 1)
     texts = [[] for _ in range(n)]  # type: list[list[str]]
+    thoughts = [[] for _ in range(n)]  # type: list[list[str]]
     reasons: list[str | None] = [None] * n
     usage: Usage | None = None
     model = body["model"]
@@ -159,11 +160,16 @@ def _consume(
                 i = choice.index or 0
                 while i >= len(texts):
                     texts.append([])
+                    thoughts.append([])
                     reasons.append(None)
                 content = choice.delta.content if choice.delta else None
+                thought = wire.reasoning_field(choice.delta)
+                if thought:
+                    thoughts[i].append(thought)
                 if content:
                     texts[i].append(content)
-                    yield Delta(content, i)
+                if content or thought:
+                    yield Delta(content or "", i, thought)
                 if choice.finish_reason:
                     reasons[i] = choice.finish_reason
     except (KeyboardInterrupt, GeneratorExit):
@@ -178,6 +184,7 @@ def _consume(
             usage,
             time.monotonic() - start,
             incomplete=True,
+            reasonings=tuple("".join(t) for t in thoughts),
         )
         message = _broken_stream_message(e, key, profile)
         raise StreamBroken(scrub(message, key), partial) from None
@@ -189,6 +196,7 @@ def _consume(
         usage,
         time.monotonic() - start,
         incomplete=not done,
+        reasonings=tuple("".join(t) for t in thoughts),
     )
 
 
@@ -236,6 +244,7 @@ def _from_response(resp: Any, model: str, latency: float) -> Completion:
         getattr(resp, "model", None) or model,
         _usage(resp.usage) if getattr(resp, "usage", None) else None,
         latency,
+        reasonings=tuple(wire.reasoning_field(c.message) for c in choices),
     )
 
 

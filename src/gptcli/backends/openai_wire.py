@@ -132,6 +132,21 @@ def retry_after(headers: Any) -> float | None:
     return None
 
 
+def reasoning_field(message: Any) -> str:
+    """The thinking a message or delta carries in a field of its own ("" when none).
+
+    ``reasoning_content``: DeepSeek's API, vLLM, llama.cpp; ``reasoning``: OpenRouter,
+    Ollama. Works on parsed JSON (dicts) and on the SDK's objects (extra fields allowed).
+    """
+    if message is None:
+        return ""
+    for name in ("reasoning_content", "reasoning"):
+        value = message.get(name) if isinstance(message, dict) else getattr(message, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
     """A ``chat.completion`` object, as parsed JSON, as a Completion."""
     choices = data.get("choices") if isinstance(data, dict) else None
@@ -139,6 +154,7 @@ def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
         raise NetworkError("the server's reply is not a chat completion")
     ordered = sorted((c for c in choices if isinstance(c, dict)), key=lambda c: c.get("index") or 0)
     texts: list[str] = []
+    thoughts: list[str] = []
     reasons: list[str | None] = []
     for c in ordered:
         message = c.get("message")
@@ -146,6 +162,7 @@ def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
         if isinstance(content, list):  # content parts, from some servers
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         texts.append(content if isinstance(content, str) else "")
+        thoughts.append(reasoning_field(message))
         reason = c.get("finish_reason")
         reasons.append(reason if isinstance(reason, str) else None)
     return Completion(
@@ -154,6 +171,7 @@ def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
         str(data.get("model") or model),
         _usage_from_dict(data.get("usage")),
         latency,
+        reasonings=tuple(thoughts) if any(thoughts) else (),
     )
 
 

@@ -30,7 +30,6 @@ import io
 import json
 import os
 import shutil
-import string
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .. import template
 from ..errors import UsageError
 from ..models import SAMPLING_KEYS
 
@@ -95,51 +95,14 @@ def detect_format(name: str, explicit: str | None) -> str:
     return "txt"
 
 
-class Template:
-    """``--template "Classify: {text}"``: ``{field}`` placeholders, ``{{``/``}}`` for braces.
-
-    Only plain field names: no attribute access, indexing, conversions or format specs
-    (a prompt template is not a place for Python's format mini-language).
-    """
+class Template(template.Template):
+    """``--template "Classify: {text}"``: the shared syntax (``gptcli.template``), at least one field."""
 
     def __init__(self, text: str) -> None:
-        self.text = text
-        parts: list[tuple[str, str | None]] = []
         try:
-            parsed = list(string.Formatter().parse(text))
-        except ValueError as e:
-            raise UsageError(f"--template: {e} (write {{{{ and }}}} for literal braces)") from None
-        for literal, field, spec, conversion in parsed:
-            if field is not None:
-                if not field.strip():
-                    raise UsageError("--template: empty {} placeholder; name the field, as in {text}")
-                if conversion or spec or any(c in field for c in ".[]"):
-                    raise UsageError(
-                        f"--template: unsupported placeholder in {text!r}: only plain {{field}} names "
-                        "(write {{ and }} for literal braces)"
-                    )
-            parts.append((literal, field))
-        self.parts = tuple(parts)
-        self.fields = tuple(dict.fromkeys(f for _, f in parts if f is not None))
-        if not self.fields:
-            raise UsageError("--template has no {field} placeholder, so every prompt would be the same")
-
-    def render(self, data: Mapping[str, Any]) -> str:
-        """The prompt for one item; KeyError names a missing field."""
-        out: list[str] = []
-        for literal, field in self.parts:
-            out.append(literal)
-            if field is not None:
-                out.append(_as_text(data[field]))
-        return "".join(out)
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    return json.dumps(value, ensure_ascii=False)
+            super().__init__(text)
+        except template.TemplateError as e:
+            raise UsageError(f"--template: {e}") from None
 
 
 def read(

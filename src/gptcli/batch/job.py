@@ -158,6 +158,7 @@ class Batch:
         self, item: Item, prof: Profile, c: Completion, attempts: int, *, discount: float = 1.0, latency: bool = True
     ) -> dict[str, Any]:
         """The record of an answered item, priced at its model's price (times ``discount``)."""
+        c = _separate(c, prof)
         cost = None
         usage = c.usage
         if usage is not None:
@@ -166,8 +167,29 @@ class Batch:
             if cost is not None:
                 cost = round(cost * discount, 10)
         return output.success(
-            item, c, model=prof.model, cost=cost, attempts=attempts, latency=latency, no_input=self.opts.no_input
+            item,
+            c,
+            model=prof.model,
+            cost=cost,
+            attempts=attempts,
+            latency=latency,
+            no_input=self.opts.no_input,
+            extract=self._extract(c),
         )
+
+    def _extract(self, c: Completion) -> list[str] | None:
+        """Each choice's code for the ``extract`` field (``-x``); a note once when a reply had none."""
+        if self.opts.extract is None:
+            return None
+        from ..extract import extract
+
+        out = []
+        for text in c.texts or [c.text or ""]:
+            got = extract(text or "", self.opts.extract)
+            if got.blocks == 0:
+                self.note("some replies have no code block: their 'extract' is the whole reply", "warning")
+            out.append(got.text)
+        return out
 
     def failure(
         self, item: Item, prof: Profile, kind: str, message: str, attempts: int, **error: Any
@@ -176,6 +198,14 @@ class Batch:
         return output.failure(
             item, model=prof.model, kind=kind, message=message, attempts=attempts, no_input=self.opts.no_input, **error
         )
+
+
+def _separate(c: Completion, prof: Profile) -> Completion:
+    """The reply's thinking apart from its answer; reasoning tokens estimated (by size) when not reported."""
+    from .. import reasoning
+
+    c = reasoning.separate(c, reasoning.profile_tags(prof.parse_reasoning_tags, prof.reasoning_tags))
+    return reasoning.with_reasoning_tokens(c, lambda t: tokens.approx_tokens([{"role": "assistant", "content": t}]))
 
 
 def prefetch() -> None:

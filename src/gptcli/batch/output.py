@@ -8,6 +8,8 @@ One output record per item (``"v": 1``)::
      "finish_reason": "stop", "usage": {...}, "cost": 0.000012, "latency": 0.84,
      "attempts": 1, "error": null, "v": 1}
 
+With ``-x``/``--extract-all`` an answered record also has ``extract``: the reply's first
+code block (every block), or the whole reply when it has none (a list when ``n`` > 1).
 ``input`` is replaced by ``input_sha256`` with ``--no-input``; ``text`` and
 ``finish_reason`` are lists when ``n`` > 1; a failed item has ``text`` null and
 ``error`` = ``{"kind", "message", "status", "code"}``.
@@ -114,14 +116,24 @@ def _head(item: Item, no_input: bool) -> dict[str, Any]:
 
 
 def success(
-    item: Item, c: Completion, *, model: str, cost: float | None, attempts: int, latency: bool, no_input: bool
+    item: Item,
+    c: Completion,
+    *,
+    model: str,
+    cost: float | None,
+    attempts: int,
+    latency: bool,
+    no_input: bool,
+    extract: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The record of an answered item."""
+    """The record of an answered item (``extract``: the code taken from each choice)."""
     rec = _head(item, no_input)
     multi = len(c.texts) > 1
     rec.update(
         model=c.model or model,
         text=list(c.texts) if multi else c.text,
+        reasoning=list(c.reasonings) if multi and c.reasonings else c.reasoning,
+        **({} if extract is None else {"extract": extract if multi else extract[0]}),
         finish_reason=list(c.finish_reasons) if multi else c.finish_reason,
         usage=c.usage.to_dict() if c.usage is not None else None,
         cost=cost,
@@ -149,6 +161,7 @@ def failure(
     rec.update(
         model=model,
         text=None,
+        reasoning=None,
         finish_reason=None,
         usage=None,
         cost=None,

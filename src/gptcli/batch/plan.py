@@ -40,6 +40,7 @@ class Options:
     format: str | None = None
     column: str | None = None
     template: str | None = None
+    extract: str | None = None  # "first" / "all": each record gets an "extract" field (gptcli.extract)
     strict: bool = False
     no_input: bool = False
     ordered: bool = False

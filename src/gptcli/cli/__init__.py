@@ -52,6 +52,7 @@ app = typer.Typer(
 \b
 Each command's --help has more examples.
 Tab completion: gptcli --install-completion bash (or zsh, fish).
+Ctrl-G turns the typed line into a command: gptcli --install-integration bash (or zsh, fish).
 {EXIT_CODES}
 """,
 )
@@ -91,7 +92,7 @@ def _root(
 
 # The commands register themselves on ``app`` when imported; the order is --help's order
 # (the everyday commands first; Typer lists the ``profiles`` group after them).
-from . import ask, chat, count, replay, batch, models  # noqa: E402, I001
+from . import ask, chat, count, replay, batch, models, cmd  # noqa: E402, I001
 from . import profiles  # noqa: E402
 from .options import METAVARS_BY_FLAG, METAVARS_BY_TYPE  # noqa: E402
 
@@ -103,6 +104,7 @@ SUMMARIES = {
     "replay": "List, show, export and re-run saved conversations.",
     "batch": "Send every prompt of a file, concurrently; resumable.",
     "models": "List the server's models, with price and context window.",
+    "cmd": "A task in words to one shell command; a keypress runs it.",
     "profiles": "List, show and create TOML profiles.",
     "list": "List every profile (a broken one with its error).",
     "show": "Show a profile's settings and where each one came from.",
@@ -113,7 +115,7 @@ compat.examples_unwrapped(app)
 compat.uniform_metavars(app, METAVARS_BY_FLAG, METAVARS_BY_TYPE)
 compat.plain_argument_usage()
 
-__all__ = ["app", "ask", "batch", "chat", "count", "main", "models", "profiles", "replay", "run"]
+__all__ = ["app", "ask", "batch", "chat", "cmd", "count", "main", "models", "profiles", "replay", "run"]
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -150,6 +152,38 @@ def shell_flag(flag: str, shell: str) -> int:
     return 0
 
 
+def install_integration(args: list[str]) -> int:
+    """``gptcli --install-integration SHELL``: print the Ctrl-G binding; on a terminal, offer to append it."""
+    from .. import integration
+    from ..profiles import display_path
+
+    if len(args) != 1 or args[0] not in integration.SHELLS:
+        raise UsageError(
+            "--install-integration takes a shell: bash, zsh or fish", hint="gptcli --install-integration bash"
+        )
+    shell = args[0]
+    path = integration.rc_file(shell)
+    where = display_path(path)
+    sys.stdout.write(integration.snippet(shell))
+    sys.stdout.flush()
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(f"# to install it: gptcli --install-integration {shell} >> {where}", file=sys.stderr)
+        return 0
+    if integration.installed(path):
+        print(f"\nalready in {where}")
+        return 0
+    try:
+        answer = input(f"\nAppend this to {where}? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        print("nothing changed")
+        return 0
+    integration.install(shell)
+    print(f"added to {where}; open a new shell, type a task and press Ctrl-G")
+    return 0
+
+
 def run(args: list[str]) -> int:
     """Run the app on ``args``; return the exit code (every error already said on stderr)."""
     from typer.exceptions import Abort, Exit
@@ -165,6 +199,8 @@ def run(args: list[str]) -> int:
     try:
         if len(args) == 2 and args[0] in ("--install-completion", "--show-completion"):
             return shell_flag(args[0], args[1])  # Typer's own flags would ignore the shell named
+        if args and args[0] == "--install-integration":
+            return install_integration(args[1:])
         result = app(args=args, prog_name="gptcli", standalone_mode=False, obj=state)
         return result if isinstance(result, int) else 0
     except GptcliError as e:

@@ -11,8 +11,27 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import UsageError
 from . import app
-from .options import CidOpt, ContinueOpt, MaxCostOpt, NoLogOpt, NoStreamOpt, Overrides, RawOpt, VerboseOpt, sampling
+from .options import (
+    CidOpt,
+    ContinueOpt,
+    ExtractAllOpt,
+    ExtractOpt,
+    MaxCostOpt,
+    NoLogOpt,
+    NoStreamOpt,
+    Overrides,
+    RawOpt,
+    ShowReasoningOpt,
+    TitleOpt,
+    ToServerOpt,
+    VarOpt,
+    VerboseOpt,
+    extract_mode,
+    parse_vars,
+    sampling,
+)
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -36,10 +55,23 @@ FileOpt = Annotated[
 
   gptcli ask --schema person.json "Invent a person" | jq .name
 
+  git diff | gptcli ask -p commit-msg
+
+  gptcli ask -p review --var focus=security -f app.py
+
+  gptcli ask -x "Write a bash function that dedups lines" > dedup.sh
+
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
 another conversation with --cid ID (the old `-c ID` spelling is gone). To send a
 literal "-c", put the prompt after --: gptcli ask -- explain tar -c flag
+
+Continuing restores the conversation's profile, model, server, system prompt, sampling
+values and --json-object/--schema mode; flags given now override them (and are logged).
+A conversation is never moved to another server silently: --base-url or -p on the
+command line moves it, and when only the environment points elsewhere, --to-server.
+--retry (with -c or --cid) resends the last question if its reply failed, or else
+regenerates the last reply.
 """
 )
 @sampling()
@@ -49,6 +81,9 @@ def ask(
     ] = None,
     overrides: Overrides = Overrides(),
     file: FileOpt = None,
+    var: VarOpt = None,
+    extract: ExtractOpt = False,
+    extract_all: ExtractAllOpt = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (text, usage, cost, ...).")] = False,
     raw: RawOpt = False,
     no_stream: NoStreamOpt = False,
@@ -57,9 +92,16 @@ def ask(
     ] = False,
     continue_: ContinueOpt = False,
     cid: CidOpt = None,
+    retry: Annotated[
+        bool,
+        typer.Option("--retry", help="With -c/--cid: resend the failed last question (or regenerate the last reply)."),
+    ] = False,
+    to_server: ToServerOpt = False,
+    title: TitleOpt = None,
     no_log: NoLogOpt = False,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
     json_object: Annotated[
         bool, typer.Option("--json-object", help="Ask for a JSON object; exit 9 if the reply is not one.")
     ] = False,
@@ -73,25 +115,67 @@ def ask(
     ] = None,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
-    from .. import conversation, render
+    from .. import continuing, conversation, render
     from ..backends import retry_notice
-    from ..prompt_input import build_prompt, read_stdin
+    from ..prompt_input import profile_prompt, read_stdin
 
+    which = extract_mode(extract, extract_all)
+    if which is not None and (json_object or schema is not None):
+        raise UsageError("-x/--extract takes code from free text; --schema and --json-object replies are JSON")
     output = _output_spec(json_object, schema)
-    text = build_prompt(prompt, file, read_stdin())
-    prof = overrides.resolve()
+    given = parse_vars(var)
+    resume = continue_ or cid is not None
+    if retry and not resume:
+        raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
+    if retry and (prompt or file):
+        raise UsageError("--retry sends the conversation's last question again; it takes no prompt")
     status = render.Status(verbose)
-    session, warnings = conversation.open_session(prof, cid, resume=continue_ or cid is not None, log=not no_log)
-    for w in warnings:  # a torn last line, an unknown record type: said, then carried on
-        status.warn(w)
-    if output is not None and output.kind == "json_object":
+    if resume:
+        c = continuing.open_session(
+            cid,
+            overrides.settings(),
+            overrides.profile,
+            log=not no_log,
+            to_server=to_server,
+            title=title,
+            output=continuing.output_record(output),
+        )
+        session = c.session
+        for w in c.conv.warnings:  # a torn last line, an unknown record type: said, then carried on
+            status.warn(w)
+        for n in c.notices:
+            status.warn(n) if c.restored.server is not None else status(n)
+        output = output or continuing.output_spec(c.restored.saved.output)
+    else:
+        record = continuing.output_record(output)
+        session = conversation.Session.start(overrides.resolve(), log=not no_log, output=record, title=title)
+    if show_reasoning:
+        import dataclasses
+
+        session.profile = dataclasses.replace(session.profile, show_reasoning=True)
+    prof = session.profile
+    if which is not None and prof.n > 1:
+        raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
+    text: str | None = None
+    if retry:
+        if session.failed_turn is None and not any(m["role"] == "user" for m in session.messages):
+            raise UsageError("nothing to retry yet")
+    else:
+        text, notes = profile_prompt(prof, prompt, file, read_stdin(), given)
+        for w in notes:
+            status.warn(w)
+    if output is not None and output.kind == "json_object" and text is not None:
         text, note = conversation.with_json_hint(session, text)
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
     if dry_run:
-        d = session.dry_run(text, max_cost=max_cost, extra_body=extra_body)
-        render.print_json(conversation.dry_run_record(d, session.profile))
+        failed = session.failed_turn["content"] if session.failed_turn else None
+        d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
+        record = conversation.dry_run_record(d, session.profile)
+        if prof.prompt and text is not None:
+            record["prompt"] = text  # the filled template, as the user message will carry it
+        render.print_json(record)
         return
     with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
         print_turn(
@@ -104,6 +188,7 @@ def ask(
             max_cost=max_cost,
             extra_body=extra_body,
             output=output,
+            extract=which,
         )
 
 
@@ -117,7 +202,7 @@ def _output_spec(json_object: bool, schema: Path | None) -> Any:
 
 def print_turn(
     session: Any,
-    text: str,
+    text: str | None,
     *,
     status: Any,
     json_out: bool,
@@ -126,33 +211,49 @@ def print_turn(
     max_cost: float | None,
     extra_body: dict[str, Any] | None = None,
     output: Any = None,
+    extract: str | None = None,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
     With ``output`` (structured output) nothing is printed until the whole reply has
     been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
+    With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
+    reply is whole (``gptcli.extract``).
     """
     from .. import conversation, render
+    from ..render import thinking
 
     prof = session.profile
     markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
     multi = prof.n > 1
-    live = not json_out and not multi and output is None
-    gen = session.turn(
-        text, stream=stream and not json_out, max_cost=max_cost, exact=status.enabled, extra_body=extra_body
+    live = not json_out and not multi and output is None and extract is None
+    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled}
+    gen = (
+        session.retry(**kwargs, extra_body=extra_body)
+        if text is None
+        else session.turn(text, **kwargs, extra_body=extra_body)
     )
-    turn, streamed = _stream(gen, status, markdown if live else None)
+    shown = _Thinking(prof.show_reasoning)
+    turn, streamed = _stream(gen, status, markdown if live else None, shown)
     if output is not None:
         turn = conversation.check_output(turn, output)
     c = turn.completion
-    if not streamed and not json_out and not multi:
+    if not shown.shown and c.reasoning:  # not streamed: the whole thinking, then the answer
+        shown.show(c.reasoning)
+    code = _extracted(c.text or "", extract, status) if extract is not None else None
+    if code is not None and not json_out:
+        render.print_code(code)
+    elif not streamed and not json_out and not multi:
         # Not streamed (--no-stream, or a server that sent no deltas): print it whole.
         whole = render.MarkdownStream() if markdown else render.PlainStream()
         if c.text:
             whole.feed(c.text)
         whole.close()
     if json_out:
-        render.print_json(conversation.turn_record(turn, prof))
+        record = conversation.turn_record(turn, prof)
+        if code is not None:
+            record["extract"] = code
+        render.print_json(record)
     elif multi:
         for i, choice in enumerate(c.texts, start=1):
             header = f"--- choice {i} of {len(c.texts)} ---"
@@ -161,22 +262,60 @@ def print_turn(
             else:
                 sys.stdout.write(f"{header}\n{choice}\n")
         sys.stdout.flush()
-    u = c.usage
-    usage = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out" if u else "usage not reported"
     status(
-        f"{usage} · {render.usd(turn.cost)} · {c.latency:.2f} s"
+        f"{thinking.usage_text(c.usage)} · {render.usd(turn.cost)} · {c.latency:.2f} s"
         + (f" · {turn.conversation_id}" if turn.conversation_id else "")
         + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
     )
     return turn
 
 
-def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
+class _Thinking:
+    """The spinner until the first answer token, and the reasoning itself with --show-reasoning."""
+
+    def __init__(self, show: bool) -> None:
+        from ..render import thinking
+
+        self.show_reasoning = show
+        self.spinner = thinking.Spinner()
+        self.stream = thinking.ReasoningStream()
+        self.shown = False
+
+    def reasoning(self, text: str) -> None:
+        if self.show_reasoning:
+            self.spinner.stop()  # the thinking itself is the sign of life
+            self.stream.feed(text)
+            self.shown = True
+        else:
+            self.spinner.thinking()
+
+    def answer(self) -> None:
+        self.spinner.stop()
+        self.stream.close()
+
+    def show(self, text: str) -> None:
+        if self.show_reasoning:
+            self.stream.feed(text)
+            self.stream.close()
+
+
+def _extracted(reply: str, which: str, status: Any) -> str:
+    from ..extract import extract
+
+    got = extract(reply, which)
+    if got.warning:
+        status.warn(got.warning)
+    return got.text
+
+
+def _stream(gen: Any, status: Any, markdown: bool | None, thinking: _Thinking | None = None) -> tuple[Any, bool]:
     """Drive the turn's events: status lines, and the reply's deltas (``markdown`` None: not shown)."""
     from .. import render
     from ..models import Delta, Notice, Preflight
 
+    thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
     printer: Any = None
+    spinner = thinking.spinner
     try:
         while True:
             try:
@@ -188,17 +327,26 @@ def _stream(gen: Any, status: Any, markdown: bool | None) -> tuple[Any, bool]:
                     f"{event.model} · {'' if event.exact else '≤'}{event.prompt_tokens:,} prompt tokens · "
                     f"{render.cost_range(event.cost_min, event.cost_max)}"
                 )
+                spinner.start()  # the request goes out now
             elif isinstance(event, Notice):
-                status(event.text, warning=event.level == "warning")
-            elif isinstance(event, Delta) and markdown is not None:
-                if printer is None:
-                    printer = render.MarkdownStream() if markdown else render.PlainStream()
-                printer.feed(event.text)
+                with spinner.paused():
+                    status(event.text, warning=event.level == "warning")
+            elif isinstance(event, Delta):
+                if event.reasoning and event.index == 0:
+                    thinking.reasoning(event.reasoning)
+                if event.text:
+                    thinking.answer()
+                    if markdown is not None:
+                        if printer is None:
+                            printer = render.MarkdownStream() if markdown else render.PlainStream()
+                        printer.feed(event.text)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.
+        thinking.answer()
         gen.throw(KeyboardInterrupt())
         raise
     finally:
+        thinking.answer()
         if printer is not None:
             printer.close()

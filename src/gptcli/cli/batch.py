@@ -15,7 +15,7 @@ import typer
 
 from ..errors import Interrupted, UsageError
 from . import app
-from .options import Overrides, group, sampling
+from .options import ExtractAllOpt, ExtractOpt, Overrides, extract_mode, group, sampling
 
 P = inspect.Parameter
 
@@ -32,6 +32,8 @@ class Files:
     format: str | None = None
     column: str | None = None
     template: str | None = None
+    extract: bool = False
+    extract_all: bool = False
     strict: bool = False
     no_input: bool = False
     ordered: bool = False
@@ -67,6 +69,8 @@ _FILES = [
             typer.Option("--template", help='Build each prompt, e.g. "Classify: {text}" ({field}: a column or key).'),
         ],
     ),
+    _flag("extract", ExtractOpt, False),
+    _flag("extract_all", ExtractAllOpt, False),
     _flag(
         "strict", Annotated[bool, typer.Option("--strict", help="A bad input line stops everything (exit 2).")], False
     ),
@@ -165,6 +169,8 @@ _MODE = [
 
   gptcli batch big.jsonl --dry-run
 
+  gptcli batch tasks.txt -x -o code.jsonl     # each record's "extract": the reply's code block
+
   gptcli batch huge.jsonl --via openai-batch -o out.jsonl
 
 Exit codes: 0 every item done, 10 some items failed (their records carry "error";
@@ -203,7 +209,9 @@ def batch(
     if retries is None:
         set_in_profile = prof.sources.get("max_retries", "default") != "default"
         retries = prof.max_retries if set_in_profile else batches.DEFAULT_RETRIES
-    opts = batches.Options(**asdict(files), **{**asdict(limits), "retries": retries}, max_cost=mode.max_cost, via=via)
+    file_opts = {**asdict(files), "extract": extract_mode(files.extract, files.extract_all)}
+    del file_opts["extract_all"]
+    opts = batches.Options(**file_opts, **{**asdict(limits), "retries": retries}, max_cost=mode.max_cost, via=via)
     progress = render.BatchProgress(verbose=verbose)
     with batches.Batch(prof, source, opts) as job:
         try:

@@ -1,17 +1,18 @@
 """``gptcli chat``: the interactive session, or line by line from stdin.
 
-``-c/--continue`` (alias ``--resume``) is a plain flag: the last conversation; ``--cid
-ID`` names one. chat takes no arguments, so a word after ``--resume`` (the old
-``--resume ID`` spelling) is refused with a hint instead of being taken as anything.
+``-c/--continue`` (alias ``--resume``) is a plain flag: the last conversation, or on a
+terminal a pick list of the recent ones; ``--cid ID`` names one. chat takes no
+arguments, so a word after ``--resume`` (the old ``--resume ID`` spelling) is refused
+with a hint instead of being taken as anything.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import UsageError
 from . import app
-from .options import CidOpt, MaxCostOpt, Overrides, VerboseOpt, sampling
+from .options import CidOpt, MaxCostOpt, Overrides, ShowReasoningOpt, TitleOpt, ToServerOpt, VerboseOpt, sampling
 
 
 @app.command(
@@ -26,9 +27,13 @@ from .options import CidOpt, MaxCostOpt, Overrides, VerboseOpt, sampling
 
   printf 'hi\\n退出\\n' | gptcli chat
 
--c (or --resume) continues the last conversation; --cid ID another one (the old
---resume ID spelling is gone). Without a terminal each line of stdin is a turn and
-stdout gets the replies only. Inside, /help lists the commands.
+-c (or --resume) continues a conversation: on a terminal, pick it from a searchable list
+of the recent ones (Enter takes the newest); without one, the last. --cid ID names one
+(the old --resume ID spelling is gone). A resumed chat runs as the conversation ran
+(profile, model, server, system prompt, sampling, /set changes); flags given now
+override and are logged; it never moves to another server unless --base-url, -p or
+--to-server says so. Without a terminal each line of stdin is a turn and stdout gets
+the replies only. Inside, /help lists the commands.
 """,
 )
 @sampling(n=False)
@@ -37,9 +42,19 @@ def chat(
     overrides: Overrides = Overrides(),
     continue_: Annotated[
         bool,
-        typer.Option("--continue", "-c", "--resume", help="Continue the last conversation (a plain flag)."),
+        typer.Option(
+            "--continue", "-c", "--resume", help="Continue a conversation: pick one, or the last (a plain flag)."
+        ),
     ] = False,
     cid: CidOpt = None,
+    resume_lines: Annotated[
+        int,
+        typer.Option(
+            "--resume-lines", min=0, help="Resuming on a terminal: reprint the last N exchanges.", metavar="N"
+        ),
+    ] = 3,
+    to_server: ToServerOpt = False,
+    title: TitleOpt = None,
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Keep nothing: no conversation log, no input history.")
     ] = False,
@@ -47,22 +62,59 @@ def chat(
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for each whole reply.")] = False,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
 ) -> int:
     """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
     from .. import chat as chat_use_case
-    from .. import conversation, render
+    from .. import continuing, conversation, render
     from ..backends import retry_notice
 
     if ctx.args:
         raise UsageError(
             f"chat takes no arguments (got {' '.join(ctx.args)!r})", hint="continue one conversation with --cid ID"
         )
-    conv = None
-    profile = model = None
-    if continue_ or cid is not None:
-        conv = conversation.load_for_continue(cid)
-        profile, model = chat_use_case.resume_defaults(conv)
-    prof = overrides.resolve(profile, model)
     options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose)
     with retry_notice.shown(render.Status(verbose)):  # retries said on a terminal (or with -v), not a silent wait
-        return chat_use_case.main(prof, conv=conv, log=not no_log, raw=raw, options=options)
+        if not (continue_ or cid is not None):
+            session = conversation.Session.start(overrides.resolve(), log=not no_log, title=title)
+            _show_reasoning(session, show_reasoning)
+            return chat_use_case.main(session, log=not no_log, raw=raw, options=options)
+        if cid is None and chat_use_case.on_terminal():
+            cid = _pick()
+            if cid is None:
+                return 0
+        c = continuing.open_session(
+            cid, overrides.settings(), overrides.profile, log=not no_log, to_server=to_server, title=title
+        )
+        _show_reasoning(c.session, show_reasoning)
+        return chat_use_case.main(
+            c.session,
+            conv=c.conv,
+            log=not no_log,
+            raw=raw,
+            options=options,
+            resume_lines=resume_lines,
+            notices=c.notices,
+        )
+
+
+def _show_reasoning(session: Any, on: bool) -> None:
+    """``--show-reasoning`` for this chat (the profile key sets it too)."""
+    if on:
+        import dataclasses
+
+        session.profile = dataclasses.replace(session.profile, show_reasoning=True)
+
+
+def _pick() -> str | None:
+    """The conversation chosen from the pick list (None: the user left)."""
+    from .. import pick_list
+    from .. import replay as rp
+
+    rows = rp.listing(rp.Filters(limit=200)).rows()
+    if not rows:
+        from ..errors import NotFoundError
+
+        raise NotFoundError("no saved conversations yet", hint="start one with: gptcli ask or gptcli chat")
+    chosen = pick_list.pick(rows)
+    return None if chosen is None else str(chosen.get("path") or chosen["id"])

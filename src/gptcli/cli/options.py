@@ -1,7 +1,7 @@
 """The flags several commands share, each defined once, and how they reach a command.
 
 The sampling flags (``-m``, ``-t``, ``--top-p``, ``--max-tokens``, ``-n``, ``--stop``,
-``--seed``, ``-s``, ``--reasoning-effort``, ``--param``, ``--base-url``) and ``-p`` arrive
+``--seed``, ``-s``, ``--effort``, ``--param``, ``--base-url``) and ``-p`` arrive
 in a command as one ``Overrides`` value through the ``sampling`` decorator: the command
 declares ``overrides: Overrides`` and never lists them. ``group`` is the mechanism under
 it, also used by ``batch`` to bundle its own flags. The output and budget flags
@@ -53,7 +53,15 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for best-effor
 SystemOpt = Annotated[
     str | None, typer.Option("--system", "-s", help="System prompt (overrides the profile).", metavar="TEXT")
 ]
-EffortOpt = Annotated[str | None, typer.Option("--reasoning-effort", help="For reasoning models: low, medium, high...")]
+EffortOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--effort",
+        "--reasoning-effort",
+        help="Reasoning effort: low, medium, high (minimal, none... where the model takes them).",
+        metavar="LEVEL",
+    ),
+]
 ParamOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -87,6 +95,10 @@ MaxCostOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Status (estimate, usage, cost) on stderr.")]
 RawOpt = Annotated[bool, typer.Option("--raw", help="Plain text even on a terminal.")]
 NoStreamOpt = Annotated[bool, typer.Option("--no-stream", help="Wait for the whole reply.")]
+ShowReasoningOpt = Annotated[
+    bool,
+    typer.Option("--show-reasoning", help="Stream the model's thinking to stderr, dimmed, above the answer."),
+]
 NoLogOpt = Annotated[bool, typer.Option("--no-log", help="Do not save this conversation.")]
 ContinueOpt = Annotated[
     bool,
@@ -100,6 +112,68 @@ CidOpt = Annotated[
         metavar="ID",
         autocompletion=complete_conversation,
     ),
+]
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        help="Fill {NAME} in the profile's prompt template (repeatable; VALUE @FILE reads a file, @@ a literal @).",
+        metavar="NAME=VALUE",
+    ),
+]
+# ``--extract all`` as two words would be ambiguous with a prompt word (``ask -x all the files``),
+# so every-block extraction is its own flag.
+ExtractOpt = Annotated[
+    bool,
+    typer.Option(
+        "--extract",
+        "-x",
+        help="Print only the reply's first fenced code block (the whole reply, with a warning, if it has none).",
+    ),
+]
+ExtractAllOpt = Annotated[
+    bool, typer.Option("--extract-all", help="Like -x, but every code block of the reply, a blank line apart.")
+]
+
+
+def extract_mode(first: bool, every: bool) -> str | None:
+    """-x and --extract-all as one value: None, "first" or "all"."""
+    return "all" if every else ("first" if first else None)
+
+
+def parse_vars(items: list[str] | None) -> dict[str, str]:
+    """``--var NAME=VALUE`` values: ``@FILE`` is the file's text, ``@@...`` a literal ``@...``."""
+    from ..prompt_input import read_file_text
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--var expects NAME=VALUE, got {item!r}")
+        if name == "input":
+            raise UsageError("--var input: {input} is the text of the arguments, stdin and -f files")
+        if value.startswith("@@"):
+            value = value[1:]
+        elif value.startswith("@"):
+            from pathlib import Path
+
+            value = read_file_text(Path(value[1:]).expanduser())
+        out[name] = value
+    return out
+
+
+ToServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--to-server",
+        help="Continuing: allow sending the conversation to the server the environment names "
+        "(without it, a conversation never changes server unless --base-url or -p is given).",
+    ),
+]
+TitleOpt = Annotated[
+    str | None,
+    typer.Option("--title", help="The conversation's title (default: its first line, cut to 60).", metavar="TEXT"),
 ]
 
 

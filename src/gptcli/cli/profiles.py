@@ -73,6 +73,8 @@ def profiles_list(json_out: Annotated[bool, typer.Option("--json", help="JSON ou
   GPTCLI_MODEL=gpt-4o gptcli profiles show
 
   gptcli profiles show local --json | jq -r .settings.base_url
+
+  gptcli profiles show review    # its prompt template and the variables it takes
 """,
 )
 def profiles_show(
@@ -85,14 +87,22 @@ def profiles_show(
 ) -> None:
     """Show a profile's effective settings and where each one came from."""
     from .. import profiles, render
+    from ..template import variables
 
     prof = profiles.resolve(name, {"model": model})
     settings = prof.settings()
+    found = variables(prof.prompt, prof.vars)
     if json_out:
-        render.print_json({"name": prof.name, "settings": settings, "sources": prof.sources})
+        render.print_json({"name": prof.name, "settings": settings, "sources": prof.sources, "variables": found})
         return
     rows = [[k, render.dumps_json(v, indent=None), prof.sources.get(k, "default")] for k, v in settings.items()]
     render.print_table(["key", "value", "from"], rows, title=f"profile {prof.name}")
+    if found:
+        render.print_table(
+            ["variable", "default", "set with"],
+            [[v["name"], "(required)" if v["required"] else repr(v["default"]), v["from"]] for v in found],
+            title=f"prompt variables of {prof.name}",
+        )
 
 
 @profiles_app.command(

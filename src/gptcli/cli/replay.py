@@ -276,7 +276,7 @@ def show_listing(
         sys.stdout.write("[\n" + lines + "\n]\n" if lines else "[]\n")
         sys.stdout.flush()
         return
-    columns = ["id", "date", "profile", "model", "turns", "cost", "first prompt"]
+    columns = ["id", "date", "profile", "model", "turns", "cost", "title"]
     render.print_table(columns, list(tables.iter_rows(found.rows())))
     if tty and found.more:
         status(f"showing the newest {len(found.rows_json)}; --limit 0 for all {found.total}")

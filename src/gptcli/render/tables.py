@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -56,8 +57,15 @@ def local_time(iso: str | None) -> str:
     return dt.astimezone().isoformat(sep=" ", timespec="minutes")[:16]  # strftime is 5x slower
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub(" ", text)
+
+
 def iter_rows(rows: Iterable[dict[str, Any]]) -> Iterable[list[str]]:
-    """Listing rows as table cells: id, date, profile, model, turns, cost, first prompt."""
+    """Listing rows as table cells: id, date, profile, model, turns (and failed ones), cost, title."""
     for r in rows:
         cost = r.get("cost")
         yield [
@@ -65,7 +73,7 @@ def iter_rows(rows: Iterable[dict[str, Any]]) -> Iterable[list[str]]:
             local_time(r.get("updated")),
             r.get("profile") or "",
             r.get("model") or "",
-            str(r.get("turns", 0)),
+            str(r.get("turns", 0)) + (f", {r['failed']} failed" if r.get("failed") else ""),
             "?" if cost is None else usd(cost),
-            r.get("first_prompt") or "",
+            _clean(r.get("title") or r.get("first_prompt") or ""),
         ]

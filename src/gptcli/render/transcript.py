@@ -6,11 +6,11 @@ loaded conversation to a string, golden-file tested.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import jsonl
 from ..models import usd
-from ..transcript import messages, reply_stats, summary
+from ..transcript import Message, messages, reply_stats, summary
 from .tables import local_time
 
 if TYPE_CHECKING:
@@ -25,12 +25,22 @@ def header_parts(conv: Conversation) -> list[str]:
         parts.append(f"profile {s['profile']}")
     if s["model"]:
         parts.append(f"model {s['model']}")
-    parts.append(f"{s['turns']} turn{'' if s['turns'] == 1 else 's'}")
+    parts.append(turns_text(s))
     if s["cost"] is not None:
         parts.append(usd(s["cost"]) + (" (some replies unpriced)" if s["unpriced"] else ""))
     if s.get("replay_of"):
         parts.append(f"replay of {s['replay_of']}")
     return parts
+
+
+def turns_text(row: dict[str, Any]) -> str:
+    """``3 turns`` or ``3 turns, 1 failed``."""
+    turns, failed = int(row.get("turns") or 0), int(row.get("failed") or 0)
+    return f"{turns} turn{'' if turns == 1 else 's'}" + (f", {failed} failed" if failed else "")
+
+
+def _failure(m: Message) -> str:
+    return f"failed: {m.error or 'no reply'}; not sent in later requests"
 
 
 def to_text(conv: Conversation, *, verbose: bool = False) -> str:
@@ -42,8 +52,14 @@ def to_text(conv: Conversation, *, verbose: bool = False) -> str:
             if verbose:
                 head += " " + reply_stats(m.model, m.usage, m.cost, m.latency, priced=m.priced)
             if m.incomplete:
-                head += " (incomplete)"
+                head += " (interrupted)" if m.interrupted else " (incomplete)"
+        if m.failed:
+            head += f" ({_failure(m)})"
         lines.append(head)
+        if verbose and m.reasoning:
+            lines.append("[reasoning]")
+            lines.append(m.reasoning)
+            lines.append("[answer]")
         lines.append(m.content)
         lines.append("")
     return "\n".join(lines)
@@ -59,9 +75,18 @@ def to_markdown(conv: Conversation, *, verbose: bool = False) -> str:
         if m.role == "assistant" and verbose:
             notes.append(reply_stats(m.model, m.usage, m.cost, m.latency, priced=m.priced))
         if m.incomplete:
-            notes.append("incomplete")
+            notes.append("interrupted" if m.interrupted else "incomplete")
+        if m.failed:
+            notes.append(_failure(m))
         if notes:
             out.append("*" + " · ".join(notes) + "*")
+            out.append("")
+        if verbose and m.reasoning:
+            out.append("<details><summary>Reasoning</summary>")
+            out.append("")
+            out.append(m.reasoning)
+            out.append("")
+            out.append("</details>")
             out.append("")
         out.append(m.content)
         out.append("")

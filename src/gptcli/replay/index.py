@@ -23,7 +23,7 @@ from ..transcript import summarize
 
 _new = tuple.__new__
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: rows carry "title" and "failed"
 INDEX_NAME = "replay-index.json"
 
 

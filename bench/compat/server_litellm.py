@@ -1,0 +1,211 @@
+"""gptcli against a LiteLLM proxy in its mock mode (no upstream, no network).
+
+    python bench/compat/server_litellm.py [--venv DIR] [--only CHECK,...] [--no-fixtures]
+
+Installs ``litellm[proxy]`` into its own venv when the venv has no ``litellm``
+(default ``bench/.venvs/litellm``; never into gptcli's own), writes a proxy config whose
+models answer with ``mock_response`` (plus the mock errors LiteLLM has built in: timeout,
+rate limit, internal error), starts the proxy on 127.0.0.1 with a master key, runs the
+checks of ``checks.py`` and its own, and writes ``bench/compat/results/litellm.json``
+and the error bodies to ``tests/fixtures/servers/litellm/``. The proxy is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import checks
+import harness
+import runner
+import verdicts
+from harness import Check, Server
+
+NAME, TITLE = "litellm", "LiteLLM proxy (mock)"
+MASTER_KEY = "sk-compat-master"
+MOCK_TEXT = "Hello from the LiteLLM mock."
+LONG_TEXT = " ".join(f"w{i}" for i in range(3000))  # ~10,000 stream chunks: many seconds to stream
+
+# Why a check fails today, shown under the table when (and only when) it fails.
+NOTES = {
+    "ask-n2-stream": "LiteLLM's mock stream sends `finish_reason` for choice 0 only. The two choices print whole, "
+    "but the log marks the reply incomplete although it arrived whole: completion should be judged per choice, "
+    "and a choice the server never finishes reported as such (issue 15, item 4).",
+    "ask-json-n2": "The same stream: choice 2 never gets a `finish_reason` (issue 15, item 4).",
+    "err-unknown-model": "LiteLLM answers an unknown model with 400 `Invalid model name passed in model=...`; "
+    "gptcli exits 1 with no hint. It should exit 3 and point to `gptcli models -p PROFILE` (issue 15, item 2).",
+    "err-context": "LiteLLM's 400 `ContextWindowExceededError` carries no OpenAI `code`; gptcli exits 1. It should "
+    "exit 8 with the numbers the server gave (issue 15, item 2).",
+    "err-context-no-stream": "As above, without streaming (issue 15, item 2).",
+    "err-no-key": "With no key set gptcli sends its placeholder key, which this proxy (no database) answers with "
+    "400 `No connected db.`; gptcli should say that COMPAT_API_KEY (the profile's `api_key_env`) is unset "
+    "(issue 15, item 6).",
+    "err-unsupported-param": "`reasoner` is an alias of o3-mini: LiteLLM refuses `temperature=0.3` with 400 "
+    '`UnsupportedParamsError: O-series models don\'t support temperature=0.3` (`param: null`, `code: "400"`). '
+    "gptcli's second chance does not recognise that phrasing, so it exits 1 instead of retrying without "
+    "`temperature` (issue 15, item 3).",
+    "err-timeout": "LiteLLM's 408 `litellm.Timeout` is not retried and exits 1; it should be retried and end "
+    "with exit 6 (issue 15, item 2).",
+    "err-rate-limit": "The exit code is right, but the error takes two lines (LiteLLM's message has a blank line "
+    "and a `model group ... failed` sentence): it should be the server's first meaningful line, cut at about 200 "
+    "characters (issue 15, item 5).",
+    "err-server": "As above: exit 6 is right, the message should be one line (issue 15, item 5).",
+    "sigint-ask": "Not explained yet, and not on issue 15's list. In the full run the SIGINT, sent as soon as the "
+    "first reply text reached the terminal, did not stop the reply: exit 0 after the whole 3,000-word stream, and "
+    "the log keeps the reply as complete. Run by hand (four times against a fresh proxy, with the same "
+    "flags, with and without the profile's `max_retries`) the same command exits 130 with the partial reply kept; "
+    "run with `--only err-server,sigint-ask` it fails again. A SIGINT that `ask` can lose at some moment of a "
+    "stream would be a bug worth its own issue; `chat` was interrupted correctly in every run.",
+}
+
+
+def config(path: Path) -> None:
+    def model(name: str, upstream: str, **params: object) -> str:
+        lines = [
+            f"  - model_name: {name}",
+            "    litellm_params:",
+            f"      model: {upstream}",
+            "      api_key: fake-upstream-key",
+        ]
+        lines += [f"      {k}: {v!r}" if not isinstance(v, str) else f'      {k}: "{v}"' for k, v in params.items()]
+        return "\n".join(lines)
+
+    models = [
+        model("mock-gpt", "openai/gpt-4o-mini", mock_response=MOCK_TEXT)
+        + "\n    model_info:\n      max_input_tokens: 2000",
+        model("reasoner", "openai/o3-mini", mock_response="Reasoned."),
+        model("slow", "openai/gpt-4o-mini", mock_timeout=True, timeout=1),
+        model("limited", "openai/gpt-4o-mini", mock_response="litellm.RateLimitError"),
+        model("broken", "openai/gpt-4o-mini", mock_response="litellm.InternalServerError"),
+        model("long", "openai/gpt-4o-mini", mock_response=LONG_TEXT),
+    ]
+    path.write_text(
+        "model_list:\n" + "\n".join(models).replace("True", "true") + "\n"
+        f"general_settings:\n  master_key: {MASTER_KEY}\n"
+        "router_settings:\n  enable_pre_call_checks: true\n  num_retries: 0\n"
+        "litellm_settings:\n  num_retries: 0\n",
+        encoding="utf-8",
+    )
+
+
+def ensure(venv: Path) -> str:
+    """The installed litellm version, installing ``litellm[proxy]`` first if needed."""
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    probe = [str(py), "-c", "import importlib.metadata as m; print(m.version('litellm'))"]
+    got = subprocess.run(probe, capture_output=True, text=True)
+    if got.returncode != 0:
+        print(f"installing litellm[proxy] into {venv} (a few minutes)...", file=sys.stderr)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "litellm[proxy]"], check=True)
+        got = subprocess.run(probe, capture_output=True, text=True, check=True)
+    return got.stdout.strip()
+
+
+def own_checks() -> list[Check]:
+    ask = checks.ASK
+    return [
+        Check(
+            "err-unsupported-param",
+            "error: unsupported parameter (second chance, exit 0)",
+            [*ask, "-m", "reasoner", "-t", "0.3", checks.PROMPT],
+            stdout=verdicts.exactly("Reasoned."),
+            record=True,
+            what="temperature=0.3 for `reasoner`, an alias of o3-mini",
+        ),
+        Check(
+            "err-timeout",
+            "error: server timeout, 408 (exit 6 after retries)",
+            [*ask, "-m", "slow", checks.PROMPT],
+            expect_exit=6,
+            record=True,
+            record_stream=False,
+            what="LiteLLM's mock timeout (408)",
+        ),
+        Check(
+            "err-rate-limit",
+            "error: rate limit, 429 (exit 5 after retries)",
+            [*ask, "-m", "limited", checks.PROMPT],
+            expect_exit=5,
+            record=True,
+            record_stream=False,
+            what="LiteLLM's mock rate-limit error (429)",
+        ),
+        Check(
+            "err-server",
+            "error: server error, 500 (exit 6 after retries)",
+            [*ask, "-m", "broken", checks.PROMPT],
+            expect_exit=6,
+            record=True,
+            record_stream=False,
+            what="LiteLLM's mock internal server error (500)",
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--venv", type=Path, default=harness.HERE.parent / ".venvs" / "litellm")
+    ap.add_argument("--only", help="comma-separated check ids")
+    ap.add_argument("--no-fixtures", action="store_true", help="do not (re)write tests/fixtures/servers/litellm")
+    args = ap.parse_args(argv)
+    try:
+        version = ensure(args.venv.resolve())
+    except (subprocess.CalledProcessError, OSError) as e:
+        runner.unavailable(NAME, TITLE, f"litellm[proxy] could not be installed: {e}")
+        raise
+    work = harness.HERE.parent / ".results" / f"compat-{NAME}"
+    work.mkdir(parents=True, exist_ok=True)
+    config(work / "config.yaml")
+    port = harness.free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = Server(
+        NAME,
+        TITLE,
+        f"litellm {version}",
+        f"{base}/v1",
+        "mock-gpt",
+        api_key=MASTER_KEY,
+        profile_extra="max_retries = 2",
+        log=work / "server.log",
+    )
+    rows = checks.common(
+        text=verdicts.exactly(MOCK_TEXT), max_tokens=verdicts.json_reply(), long_reply=["-m", "long"], bad_key_exit=1
+    )
+    rows = checks.with_models(rows, "mock-gpt")
+    at = next(i for i, r in enumerate(rows) if r.id.startswith("sigint"))
+    rows[at:at] = own_checks()
+    cmd = [
+        str(args.venv.resolve() / "bin" / "litellm"),
+        "--config",
+        str(work / "config.yaml"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
+    with harness.server_process(cmd, log=work / "server.log", ready_url=f"{base}/health/liveliness"):
+        results = runner.run_checks(
+            server, rows, only=set(args.only.split(",")) if args.only else None, record_fixtures=not args.no_fixtures
+        )
+    about = {
+        "start": "litellm --config config.yaml --host 127.0.0.1 --port PORT (mock_response models, a master key, "
+        "no database)",
+        "model": "mock-gpt (openai/gpt-4o-mini with mock_response); reasoner = openai/o3-mini; slow, limited, "
+        "broken = LiteLLM's mock timeout, rate limit and internal error; long = a 3,000-word mock reply",
+        "max_tokens": "the mock ignores max_tokens: the row checks the reply arrives whole and well-formed",
+        "keys": "a proxy with a master key and no database answers any other key (and gptcli's placeholder) with "
+        "400 `No connected db.` (type `no_db_connection`), not 401: gptcli cannot tell that from any other 400, "
+        "so the key rows expect exit 1 with the server's text (and, with no key set, the unset variable named)",
+    }
+    path = runner.save_results(server, results, NOTES, about, partial=bool(args.only))
+    print(f"{sum(r.ok for r in results)}/{len(results)} ok; {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

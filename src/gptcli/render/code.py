@@ -1,0 +1,29 @@
+"""Code and commands taken from a reply, printed plain: ``-x``, chat's ``/x``, ``gptcli cmd``.
+
+Into a pipe or a file the text goes out byte for byte (a script gets exactly the code).
+On a terminal, control characters other than newline and tab are shown as ``\\xNN``
+escapes, so a reply cannot move the cursor, retitle the window or hide what will run.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import IO
+
+from .text import PlainStream, isatty
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character but newline and tab made visible."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def print_code(text: str, out: IO[str] | None = None) -> None:
+    """``text`` and one newline, escaped on a terminal only."""
+    stream = out or sys.stdout
+    printer = PlainStream(stream)
+    printer.feed(terminal_safe(text) if isatty(stream) else text)
+    printer.close()
