@@ -71,7 +71,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     assert "default" in run([gptcli, "profiles", "list"], cwd=outside, env=env).stdout
 
     counted = run([gptcli, "count", "hi"], cwd=outside, env=env).stdout
-    assert counted.split("\n")[0].split() == ["tokens", "1"], counted
+    assert counted.split("\n")[1].split() == ["tokens", "1"], counted  # after the header line (field, value)
 
     dry = json.loads(run([gptcli, "ask", "--dry-run", "hi"], cwd=outside, env=env).stdout)
     assert dry["body"]["messages"][-1] == {"role": "user", "content": "hi"}

@@ -31,10 +31,10 @@ def test_lists_the_servers_models(server, gptcli, isolated: Path) -> None:
     assert req.headers["authorization"] == f"Bearer {SECRET_KEY}"
     assert SECRET_KEY not in r.stdout + r.stderr
 
-    # Piped: tab-separated rows, easy to cut/awk; a filter on the id.
+    # Piped: a header line, then tab-separated rows, easy to cut/awk; a filter on the id.
     r = gptcli("models", "-p", "mine", "LLM")
     assert r.code == 0, r.stderr
-    assert r.stdout == "my-llm\t32,768\t$0.5\t$1.5\tfake\n"
+    assert r.stdout == "model\tcontext\tinput $/1M\toutput $/1M\towned by\nmy-llm\t32,768\t$0.5\t$1.5\tfake\n"
 
 
 def test_local_profile_and_base_url_flag(server, gptcli) -> None:

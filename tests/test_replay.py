@@ -231,7 +231,9 @@ def test_list_filters_and_json(gptcli, isolated: Path) -> None:
     # Piped text: tab-separated id, date, profile, model, turns, cost, first prompt.
     r = gptcli("replay", "--profile", "coder")
     assert r.code == 0
-    cells = r.stdout.rstrip("\n").split("\t")
+    header, row = r.stdout.rstrip("\n").split("\n")
+    assert header.split("\t") == ["id", "date", "profile", "model", "turns", "cost", "title"]
+    cells = row.split("\t")
     assert cells[0] == "aaaa00000002" and cells[2:] == ["coder", "gpt-4o-mini", "2", "$0.005", "Explain ^a+$"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[1])
 

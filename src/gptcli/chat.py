@@ -5,6 +5,8 @@ One loop, two front ends:
 * on a terminal (stdin and stdout both ttys), input comes from prompt_toolkit
   (``chat_input``, imported only on this path) with history, Ctrl-R, bracketed paste
   and a bottom toolbar; replies stream as live Markdown (``render.MarkdownStream``);
+  with stdout piped (``chat | tee log``) and stderr a terminal, the prompt, banner and
+  command output go to stderr and the replies, plain, to stdout;
 * otherwise each line of stdin is a turn (a ``\"\"\"`` line opens and closes a
   multi-line message), replies go to stdout as plain text, and everything else
   (notices, command output, errors, the farewell) goes to stderr, so stdout carries
@@ -33,7 +35,7 @@ from collections.abc import Callable, Generator, Iterator
 from datetime import date
 from typing import IO, Any, Protocol
 
-from . import conversation, profiles, render, store
+from . import chat_extras, conversation, profiles, render, store
 from .errors import AuthError, ConfigError, GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Delta, Notice, Preflight, Profile, Turn
 
@@ -61,6 +63,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reasoning": ("", "the last reply's thinking, in full (reasoning models)"),
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
+    **chat_extras.COMMANDS,  # /copy, /edit
     "exit": ("", "leave (also /quit, exit, quit, 退出, 再见, Ctrl-D)"),
 }
 _ALIASES = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
@@ -161,25 +164,31 @@ class TerminalFrontend(_StderrLines):
 
     interactive = True
 
-    def __init__(self, chat: Chat, *, history: bool, raw: bool = False) -> None:
+    def __init__(self, chat: Chat, *, history: bool, raw: bool = False, replies_piped: bool = False) -> None:
         from . import chat_input  # prompt_toolkit: only on this path
 
         self.input = chat_input.TerminalInput(
             toolbar=chat.toolbar,
             history_file=chat_input.history_path() if history else None,
             words=[f"/{name}" for name in COMMANDS],
+            on_stderr=replies_piped,
         )
         self.raw = raw
+        # `gptcli chat | tee log`: the prompt, banner and command output on the terminal (stderr),
+        # the replies alone on stdout, plain text streamed as it arrives.
+        self.replies_piped = replies_piped
         self._status = render.Status(True)
 
     def read(self) -> str | None:
         return self.input.read()
 
     def reply(self) -> Printer:
+        if self.replies_piped:
+            return render.PlainStream(live=True)
         return render.PlainStream() if self.raw else render.MarkdownStream()
 
     def info(self, text: str) -> None:
-        print(render.clean(text), flush=True)  # /history and /show quote replies
+        print(render.clean(text), file=sys.stderr if self.replies_piped else sys.stdout, flush=True)  # /history, /show
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -241,6 +250,9 @@ class Chat:
         if stripped.casefold() in EXIT_WORDS:
             self._farewell(stripped)
             return False
+        if chat_extras.is_shell_line(self, text):  # !command, on a terminal
+            chat_extras.run_shell(self, text[1:].strip())
+            return True
         if stripped.startswith("//"):  # a message that starts with "/"
             return self.send(unquote(text.lstrip()[1:]))
         m = _COMMAND_RE.match(stripped)
@@ -251,6 +263,7 @@ class Chat:
     def send(self, text: str) -> bool:
         if not text.strip():
             return True
+        text = chat_extras.with_context(self, text)  # the !command outputs the user added
         self._exchange(self.session.turn(text, **self._turn_options()))
         return True
 
@@ -313,11 +326,14 @@ class Chat:
         except (Interrupted, KeyboardInterrupt) as e:
             if self.terminating or not self.ui.interactive:
                 raise Interrupted(str(e) or "interrupted") from None
-            self.ui.warn(
-                "interrupted: the partial reply is kept, marked interrupted (/retry regenerates it)"
-                if "kept" in str(e)
-                else "interrupted before the reply began (/retry sends the question again)"
-            )
+            if "partial reply" not in str(e):
+                self.ui.warn("interrupted before the reply began (/retry sends the question again)")
+            elif self.session.log:
+                self.ui.warn("interrupted: the partial reply is kept, marked interrupted (/retry regenerates it)")
+            else:
+                self.ui.warn(
+                    "interrupted: the partial reply stays in this chat, not saved (--no-log; /retry regenerates it)"
+                )
             return None
         except GptcliError as e:
             self.failed = e
@@ -427,7 +443,15 @@ class Chat:
         lines.append("")
         lines.append("  A message: type it and press Enter. Multi-line: paste it, press Esc-Enter (Alt-Enter) for")
         lines.append('  a new line, or open and close it with """. Ctrl-C cancels a reply; Ctrl-D leaves.')
+        if self.ui.interactive:
+            lines.append(f"  {chat_extras.SHELL_HELP}.")
         self.ui.info("\n".join(lines))
+
+    def cmd_copy(self, arg: str) -> None:
+        chat_extras.cmd_copy(self, arg)
+
+    def cmd_edit(self, arg: str) -> None:
+        chat_extras.cmd_edit(self, arg)
 
     def cmd_system(self, arg: str) -> None:
         if not arg:
@@ -563,6 +587,8 @@ class Chat:
     def _cost_text(self) -> str:
         if self.unpriced and self.unpriced == self.replies:
             return "cost unknown"
+        if not self.replies and not _price_known(self.session.profile):
+            return "cost unknown"  # from the start, not "$0" until the first reply says otherwise
         return render.usd(self.session.total_cost) + (" + unknown" if self.unpriced else "")
 
     def cmd_reasoning(self, arg: str) -> None:
@@ -663,6 +689,15 @@ def _parse_value(key: str, raw: str) -> Any:
     return value
 
 
+def _price_known(prof: Profile) -> bool:
+    from . import prices
+
+    try:
+        return prices.info_for(prof).price is not None
+    except Exception:  # advisory only: the toolbar must never break input
+        return False
+
+
 def show_whole(profile: Profile, interactive: bool, shown: bool) -> bool:
     """Whether to print the whole thinking after a reply: asked for, on a terminal, not streamed already."""
     return profile.show_reasoning and interactive and not shown
@@ -729,6 +764,8 @@ def main(
     ui: Frontend
     if on_terminal():
         ui = TerminalFrontend(chat, history=log, raw=raw)
+    elif render.isatty(sys.stdin) and render.isatty(sys.stderr):  # gptcli chat | tee log
+        ui = TerminalFrontend(chat, history=log, raw=True, replies_piped=True)
     else:
         ui = LineFrontend(sys.stdin.buffer, verbose=chat.options.verbose)
     if conv is not None:

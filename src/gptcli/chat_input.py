@@ -92,8 +92,18 @@ def _continuation(width: int, line_number: int, wrap_count: int) -> str:
 class TerminalInput:
     """Reads one message at a time from the terminal; None when the user leaves."""
 
-    def __init__(self, *, toolbar: Callable[[], str], history_file: Path | None, words: list[str]) -> None:
+    def __init__(
+        self, *, toolbar: Callable[[], str], history_file: Path | None, words: list[str], on_stderr: bool = False
+    ) -> None:
+        output: Any = None
+        if on_stderr:  # stdout is a pipe (chat | tee log): draw the prompt on the terminal's stderr
+            import sys
+
+            from prompt_toolkit.output import create_output
+
+            output = create_output(stdout=sys.stderr)
         self.session: PromptSession[str] = PromptSession(
+            output=output,
             history=open_history(history_file),
             key_bindings=key_bindings(),
             bottom_toolbar=toolbar,

@@ -275,6 +275,8 @@ class Session:
                 self._failed("interrupted before the reply began")
                 raise Interrupted("interrupted before the reply began") from None
             settle(self._keep(partial, pre, body, writer, messages)[0])
+            if writer is None:  # --no-log: in this session's memory only, never on disk
+                raise Interrupted("interrupted; the partial reply was not saved (--no-log)") from None
             raise Interrupted("interrupted; the partial reply was kept") from None
         except GptcliError as e:
             for r in retried:  # a second chance that failed too: still say what was tried

@@ -38,6 +38,7 @@ from ..models import (
 )
 from . import openai_wire as wire
 from .classify import classify
+from .hints import connection_hint
 from .openai_wire import describe_exception, error_fields, scrub
 
 if TYPE_CHECKING:
@@ -347,7 +348,9 @@ def translate(e: BaseException, key: str, profile: Profile) -> GptcliError:
         return NetworkError(f"timed out after {profile.timeout:g} s waiting for {where}", hint="raise 'timeout'")
     if isinstance(e, openai.APIConnectionError):
         cause = e.__cause__ or e
-        return NetworkError(f"cannot reach {where}: {scrub(describe_exception(cause), key)}")
+        return NetworkError(
+            f"cannot reach {where}: {scrub(describe_exception(cause), key)}", hint=connection_hint(where, cause)
+        )
     if isinstance(e, openai.APIStatusError):
         status = e.status_code
         if status in (400, 422) and (extra := wire.extra_forbidden(e.body)):

@@ -91,9 +91,31 @@ def _root(
         ctx.obj.debug = ctx.obj.debug or debug
 
 
-# The commands register themselves on ``app`` when imported; the order is --help's order.
-from . import profiles  # noqa: E402, I001
-from . import ask, replay, models, batch, chat, count, usage, cmd  # noqa: E402
+# The commands register themselves on ``app`` when imported; the order is --help's order
+# (the everyday commands first; Typer lists the ``profiles`` group after them).
+from . import ask, chat, count, replay, batch, models, usage, cmd  # noqa: E402, I001
+from . import profiles  # noqa: E402
+from .options import METAVARS_BY_FLAG, METAVARS_BY_TYPE  # noqa: E402
+
+# Whole one-line summaries for the command list (Click would cut the docstrings' with "...").
+SUMMARIES = {
+    "ask": "One question, one answer on stdout: made for scripts.",
+    "chat": "Talk with a model: history, live Markdown, /commands.",
+    "count": "Count tokens and the input cost, before sending anything.",
+    "replay": "List, show, export and re-run saved conversations.",
+    "batch": "Send every prompt of a file, concurrently; resumable.",
+    "models": "List the server's models, with price and context window.",
+    "usage": "What you spent, from the log: by day, model, profile or tag.",
+    "cmd": "A task in words to one shell command; a keypress runs it.",
+    "profiles": "List, show and create TOML profiles.",
+    "list": "List every profile (a broken one with its error).",
+    "show": "Show a profile's settings and where each one came from.",
+    "new": "Create a user profile and print its path.",
+}
+compat.set_summaries(app, SUMMARIES)
+compat.examples_unwrapped(app)
+compat.uniform_metavars(app, METAVARS_BY_FLAG, METAVARS_BY_TYPE)
+compat.plain_argument_usage()
 
 __all__ = ["app", "ask", "batch", "chat", "cmd", "count", "main", "models", "profiles", "replay", "run", "usage"]
 
@@ -217,6 +239,9 @@ def run(args: list[str]) -> int:
         if isinstance(e.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into a silent Exit(130)
             print_error(Interrupted("interrupted"))
         return int(e.exit_code)
+    except compat.no_such_option() as e:  # "did you mean --model?", the nearest real one
+        print_error(compat.nearest_option(e))
+        return int(ExitCode.USAGE)
     except no_args_is_help as e:
         print(e.format_message(), file=sys.stderr)  # type: ignore[attr-defined]
         return int(ExitCode.USAGE)

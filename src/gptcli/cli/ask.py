@@ -128,6 +128,7 @@ def ask(
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from .. import continuing, conversation, render
+    from ..backends import retry_notice
     from ..prompt_input import profile_prompt, read_stdin
 
     which = extract_mode(extract, extract_all)
@@ -190,19 +191,20 @@ def ask(
             record["prompt"] = text  # the filled template, as the user message will carry it
         render.print_json(record)
         return
-    print_turn(
-        session,
-        text,
-        status=status,
-        json_out=json_out,
-        raw=raw,
-        stream=not no_stream,
-        max_cost=max_cost,
-        extra_body=extra_body,
-        output=output,
-        partial_ok=partial_ok,
-        extract=which,
-    )
+    with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
+        print_turn(
+            session,
+            text,
+            status=status,
+            json_out=json_out,
+            raw=raw,
+            stream=not no_stream,
+            max_cost=max_cost,
+            extra_body=extra_body,
+            output=output,
+            partial_ok=partial_ok,
+            extract=which,
+        )
 
 
 def _output_spec(json_object: bool, schema: Path | None) -> Any:

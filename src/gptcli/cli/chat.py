@@ -81,34 +81,36 @@ def chat(
 ) -> int:
     """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
     from .. import chat as chat_use_case
-    from .. import continuing, conversation
+    from .. import continuing, conversation, render
+    from ..backends import retry_notice
 
     if ctx.args:
         raise UsageError(
             f"chat takes no arguments (got {' '.join(ctx.args)!r})", hint="continue one conversation with --cid ID"
         )
     options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose, tag=check_tag(tag))
-    if not (continue_ or cid is not None):
-        session = conversation.Session.start(overrides.resolve(), log=not no_log, title=title)
-        _adjust(session, show_reasoning, budget)
-        return chat_use_case.main(session, log=not no_log, raw=raw, options=options)
-    if cid is None and chat_use_case.on_terminal():
-        cid = _pick()
-        if cid is None:
-            return 0
-    c = continuing.open_session(
-        cid, overrides.settings(), overrides.profile, log=not no_log, to_server=to_server, title=title
-    )
-    _adjust(c.session, show_reasoning, budget)
-    return chat_use_case.main(
-        c.session,
-        conv=c.conv,
-        log=not no_log,
-        raw=raw,
-        options=options,
-        resume_lines=resume_lines,
-        notices=c.notices,
-    )
+    with retry_notice.shown(render.Status(verbose)):  # retries said on a terminal (or with -v), not a silent wait
+        if not (continue_ or cid is not None):
+            session = conversation.Session.start(overrides.resolve(), log=not no_log, title=title)
+            _adjust(session, show_reasoning, budget)
+            return chat_use_case.main(session, log=not no_log, raw=raw, options=options)
+        if cid is None and chat_use_case.on_terminal():
+            cid = _pick()
+            if cid is None:
+                return 0
+        c = continuing.open_session(
+            cid, overrides.settings(), overrides.profile, log=not no_log, to_server=to_server, title=title
+        )
+        _adjust(c.session, show_reasoning, budget)
+        return chat_use_case.main(
+            c.session,
+            conv=c.conv,
+            log=not no_log,
+            raw=raw,
+            options=options,
+            resume_lines=resume_lines,
+            notices=c.notices,
+        )
 
 
 def _adjust(session: Any, show_reasoning: bool, budget: str | None) -> None:

@@ -94,7 +94,7 @@ def show_count(report: Any) -> None:
             ["input cost", render.usd(report.input_cost(item.tokens)) + per_m],
             ["context", share(item.tokens)],
         ]
-        render.print_table(["", ""], rows)
+        render.print_table(["field", "value"], rows, header_on_terminal=False)
         return
     rows = [
         [i.source, f"{i.tokens:,}", f"{i.characters:,}", render.usd(report.input_cost(i.tokens)), share(i.tokens)]

@@ -19,16 +19,20 @@ from .options import BaseUrlOpt, ProfileOpt
 """
 )
 def models(
-    contains: Annotated[str | None, typer.Argument(help="Only models whose id contains this text.")] = None,
+    contains: Annotated[
+        str | None, typer.Argument(help="Only models whose id contains TEXT (any case).", metavar="TEXT")
+    ] = None,
     profile: ProfileOpt = None,
     base_url: BaseUrlOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="A JSON list (id, context_window, price, ...).")] = False,
 ) -> None:
     """List the server's models, with price and context window where known."""
     from .. import catalog, profiles, render
+    from ..backends import retry_notice
 
     prof = profiles.resolve(profile, {"base_url": base_url})
-    rows = catalog.list_models(prof, contains)
+    with retry_notice.shown(render.Status()):
+        rows = catalog.list_models(prof, contains)
     if json_out:
         render.print_json([r.to_dict() for r in rows])
         return

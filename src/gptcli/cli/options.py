@@ -50,7 +50,12 @@ DeadlineOpt = Annotated[
 ]
 TopPOpt = Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling, 0-1.")]
 MaxTokOpt = Annotated[int | None, typer.Option("--max-tokens", help="Output token limit.")]
-NOpt = Annotated[int | None, typer.Option("-n", "--n", help="Number of choices.")]
+NOpt = Annotated[
+    int | None,
+    typer.Option(
+        "-n", "--choices", help="How many replies to ask for (1-128), each under a '--- choice N of M ---' line."
+    ),
+]
 StopOpt = Annotated[
     list[str] | None, typer.Option("--stop", help="Stop sequence (repeatable, at most 4).", metavar="TEXT")
 ]
@@ -76,6 +81,18 @@ ParamOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="Server URL, e.g. http://localhost:11434/v1.", metavar="URL")
 ]
+
+# One metavar per kind of value in --help (cli/compat.uniform_metavars applies them to every
+# option that names none): by the long flag first, else by the Python type.
+METAVARS_BY_FLAG = {
+    "--max-cost": "USD",
+    "--since": "WHEN",
+    "--format": "FORMAT",
+    "--via": "WHERE",
+    "--column": "NAME",
+    "--reasoning-effort": "LEVEL",
+}
+METAVARS_BY_TYPE: dict[type, str] = {int: "N", float: "NUMBER", str: "TEXT"}
 
 # --- output and budget ---------------------------------------------------------------------
 

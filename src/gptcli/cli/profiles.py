@@ -9,8 +9,8 @@ from . import app
 from .options import BaseUrlOpt, MaxTokOpt, ModelOpt, SystemOpt, TempOpt, TopPOpt
 
 profiles_app = typer.Typer(
-    help="List, show and create TOML profiles.",
-    no_args_is_help=True,
+    help="List, show and create TOML profiles (alone: list them).",
+    invoke_without_command=True,
     epilog="""Examples:
 
   gptcli profiles list
@@ -23,6 +23,13 @@ profiles_app = typer.Typer(
 app.add_typer(profiles_app, name="profiles")
 
 
+@profiles_app.callback()
+def _profiles(ctx: typer.Context) -> None:
+    """List, show and create TOML profiles; `gptcli profiles` alone lists them."""
+    if ctx.invoked_subcommand is None:
+        profiles_list(json_out=False)
+
+
 @profiles_app.command(
     "list",
     epilog="""Examples:
@@ -33,28 +40,28 @@ app.add_typer(profiles_app, name="profiles")
 """,
 )
 def profiles_list(json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
-    """List built-in and user profiles: name, model, source and description."""
-    from .. import profiles, render
+    """List built-in and user profiles: name, model, source and description (a broken one with its error)."""
+    from .. import profile_list, render
 
-    rows: list[dict[str, Any]] = []
-    for name, pf in sorted(profiles.available().items()):
-        data = profiles.read_file(pf)
-        rows.append(
-            {
-                "name": name,
-                "model": data.get("model", (None,))[0],
-                "description": data.get("description", (None,))[0],
-                "source": "built-in" if pf.builtin else "user",
-                "path": str(pf.path),
-            }
-        )
+    rows = profile_list.rows()
     if json_out:
         render.print_json(rows)
-        return
-    render.print_table(
-        ["name", "model", "source", "description"],
-        [[r["name"], r["model"] or "(inherited)", r["source"], r["description"] or ""] for r in rows],
-    )
+    else:
+        render.print_table(
+            ["name", "model", "source", "description"],
+            [
+                [
+                    r["name"],
+                    "-" if r["error"] else r["model"] or "(default)",
+                    r["source"],
+                    f"error: {r['error']}" if r["error"] else r["description"] or "",
+                ]
+                for r in rows
+            ],
+        )
+    broken = [r["name"] for r in rows if r["error"]]
+    if broken:  # said on stderr too: a script reading the JSON or the TSV may not look at every row
+        render.Status().warn(f"{len(broken)} broken profile(s): {', '.join(broken)} (see their error)")
 
 
 @profiles_app.command(

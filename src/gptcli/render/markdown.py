@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .echo import EchoOff
+
 _FENCE_RE = re.compile(r"^( {0,3})(`{3,}|~{3,})([^`]*)$")
 _ITEM_RE = re.compile(r"^(?:[-*+]|\d{1,9}[.)])\s|^#{1,6}\s")
 _UNDERLINE_RE = re.compile(r"^ {0,3}(?:=+|-+)\s*$")
@@ -81,6 +83,7 @@ class MarkdownStream:
             transient=True,
             vertical_overflow="visible",
         )
+        self._echo = EchoOff(self.console.file)  # a ^C echoed into the live region would print a line twice
         self.live.start()
 
     # -- feeding -----------------------------------------------------------------------
@@ -99,9 +102,12 @@ class MarkdownStream:
         self.live.refresh()
 
     def close(self) -> None:
-        self._settle()
-        self._view = ("", None, False)
-        self.live.stop()
+        try:
+            self._settle()
+            self._view = ("", None, False)
+            self.live.stop()
+        finally:
+            self._echo.restore()
         if self._fence is not None:
             self._print_code(self.tail, last=True)
             self._fence = None
@@ -215,9 +221,9 @@ class MarkdownStream:
     # -- printing finished parts ---------------------------------------------------
 
     def _md(self, text: str) -> Any:
-        from rich.markdown import Markdown
+        from .linebreaks import markdown
 
-        return Markdown(text, code_theme=self.code_theme)
+        return markdown(text, self.code_theme)  # single newlines stay line breaks
 
     def _code_background(self) -> Any:
         if self._code_bg is None:
@@ -310,8 +316,8 @@ class _Lazy:
 
 def print_markdown(text: str) -> None:
     from rich.console import Console
-    from rich.markdown import Markdown
 
+    from .linebreaks import markdown
     from .safe import clean
 
-    Console().print(Markdown(clean(text), code_theme="monokai"))
+    Console().print(markdown(clean(text)))

@@ -13,22 +13,43 @@ from .safe import clean
 from .text import isatty
 
 
-def print_table(columns: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
-    """A table on a terminal; tab-separated values when piped (easy to cut/awk)."""
+def print_table(
+    columns: list[str], rows: list[list[str]], *, title: str | None = None, header_on_terminal: bool = True
+) -> None:
+    """A table on a terminal; tab-separated values when piped: a header line, then the rows.
+
+    An empty cell is printed as ``-`` (so ``cut`` and ``awk`` see every column), and a tab
+    or a line break inside a cell as a space (one row is one line). ``header_on_terminal``
+    False: a key/value listing, whose column names only the piped form prints.
+    """
+    rows = [[_cell(c) for c in row] for row in rows]
     if not isatty(sys.stdout):
-        for row in rows:
-            sys.stdout.write("\t".join(row) + "\n")
+        lines = [columns, *rows] if any(columns) else rows
+        sys.stdout.write("".join("\t".join(_tsv(c) for c in row) + "\n" for row in lines))
         sys.stdout.flush()
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=clean(title) if title else title, box=None, header_style="bold")
+    table = Table(
+        title=clean(title) if title else title,
+        box=None,
+        header_style="bold",
+        show_header=header_on_terminal and any(columns),
+    )
     for c in columns:
         table.add_column(c, overflow="fold")
     for row in rows:
         table.add_row(*(clean(cell) for cell in row))  # model names and prompts are untrusted
     Console().print(table)
+
+
+def _cell(value: str | None) -> str:
+    return value if value else "-"
+
+
+def _tsv(value: str) -> str:
+    return value.replace("\t", " ").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
 def local_time(iso: str | None) -> str:

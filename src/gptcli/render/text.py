@@ -98,9 +98,9 @@ class PlainStream:
     (``xargs -P 8 gptcli ask ... > answers.txt``) never interleave their answers.
     """
 
-    def __init__(self, out: IO[str] | None = None) -> None:
+    def __init__(self, out: IO[str] | None = None, *, live: bool | None = None) -> None:
         self.out = out or sys.stdout
-        self.live = isatty(self.out)
+        self.live = isatty(self.out) if live is None else live  # live=True: streamed into a pipe too
         self.parts: list[str] = []
         self.discarded = False
 
