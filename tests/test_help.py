@@ -8,7 +8,7 @@ import pytest
 
 from gptcli.cli import SUMMARIES, app
 
-COMMANDS = ["ask", "chat", "count", "replay", "batch", "models", "cmd", "profiles"]
+COMMANDS = ["ask", "chat", "count", "replay", "batch", "models", "usage", "cmd", "profiles"]
 EVERY_HELP = [[], *([c] for c in COMMANDS), ["profiles", "list"], ["profiles", "show"], ["profiles", "new"]]
 
 

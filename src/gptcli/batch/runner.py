@@ -66,9 +66,7 @@ def run(job: Batch, plan: Plan, out: IO[str] | None = None) -> Summary:
     if not interrupted and last is not None and t.done == 0 and t.failed == plan.to_send and runner.one_cause:
         # The same rule as a streak, whatever the batch's size: every item failed for one
         # systemic cause (no quota, a dead server), so the exit code is that cause's.
-        raise type(last)(
-            f"all {t.failed:,} items failed: {last.message}; {written}", hint="fix the cause, then --resume"
-        )
+        raise _same_kind(last, f"all {t.failed:,} items failed: {last.message}; {written}")
     return Summary(
         total=plan.to_send,
         done=t.done,
@@ -364,3 +362,14 @@ def run_loop(make: Callable[[], Coroutine[Any, Any, None]]) -> bool:
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     return interrupted
+
+
+def _same_kind(error: GptcliError, message: str) -> GptcliError:
+    """An error of ``error``'s kind (so its exit code) saying ``message``; a broken stream's
+    partial reply belongs to one item, so the batch's error is the network error it is."""
+    from ..errors import NetworkError, StreamBroken
+
+    hint = "fix the cause, then --resume"
+    if isinstance(error, StreamBroken):
+        return NetworkError(message, hint=hint)
+    return type(error)(message, hint=hint)
