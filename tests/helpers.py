@@ -36,7 +36,40 @@ SRC = ROOT / "src"
 if str(SRC) not in sys.path[:1]:
     sys.path.insert(0, str(SRC))  # this tree's gptcli, whatever else is installed
 
-TIKTOKEN_CACHE = os.environ.get("TIKTOKEN_CACHE_DIR") or str(ROOT.parent / "shared" / "tiktoken-cache")
+
+def _tiktoken_cache() -> str:
+    """tiktoken's cache dir for the tests' reference encodings (the suite compares gptcli's counts
+    with tiktoken's own). Offline, with no copy of tiktoken's files anywhere, the files are written
+    from the ranks gptcli ships (byte for byte tiktoken's: tokens.bundled checks their SHA-256), so
+    the README's test command needs no network and no TIKTOKEN_CACHE_DIR."""
+    import hashlib
+    import tempfile
+
+    given = os.environ.get("TIKTOKEN_CACHE_DIR") or str(ROOT.parent / "shared" / "tiktoken-cache")
+    from gptcli.tokens import bundled
+
+    names = list(bundled.PUBLISHED)
+    url = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
+    files = {n: hashlib.sha1(url.format(n).encode()).hexdigest() for n in names}
+    if all((Path(given) / f).is_file() for f in files.values()):
+        return given
+    made = Path(tempfile.gettempdir()) / f"gptcli-tests-tiktoken-{os.getuid()}"
+    made.mkdir(mode=0o700, exist_ok=True)
+    for name, fname in files.items():
+        target = made / fname
+        if target.is_file():
+            continue
+        ranks = bundled.load(name)
+        assert ranks is not None, f"no bundled ranks for {name}"
+        tmp = made / f"{fname}.{os.getpid()}.tmp"
+        tmp.write_bytes(bundled.tiktoken_text(ranks))
+        os.replace(tmp, target)  # two xdist workers may write it at once: the same bytes either way
+    return str(made)
+
+
+TIKTOKEN_CACHE = _tiktoken_cache()
+# Session-wide fixtures load tiktoken's reference encodings outside any test's environment.
+os.environ["TIKTOKEN_CACHE_DIR"] = TIKTOKEN_CACHE
 # A recognisable key: the secrets tests search every output and file for it.
 SECRET_KEY = "sk-test-SECRET-d3adb33f-0123456789abcdef"
 
