@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -261,3 +262,26 @@ def _forget_per_home_caches() -> None:
             memory.clear()
         if hasattr(mod, "_loaded"):
             setattr(mod, "_loaded", None)  # noqa: B010  (the name may not exist after a restructure)
+
+
+# prompt_toolkit asks where the cursor is (CPR); a terminal answers, and so must a pty test.
+CPR = re.escape("\x1b[6n")
+
+
+def expect_on_pty(child: Any, seen: list[str], pattern: str, what: str = "gptcli") -> str:
+    """``child.expect(pattern)`` for a pexpect child, answering cursor-position requests on the way.
+
+    Everything read is appended to ``seen``; the end of the output before the match comes out
+    in the AssertionError when ``what`` ends first.
+    """
+    import pexpect
+
+    while True:
+        i = child.expect([CPR, pattern, pexpect.EOF])
+        seen.append(child.before + (child.after if isinstance(child.after, str) else ""))
+        if i == 0:
+            child.send("\x1b[5;1R")
+        elif i == 2:
+            raise AssertionError(f"{what} ended while waiting for {pattern!r}: {''.join(seen)[-2000:]!r}")
+        else:
+            return str(child.after)

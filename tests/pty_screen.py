@@ -15,9 +15,8 @@ from typing import Any
 
 import pexpect
 
-from helpers import SRC
+from helpers import CPR, SRC, expect_on_pty
 
-CPR = re.escape("\x1b[6n")
 COLS, ROWS = 100, 30
 
 
@@ -34,15 +33,7 @@ class Pty:
         self.seen: list[str] = []
 
     def expect(self, pattern: str) -> str:
-        while True:
-            i = self.child.expect([CPR, pattern, pexpect.EOF])
-            self.seen.append(self.child.before + (self.child.after if isinstance(self.child.after, str) else ""))
-            if i == 0:
-                self.child.send("\x1b[5;1R")
-            elif i == 2:
-                raise AssertionError(f"ended while waiting for {pattern!r}: {''.join(self.seen)[-2000:]!r}")
-            else:
-                return str(self.child.after)
+        return expect_on_pty(self.child, self.seen, pattern, "gptcli")
 
     def prompt(self) -> None:
         self.expect(re.escape("Esc-Enter: new line"))  # chat's bottom toolbar: ready for input

@@ -21,6 +21,7 @@ import pytest
 from conftest import SRC, conversations, read_jsonl
 from fakeserver import Reply
 from gptcli import store
+from helpers import expect_on_pty
 
 
 def user_texts(body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -204,8 +205,6 @@ def test_dropped_stream_keeps_the_partial_reply_and_retry_works(server, gptcli, 
 
 # --- the terminal path (pexpect) ---------------------------------------------------------------
 
-CPR = re.escape("\x1b[6n")  # prompt_toolkit asks where the cursor is; a terminal answers
-
 
 class Term:
     """A gptcli chat on a pseudo-terminal, answering cursor position requests as a terminal does."""
@@ -226,15 +225,7 @@ class Term:
         self.seen: list[str] = []
 
     def expect(self, pattern: str) -> str:
-        while True:
-            i = self.child.expect([CPR, pattern, pexpect.EOF])
-            self.seen.append(self.child.before + (self.child.after if isinstance(self.child.after, str) else ""))
-            if i == 0:
-                self.child.send("\x1b[5;1R")
-            elif i == 2:
-                raise AssertionError(f"chat ended while waiting for {pattern!r}: {''.join(self.seen)[-2000:]!r}")
-            else:
-                return str(self.child.after)
+        return expect_on_pty(self.child, self.seen, pattern, "chat")
 
     def prompt(self) -> None:
         self.expect(re.escape("/help · Esc-Enter: new line"))  # the bottom toolbar: ready for input

@@ -14,8 +14,7 @@ from conftest import SRC, conversations, read_jsonl
 from fakeserver import Reply
 from gptcli import shellcmd
 from gptcli.errors import InvalidOutputError
-
-CPR = re.escape("\x1b[6n")
+from helpers import expect_on_pty
 
 
 def reply_with(command: str) -> Reply:
@@ -37,15 +36,7 @@ class Term:
         self.seen: list[str] = []
 
     def expect(self, pattern: str) -> None:
-        while True:
-            i = self.child.expect([CPR, pattern, pexpect.EOF])
-            self.seen.append(self.child.before + (self.child.after if isinstance(self.child.after, str) else ""))
-            if i == 0:
-                self.child.send("\x1b[5;1R")
-            elif i == 2:
-                raise AssertionError(f"ended while waiting for {pattern!r}: {''.join(self.seen)[-2000:]!r}")
-            else:
-                return
+        expect_on_pty(self.child, self.seen, pattern, "gptcli")
 
     def finish(self) -> int:
         self.child.expect(pexpect.EOF)
