@@ -78,7 +78,11 @@ command line moves it, and when only the environment points elsewhere, --to-serv
 regenerates the last reply.
 """
 )
-@sampling()
+@sampling(
+    several=True,
+    model_help="Model name (overrides the profile). Repeat to ask several models at once and compare.",
+    profile_help="Profile name (default: $GPTCLI_PROFILE or 'default'). Repeat to compare profiles.",
+)
 def ask(
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The prompt; stdin is appended after a blank line.", metavar="PROMPT")
@@ -119,6 +123,10 @@ def ask(
             metavar="FILE",
         ),
     ] = None,
+    side_by_side: Annotated[
+        bool,
+        typer.Option("--side-by-side", help="Comparing models on a terminal: the answers in columns, side by side."),
+    ] = False,
     partial_ok: Annotated[
         bool,
         typer.Option(
@@ -137,6 +145,39 @@ def ask(
     output = _output_spec(json_object, schema)
     given = parse_vars(var)
     resume = continue_ or cid is not None
+    if overrides.several or side_by_side:
+        from . import fanout
+
+        if not overrides.several:
+            raise UsageError("--side-by-side compares models", hint="gptcli ask -m MODEL -m OTHER --side-by-side ...")
+        fanout.refuse_with_fan_out(
+            **{
+                "-c/--cid": resume,
+                "--retry": retry,
+                "-x/--extract": which is not None,
+                "--show-reasoning": show_reasoning,
+                "--partial-ok": partial_ok,
+            }
+        )
+        fanout.fan_out(
+            overrides,
+            prompt=prompt,
+            files=file,
+            given=given,
+            output=output,
+            side_by_side=side_by_side,
+            json_out=json_out,
+            raw=raw,
+            stream=not no_stream,
+            dry_run=dry_run,
+            log=not no_log,
+            title=title,
+            max_cost=max_cost,
+            budget=budget,
+            tag=tag,
+            verbose=verbose,
+        )
+        return
     if retry and not resume:
         raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
     if retry and (prompt or file):
