@@ -120,3 +120,21 @@ def test_rerun_with_two_targets(server, gptcli, isolated: Path) -> None:
     assert j.code == 0, j.stderr
     got = json.loads(j.stdout)
     assert [g["model"] for g in got] == ["gpt-4.1", "o4-mini"] and all(g["complete"] for g in got)
+
+
+def test_interrupt_prints_what_arrived(server) -> None:
+    import signal
+
+    from conftest import spawn
+
+    server.enqueue(Reply(hang=True))  # whichever request comes first never gets its answer
+    proc = spawn("ask", "-m", "gpt-4o", "-m", "gpt-4.1-mini", "hello")
+    deadline = time.monotonic() + 30
+    while len(server.chat_requests()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the other answer arrives
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert out.decode().count("echo: hello") == 1  # the answer that came, even one held back for order
+    assert b"1 of 2 answers arrived" in err

@@ -122,18 +122,17 @@ def _collect(
         extra_body=extra_body,
         check=check,
     )
-    for o in gen:
-        outcomes.append(o)
-        for n in o.notices:
-            status.warn(f"{o.label}: {n}")
-        if o.error is not None and not isinstance(o.error, GptcliError):
-            raise o.error
-        if o.error is not None:
-            status.warn(f"{o.label}: {o.error.message}")
+    try:
+        for o in gen:
+            _one(o, outcomes, blocks, status, render)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the answers that arrived are printed; those still coming are
+        # abandoned (their questions stay in their conversations, without a reply).
         if blocks is not None:
-            blocks.add(o.index, o.turn.completion.text if o.ok else None, _message(o.error))
-        if o.ok:
-            status(f"{o.label}: {_stats(render, o)}")
+            blocks.flush()
+        from ..errors import Interrupted
+
+        raise Interrupted(f"interrupted; {len(outcomes)} of {len(comp.sessions)} answers arrived") from None
     outcomes.sort(key=lambda o: o.index)
     if json_out:
         render.print_json([_record(o, comp.id) for o in outcomes])
@@ -144,6 +143,21 @@ def _collect(
     if tty:
         view.print_summary([_row(render, o) for o in outcomes])
     return outcomes
+
+
+def _one(o: Any, outcomes: list[Any], blocks: Any, status: Any, render: Any) -> None:
+    """One target finished: its warnings, its block (or failure) and its status line."""
+    outcomes.append(o)
+    for n in o.notices:
+        status.warn(f"{o.label}: {n}")
+    if o.error is not None and not isinstance(o.error, GptcliError):
+        raise o.error
+    if o.error is not None:
+        status.warn(f"{o.label}: {o.error.message}")
+    if blocks is not None:
+        blocks.add(o.index, o.turn.completion.text if o.ok else None, _message(o.error))
+    if o.ok:
+        status(f"{o.label}: {_stats(render, o)}")
 
 
 def _message(error: BaseException | None) -> str | None:

@@ -50,6 +50,11 @@ class Blocks:
             self._print(self._next, *self._held.pop(self._next))
             self._next += 1
 
+    def flush(self) -> None:
+        """Print every answer held back for order (interrupted: the ones before them never came)."""
+        for index in sorted(self._held):
+            self._print(index, *self._held.pop(index))
+
     def _print(self, index: int, text: str | None, error: str | None) -> None:
         label = self.labels[index]
         if not self.tty:
