@@ -138,3 +138,15 @@ def test_interrupt_prints_what_arrived(server) -> None:
     assert proc.returncode == 130, err
     assert out.decode().count("echo: hello") == 1  # the answer that came, even one held back for order
     assert b"1 of 2 answers arrived" in err
+
+
+def test_a_comparison_replays_from_a_cassette(server, gptcli, tmp_path: Path) -> None:
+    tape = str(tmp_path / "tape.jsonl")
+    args = ("ask", "--no-log", "-m", "gpt-4o", "-m", "gpt-4.1-mini", "-m", "o4-mini", "Explain CRDTs")
+    first = gptcli(*args, env={"GPTCLI_CASSETTE": tape})
+    assert first.code == 0, first.stderr
+    server.reset()
+    again = gptcli(*args, env={"GPTCLI_CASSETTE": tape, "GPTCLI_CASSETTE_MODE": "replay"})
+    assert again.code == 0, again.stderr
+    assert again.stdout == first.stdout  # the order given, whatever order the answers came in
+    assert server.chat_requests() == []
