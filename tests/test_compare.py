@@ -150,3 +150,40 @@ def test_a_comparison_replays_from_a_cassette(server, gptcli, tmp_path: Path) ->
     assert again.code == 0, again.stderr
     assert again.stdout == first.stdout  # the order given, whatever order the answers came in
     assert server.chat_requests() == []
+
+
+def test_on_a_terminal_headings_table_and_side_by_side(server) -> None:
+    from pty_screen import Pty, screen_lines
+
+    t = Pty("ask", "-m", "gpt-4o", "-m", "gpt-4.1-mini", "**hello** there")
+    assert t.finish() == 0
+    lines = screen_lines(t.output())
+    headings = [line for line in lines if line.startswith(("gpt-4o ──", "gpt-4.1-mini ──"))]
+    assert len(headings) == 2
+    assert sum(line.strip() == "echo: hello there" for line in lines) == 2  # Markdown rendered
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["model", "latency"])
+    rows = {line.split()[0]: line.split() for line in lines[header + 1 : header + 3]}
+    assert set(rows) == {"gpt-4o", "gpt-4.1-mini"} and all(r[-1] == "stop" for r in rows.values())
+
+    t = Pty("ask", "-m", "gpt-4o", "-m", "gpt-4.1-mini", "--side-by-side", "hello")
+    assert t.finish() == 0
+    lines = screen_lines(t.output())
+    both = [line for line in lines if line.count("echo: hello") == 2]  # the two answers on one line
+    assert len(both) == 1, lines
+
+    t = Pty("ask", "-m", "a", "-m", "b", "-m", "c", "-m", "d", "--side-by-side", "hello")
+    assert t.finish() == 0
+    out = t.output()
+    assert "too narrow for 4 answers side by side" in out and out.count("echo: hello") == 4
+
+
+def test_max_cost_applies_to_each_target(server, gptcli) -> None:
+    # gpt-4o costs ~16x gpt-4.1-mini: a cap between the two refuses only gpt-4o.
+    prompt = "word " * 2000
+    mini = gptcli("ask", "--dry-run", "-m", "gpt-4.1-mini", "--max-tokens", "10", prompt)
+    cap = json.loads(mini.stdout)["estimate"]["cost_max"] * 2
+    r = gptcli("ask", "-m", "gpt-4o", "-m", "gpt-4.1-mini", "--max-tokens", "10", "--max-cost", str(cap), prompt)
+    assert r.code == 7, r.stderr
+    assert [b["model"] for b in server.chat_requests()] == ["gpt-4.1-mini"]
+    assert r.stdout.startswith("--- gpt-4.1-mini ---\necho: word")
+    assert "gpt-4o" in r.stderr and "--max-cost" in r.stderr
