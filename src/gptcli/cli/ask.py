@@ -65,6 +65,8 @@ FileOpt = Annotated[
 
   gptcli ask -x "Write a bash function that dedups lines" > dedup.sh
 
+  gptcli ask -m gpt-4.1-mini -m gpt-4o "Explain CRDTs"     # both at once, compared
+
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
 another conversation with --cid ID (the old `-c ID` spelling is gone). To send a
@@ -148,17 +150,8 @@ def ask(
     if overrides.several or side_by_side:
         from . import fanout
 
-        if not overrides.several:
-            raise UsageError("--side-by-side compares models", hint="gptcli ask -m MODEL -m OTHER --side-by-side ...")
-        fanout.refuse_with_fan_out(
-            **{
-                "-c/--cid": resume,
-                "--retry": retry,
-                "-x/--extract": which is not None,
-                "--show-reasoning": show_reasoning,
-                "--partial-ok": partial_ok,
-            }
-        )
+        one = {"-c/--cid": resume, "--retry": retry, "-x/--extract": which is not None, "--partial-ok": partial_ok}
+        fanout.refuse(overrides, side_by_side, {**one, "--show-reasoning": show_reasoning})
         fanout.fan_out(
             overrides,
             prompt=prompt,

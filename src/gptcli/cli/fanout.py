@@ -17,8 +17,11 @@ from ..errors import GptcliError, UsageError
 from .options import Overrides, check_tag, with_budget
 
 
-def refuse_with_fan_out(**given: bool) -> None:
-    """The ask flags a comparison does not take (each names one conversation or one reply)."""
+def refuse(overrides: Overrides, side_by_side: bool, given: dict[str, bool]) -> None:
+    """--side-by-side without several targets; the ask flags a comparison does not take
+    (each names one conversation or one reply)."""
+    if not overrides.several:
+        raise UsageError("--side-by-side compares models", hint="gptcli ask -m MODEL -m OTHER --side-by-side ...")
     for flag, on in given.items():
         if on:
             raise UsageError(f"{flag} takes one model; compare without it", hint="or ask each model on its own")
