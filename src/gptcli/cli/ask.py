@@ -5,7 +5,6 @@ turn printer here (``print_turn``) streams the reply as it arrives and is what a
 ``render/turn`` module would hold; it is shared with no other command.
 """
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -137,9 +136,8 @@ def ask(
     ] = False,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
-    from .. import continuing, conversation, render, structured
+    from .. import render
     from ..backends import retry_notice
-    from ..prompt_input import profile_prompt, read_stdin
 
     which = extract_mode(extract, extract_all)
     if which is not None and (json_object or schema is not None):
@@ -176,57 +174,30 @@ def ask(
     if retry and (prompt or file):
         raise UsageError("--retry sends the conversation's last question again; it takes no prompt")
     status = render.Status(verbose)
-    if resume:
-        c = continuing.open_session(
-            cid,
-            overrides.settings(),
-            overrides.profile,
-            log=not no_log,
-            to_server=to_server,
-            title=title,
-            output=continuing.output_record(output),
-        )
-        session = c.session
-        for w in c.conv.warnings:  # a torn last line, an unknown record type: said, then carried on
-            status.warn(w)
-        for n in c.notices:
-            status.warn(n) if c.restored.server is not None else status(n)
-        output = output or continuing.output_spec(c.restored.saved.output)
-    else:
-        record = continuing.output_record(output)
-        session = conversation.Session.start(overrides.resolve(), log=not no_log, output=record, title=title)
-    if show_reasoning:
-        import dataclasses
-
-        session.profile = dataclasses.replace(session.profile, show_reasoning=True)
-    session.profile = with_budget(session.profile, budget)
-    session.tag = check_tag(tag)
-    prof = session.profile
-    if which is not None and prof.n > 1:
+    session, output = _open_session(
+        overrides,
+        cid,
+        output,
+        status,
+        log=not no_log,
+        to_server=to_server,
+        title=title,
+        resume=resume,
+        show_reasoning=show_reasoning,
+        budget=budget,
+        tag=tag,
+    )
+    if which is not None and session.profile.n > 1:
         raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
-    text: str | None = None
-    if retry:
-        if session.failed_turn is None and not any(m["role"] == "user" for m in session.messages):
-            raise UsageError("nothing to retry yet")
-    else:
-        text, notes = profile_prompt(prof, prompt, file, read_stdin(), given)
-        for w in notes:
-            status.warn(w)
-    if output is not None and output.kind == "json_object" and text is not None:
-        text, note = structured.with_json_hint(session, text)
-        if note:
-            status(note)
+    if retry and session.failed_turn is None and not any(m["role"] == "user" for m in session.messages):
+        raise UsageError("nothing to retry yet")
+    text = None if retry else _question(session, prompt, file, given, output, status)
     extra_body = output.extra_body() if output is not None else None
     if dry_run:
-        failed = session.failed_turn["content"] if session.failed_turn else None
-        d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
-        from ..turn_records import dry_run_record
-
-        record = dry_run_record(d, session.profile)
-        if prof.prompt and text is not None:
-            record["prompt"] = text  # the filled template, as the user message will carry it
-        render.print_json(record)
+        _print_dry_run(session, text, max_cost=max_cost, extra_body=extra_body)
         return
+    from .ask_output import print_turn
+
     with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
         print_turn(
             session,
@@ -251,180 +222,75 @@ def _output_spec(json_object: bool, schema: Path | None) -> Any:
     return structured.spec_for(json_object, schema)
 
 
-def print_turn(
-    session: Any,
-    text: str | None,
-    *,
+def _open_session(
+    overrides: Overrides,
+    cid: str | None,
+    output: Any,
     status: Any,
-    json_out: bool,
-    raw: bool,
-    stream: bool,
-    max_cost: float | None,
-    extra_body: dict[str, Any] | None = None,
-    output: Any = None,
-    partial_ok: bool = False,
-    extract: str | None = None,
-) -> Any:
-    """Run one turn, printing as it streams; return the Turn.
+    *,
+    resume: bool,
+    log: bool,
+    to_server: bool,
+    title: str | None,
+    show_reasoning: bool,
+    budget: str | None,
+    tag: str | None,
+) -> tuple[Any, Any]:
+    """The session ``ask`` runs (new, or with ``resume`` the one to continue) and the output spec."""
+    from .. import continuing, conversation
 
-    With ``output`` (structured output) nothing is printed until the whole reply has
-    been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
-    A reply that broke off unfinished (StreamBroken) leaves stdout empty unless
-    ``partial_ok`` (on a terminal, what was already shown stays shown); the server's
-    whole answer behind an error is shown with -v.
-    With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
-    reply is whole (``gptcli.extract``).
-    """
-    from .. import render, structured
-    from ..render import thinking
+    if resume:
+        c = continuing.open_session(
+            cid,
+            overrides.settings(),
+            overrides.profile,
+            log=log,
+            to_server=to_server,
+            title=title,
+            output=continuing.output_record(output),
+        )
+        session = c.session
+        for w in c.conv.warnings:  # a torn last line, an unknown record type: said, then carried on
+            status.warn(w)
+        for n in c.notices:
+            status.warn(n) if c.restored.server is not None else status(n)
+        output = output or continuing.output_spec(c.restored.saved.output)
+    else:
+        record = continuing.output_record(output)
+        session = conversation.Session.start(overrides.resolve(), log=log, output=record, title=title)
+    if show_reasoning:
+        import dataclasses
 
-    prof = session.profile
-    markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
-    multi = prof.n > 1
-    live = not json_out and not multi and output is None and extract is None
-    # One estimate: the figure -v, --dry-run and --json show is the same (issue 15).
-    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled or json_out}
-    gen = (
-        session.retry(**kwargs, extra_body=extra_body)
-        if text is None
-        else session.turn(text, **kwargs, extra_body=extra_body)
-    )
-    shown = _Thinking(prof.show_reasoning)
-    from ..errors import GptcliError, StreamBroken
-
-    try:
-        turn, streamed = _stream(gen, status, markdown if live else None, shown, partial_ok=partial_ok)
-    except GptcliError as e:
-        detail = render.detail_text(e) if status.verbose else None
-        if detail:
-            status(f"the server's answer:\n{detail}")
-        if isinstance(e, StreamBroken) and partial_ok and not (live and stream) and any(e.partial.texts):
-            sys.stdout.write("\n".join(e.partial.texts) + "\n")
-            sys.stdout.flush()
-        raise
-    if output is not None:
-        turn = structured.check_output(turn, output)
-    c = turn.completion
-    if not shown.shown and c.reasoning:  # not streamed: the whole thinking, then the answer
-        shown.show(c.reasoning)
-    code = _extracted(c.text or "", extract, status) if extract is not None else None
-    if code is not None and not json_out:
-        render.print_code(code)
-    elif not streamed and not json_out and not multi:
-        # Not streamed (--no-stream, or a server that sent no deltas): print it whole.
-        whole = render.MarkdownStream() if markdown else render.PlainStream()
-        if c.text:
-            whole.feed(c.text)
-        whole.close()
-    if json_out:
-        from ..turn_records import turn_record
-
-        record = turn_record(turn, prof)
-        if code is not None:
-            record["extract"] = code
-        render.print_json(record)
-    elif multi:
-        for i, choice in enumerate(c.texts, start=1):
-            header = f"--- choice {i} of {len(c.texts)} ---"
-            if markdown:
-                render.print_markdown(f"**{header}**\n\n{choice}")
-            else:
-                sys.stdout.write(f"{header}\n{render.clean_for(choice, sys.stdout)}\n")
-        sys.stdout.flush()
-    status(
-        f"{thinking.usage_text(c.usage)} · {render.usd(turn.cost)}"
-        + (" (estimated)" if turn.cost_estimated else "")
-        + f" · {c.latency:.2f} s"
-        + (f" · {turn.conversation_id}" if turn.conversation_id else "")
-        + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
-    )
-    return turn
+        session.profile = dataclasses.replace(session.profile, show_reasoning=True)
+    session.profile = with_budget(session.profile, budget)
+    session.tag = check_tag(tag)
+    return session, output
 
 
-class _Thinking:
-    """The spinner until the first answer token, and the reasoning itself with --show-reasoning."""
+def _question(session: Any, prompt: list[str] | None, files: Any, given: Any, output: Any, status: Any) -> str:
+    """The user message: the prompt (from arguments, files and stdin, through the profile's template),
+    with the word JSON added for ``--json-object`` if no message has it."""
+    from .. import structured
+    from ..prompt_input import profile_prompt, read_stdin
 
-    def __init__(self, show: bool) -> None:
-        from ..render import thinking
-
-        self.show_reasoning = show
-        self.spinner = thinking.Spinner()
-        self.stream = thinking.ReasoningStream()
-        self.shown = False
-
-    def reasoning(self, text: str) -> None:
-        if self.show_reasoning:
-            self.spinner.stop()  # the thinking itself is the sign of life
-            self.stream.feed(text)
-            self.shown = True
-        else:
-            self.spinner.thinking()
-
-    def answer(self) -> None:
-        self.spinner.stop()
-        self.stream.close()
-
-    def show(self, text: str) -> None:
-        if self.show_reasoning:
-            self.stream.feed(text)
-            self.stream.close()
+    text, notes = profile_prompt(session.profile, prompt, files, read_stdin(), given)
+    for w in notes:
+        status.warn(w)
+    if output is not None and output.kind == "json_object":
+        text, note = structured.with_json_hint(session, text)
+        if note:
+            status(note)
+    return text
 
 
-def _extracted(reply: str, which: str, status: Any) -> str:
-    from ..extract import extract
-
-    got = extract(reply, which)
-    if got.warning:
-        status.warn(got.warning)
-    return got.text
-
-
-def _stream(
-    gen: Any, status: Any, markdown: bool | None, thinking: _Thinking | None = None, *, partial_ok: bool = False
-) -> tuple[Any, bool]:
-    """Drive the turn's events: status lines, and the reply's deltas (``markdown`` None: not shown)."""
+def _print_dry_run(session: Any, text: str | None, *, max_cost: float | None, extra_body: Any) -> None:
+    """``--dry-run``: the request as it would be sent (the failed question for ``--retry``), as JSON."""
     from .. import render
-    from ..errors import StreamBroken
-    from ..models import Delta, Notice, Preflight
+    from ..turn_records import dry_run_record
 
-    thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
-    printer: Any = None
-    spinner = thinking.spinner
-    try:
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                return stop.value, printer is not None
-            if isinstance(event, Preflight):
-                status(
-                    f"{event.model} · {'' if event.exact else '~'}{event.prompt_tokens:,} prompt tokens · "
-                    f"{render.cost_range(event.cost_min, event.cost_max)}"
-                )
-                spinner.start()  # the request goes out now
-            elif isinstance(event, Notice):
-                with spinner.paused():
-                    status(event.text, warning=event.level == "warning")
-            elif isinstance(event, Delta):
-                if event.reasoning and event.index == 0:
-                    thinking.reasoning(event.reasoning)
-                if event.text:
-                    thinking.answer()
-                    if markdown is not None:
-                        if printer is None:
-                            printer = render.MarkdownStream() if markdown else render.PlainStream()
-                        printer.feed(event.text)
-    except KeyboardInterrupt:
-        # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
-        # session so that it keeps the partial reply and raises Interrupted.
-        thinking.answer()
-        gen.throw(KeyboardInterrupt())
-        raise
-    except StreamBroken:
-        if printer is not None and not partial_ok and hasattr(printer, "discard"):
-            printer.discard()  # an unfinished reply is not an answer: nothing on a piped stdout
-        raise
-    finally:
-        thinking.answer()
-        if printer is not None:
-            printer.close()
+    failed = session.failed_turn["content"] if session.failed_turn else None
+    d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
+    record = dry_run_record(d, session.profile)
+    if session.profile.prompt and text is not None:
+        record["prompt"] = text  # the filled template, as the user message will carry it
+    render.print_json(record)

@@ -74,7 +74,7 @@ def cmd(
 
 
 def _reply(session: Any, text: str, status: Any, max_cost: float | None) -> str:
-    from .ask import _stream
+    from .ask_output import _stream
 
     turn, _ = _stream(session.turn(text, stream=True, max_cost=max_cost, exact=status.enabled), status, None)
     return str(turn.completion.text or "")

@@ -1,0 +1,204 @@
+"""How ``gptcli ask`` shows a turn: streamed as it arrives, or whole; JSON, extracted code, the status line.
+
+``print_turn`` runs the turn and prints it; ``_stream`` (shared with ``gptcli cmd``) drives
+the session's events into a printer, with the thinking shown or folded.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def print_turn(
+    session: Any,
+    text: str | None,
+    *,
+    status: Any,
+    json_out: bool,
+    raw: bool,
+    stream: bool,
+    max_cost: float | None,
+    extra_body: dict[str, Any] | None = None,
+    output: Any = None,
+    partial_ok: bool = False,
+    extract: str | None = None,
+) -> Any:
+    """Run one turn, printing as it streams; return the Turn.
+
+    With ``output`` (structured output) nothing is printed until the whole reply has
+    been checked: a reply that is not the JSON asked for raises InvalidOutputError (9).
+    A reply that broke off unfinished (StreamBroken) leaves stdout empty unless
+    ``partial_ok`` (on a terminal, what was already shown stays shown); the server's
+    whole answer behind an error is shown with -v.
+    With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
+    reply is whole (``gptcli.extract``).
+    """
+    from .. import render, structured
+
+    prof = session.profile
+    markdown = render.isatty(sys.stdout) and not raw and not json_out and output is None
+    multi = prof.n > 1
+    live = not json_out and not multi and output is None and extract is None
+    # One estimate: the figure -v, --dry-run and --json show is the same (issue 15).
+    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled or json_out}
+    gen = (
+        session.retry(**kwargs, extra_body=extra_body)
+        if text is None
+        else session.turn(text, **kwargs, extra_body=extra_body)
+    )
+    shown = _Thinking(prof.show_reasoning)
+    from ..errors import GptcliError, StreamBroken
+
+    try:
+        turn, streamed = _stream(gen, status, markdown if live else None, shown, partial_ok=partial_ok)
+    except GptcliError as e:
+        detail = render.detail_text(e) if status.verbose else None
+        if detail:
+            status(f"the server's answer:\n{detail}")
+        if isinstance(e, StreamBroken) and partial_ok and not (live and stream) and any(e.partial.texts):
+            sys.stdout.write("\n".join(e.partial.texts) + "\n")
+            sys.stdout.flush()
+        raise
+    if output is not None:
+        turn = structured.check_output(turn, output)
+    c = turn.completion
+    if not shown.shown and c.reasoning:  # not streamed: the whole thinking, then the answer
+        shown.show(c.reasoning)
+    code = _extracted(c.text or "", extract, status) if extract is not None else None
+    if code is not None and not json_out:
+        render.print_code(code)
+    elif not streamed and not json_out and not multi:
+        # Not streamed (--no-stream, or a server that sent no deltas): print it whole.
+        whole = render.MarkdownStream() if markdown else render.PlainStream()
+        if c.text:
+            whole.feed(c.text)
+        whole.close()
+    if json_out:
+        from ..turn_records import turn_record
+
+        record = turn_record(turn, prof)
+        if code is not None:
+            record["extract"] = code
+        render.print_json(record)
+    elif multi:
+        _print_choices(c.texts, markdown)
+    status(_status_line(turn))
+    return turn
+
+
+def _print_choices(texts: tuple[str, ...], markdown: bool) -> None:
+    """``n > 1``: every choice under its header."""
+    from .. import render
+
+    for i, choice in enumerate(texts, start=1):
+        header = f"--- choice {i} of {len(texts)} ---"
+        if markdown:
+            render.print_markdown(f"**{header}**\n\n{choice}")
+        else:
+            sys.stdout.write(f"{header}\n{render.clean_for(choice, sys.stdout)}\n")
+    sys.stdout.flush()
+
+
+def _status_line(turn: Any) -> str:
+    """Usage, cost, latency, the conversation and an unusual finish, after the reply."""
+    from .. import render
+    from ..render import thinking
+
+    c = turn.completion
+    return (
+        f"{thinking.usage_text(c.usage)} · {render.usd(turn.cost)}"
+        + (" (estimated)" if turn.cost_estimated else "")
+        + f" · {c.latency:.2f} s"
+        + (f" · {turn.conversation_id}" if turn.conversation_id else "")
+        + (f" · finish: {c.finish_reason}" if c.finish_reason not in ("stop", None) else "")
+    )
+
+
+class _Thinking:
+    """The spinner until the first answer token, and the reasoning itself with --show-reasoning."""
+
+    def __init__(self, show: bool) -> None:
+        from ..render import thinking
+
+        self.show_reasoning = show
+        self.spinner = thinking.Spinner()
+        self.stream = thinking.ReasoningStream()
+        self.shown = False
+
+    def reasoning(self, text: str) -> None:
+        if self.show_reasoning:
+            self.spinner.stop()  # the thinking itself is the sign of life
+            self.stream.feed(text)
+            self.shown = True
+        else:
+            self.spinner.thinking()
+
+    def answer(self) -> None:
+        self.spinner.stop()
+        self.stream.close()
+
+    def show(self, text: str) -> None:
+        if self.show_reasoning:
+            self.stream.feed(text)
+            self.stream.close()
+
+
+def _extracted(reply: str, which: str, status: Any) -> str:
+    from ..extract import extract
+
+    got = extract(reply, which)
+    if got.warning:
+        status.warn(got.warning)
+    return got.text
+
+
+def _stream(
+    gen: Any, status: Any, markdown: bool | None, thinking: _Thinking | None = None, *, partial_ok: bool = False
+) -> tuple[Any, bool]:
+    """Drive the turn's events: status lines, and the reply's deltas (``markdown`` None: not shown)."""
+    from .. import render
+    from ..errors import StreamBroken
+    from ..models import Delta, Notice, Preflight
+
+    thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
+    printer: Any = None
+    spinner = thinking.spinner
+    try:
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                return stop.value, printer is not None
+            if isinstance(event, Preflight):
+                status(
+                    f"{event.model} · {'' if event.exact else '~'}{event.prompt_tokens:,} prompt tokens · "
+                    f"{render.cost_range(event.cost_min, event.cost_max)}"
+                )
+                spinner.start()  # the request goes out now
+            elif isinstance(event, Notice):
+                with spinner.paused():
+                    status(event.text, warning=event.level == "warning")
+            elif isinstance(event, Delta):
+                if event.reasoning and event.index == 0:
+                    thinking.reasoning(event.reasoning)
+                if event.text:
+                    thinking.answer()
+                    if markdown is not None:
+                        if printer is None:
+                            printer = render.MarkdownStream() if markdown else render.PlainStream()
+                        printer.feed(event.text)
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
+        # session so that it keeps the partial reply and raises Interrupted.
+        thinking.answer()
+        gen.throw(KeyboardInterrupt())
+        raise
+    except StreamBroken:
+        if printer is not None and not partial_ok and hasattr(printer, "discard"):
+            printer.discard()  # an unfinished reply is not an answer: nothing on a piped stdout
+        raise
+    finally:
+        thinking.answer()
+        if printer is not None:
+            printer.close()
