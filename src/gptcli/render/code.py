@@ -7,18 +7,13 @@ escapes, so a reply cannot move the cursor, retitle the window or hide what will
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import IO
 
+from ..printable import escape_controls
 from .text import PlainStream, isatty
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` with every control character but newline and tab made visible."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+terminal_safe = escape_controls  # every control character but newline and tab shown as \xNN
 
 
 def print_code(text: str, out: IO[str] | None = None) -> None:

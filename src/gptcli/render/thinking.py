@@ -11,7 +11,6 @@ ever reaches the terminal.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 import threading
 import time
@@ -19,18 +18,13 @@ from collections.abc import Iterator
 from typing import IO
 
 from ..models import Usage
+from ..printable import strip_controls
 from .text import color_allowed, isatty
 
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 _ERASE = "\r\x1b[2K"
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
-# C0 and C1 controls other than newline and tab (ESC, CR, BEL, backspace, CSI...).
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """``text`` without control characters (newlines and tabs kept)."""
-    return _CONTROLS.sub("", text)
+printable = strip_controls  # C0 and C1 controls other than newline and tab removed (ESC, CR, BEL, CSI...)
 
 
 class Spinner:
