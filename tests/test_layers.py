@@ -37,3 +37,28 @@ def test_a_broken_contract_would_fail(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(src)}
     proc = subprocess.run([exe, "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "Nothing imports the command line BROKEN" in proc.stdout
+
+
+# The house rules (issue 13): modules of one job, short functions. A function's length is its
+# body, from its first statement (the docstring) to its last line: the signature does not count,
+# so a Typer command with many options (cli/ask.py, cli/replay.py) is measured by what it does.
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 80
+
+
+def test_modules_and_functions_stay_small() -> None:
+    import ast
+
+    too_big = []
+    for path in sorted((ROOT / "src" / "gptcli").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT / "src").as_posix()
+        lines = source.count("\n")
+        if lines > MAX_MODULE_LINES:
+            too_big.append(f"{where}: {lines} lines (at most {MAX_MODULE_LINES}): split it by job")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                body = (node.end_lineno or node.lineno) - node.body[0].lineno + 1
+                if body > MAX_FUNCTION_LINES:
+                    too_big.append(f"{where}:{node.lineno} {node.name}: {body} lines (at most {MAX_FUNCTION_LINES})")
+    assert not too_big, "\n".join(too_big)
