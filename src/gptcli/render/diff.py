@@ -1,6 +1,6 @@
 """Old against new, as text: per-turn answer diffs and the summary table of ``replay --diff``.
 
-Pure functions from a ``transcript.RerunResult`` to lines of text, so the output is the
+Pure functions from a ``transcript_rerun.RerunResult`` to lines of text, so the output is the
 same wherever it goes (golden-file tested): the caller picks the width (the terminal's,
 or ``COLUMNS``) and whether to colour (a terminal without ``NO_COLOR``). Side by side
 when the width allows two readable columns (``SIDE_BY_SIDE_MIN``), unified otherwise.
@@ -16,7 +16,8 @@ from dataclasses import replace
 from itertools import zip_longest
 
 from ..models import usd
-from ..transcript import NewTurn, OldTurn, RerunResult, reply_stats, shorten
+from ..transcript import reply_stats, shorten
+from ..transcript_rerun import NewTurn, OldTurn, RerunResult
 from .safe import clean
 
 SIDE_BY_SIDE_MIN = 120  # columns: two halves of ~58 cells each

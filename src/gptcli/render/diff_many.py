@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..models import usd
-from ..transcript import RerunResult
+from ..transcript_rerun import RerunResult
 from .diff import (
     _BOLD,
     SIDE_BY_SIDE_MIN,
@@ -91,7 +91,7 @@ def _old_totals(result: RerunResult) -> dict[str, Any]:
     """The original's totals over all its turns (not only those a failed re-run reached)."""
     from dataclasses import replace
 
-    from ..transcript import NewTurn
+    from ..transcript_rerun import NewTurn
 
     whole = replace(result, pairs=[(o, NewTurn("", "", None, None, 0.0, None, False)) for o in result.plan.turns])
     return whole.totals()["old"]

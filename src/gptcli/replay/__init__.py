@@ -17,19 +17,8 @@ module ``gptcli.transcript``.
 
 from __future__ import annotations
 
-from ..transcript import (
-    Estimate,
-    Message,
-    NewTurn,
-    OldTurn,
-    Plan,
-    RerunResult,
-    messages,
-    old_turns,
-    reply_stats,
-    shorten,
-    summarize,
-)
+from ..transcript import Message, messages, reply_stats, shorten, summarize
+from ..transcript_rerun import Estimate, NewTurn, OldTurn, Plan, RerunResult, old_turns
 from .estimate import check_budget, estimate, fit_budget
 from .index import INDEX_NAME, INDEX_VERSION, Index, IndexEntry, index_path, row
 from .listing import Filters, Listing, listing, newest, parse_since

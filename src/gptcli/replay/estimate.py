@@ -1,6 +1,6 @@
 """The price of a whole re-run, before anything is sent, and the ``--max-cost`` check on it.
 
-See ``transcript.Estimate`` for what the figures mean. The cheap UTF-8 bound is tried
+See ``transcript_rerun.Estimate`` for what the figures mean. The cheap UTF-8 bound is tried
 first; tiktoken is loaded only when that bound does not settle the question.
 """
 
@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextLengthError
-from ..transcript import Estimate, Plan, to_int
+from ..transcript import to_int
+from ..transcript_rerun import Estimate, Plan
 
 if TYPE_CHECKING:
     from ..models import Profile

@@ -16,7 +16,7 @@ from typing import Any
 from .. import store
 from ..errors import NotFoundError, UsageError
 from ..models import SAMPLING_KEYS
-from ..transcript import NewTurn, OldTurn, Plan, RerunResult, old_turns
+from ..transcript_rerun import NewTurn, OldTurn, Plan, RerunResult, old_turns
 
 # Settings of the original that a re-run keeps unless a profile or a flag says otherwise.
 CARRIED = ("model", *SAMPLING_KEYS, "params")
