@@ -2,7 +2,7 @@
 
 Tools: ``add``, ``read_note``, ``slow`` (sleeps), ``big`` (a long text), ``crash`` (the
 process dies mid-call), ``fail`` (an error result), ``picture`` (an image), ``env`` (one
-environment variable's value, to prove the profile's ``env`` arrives). ``--exit-at-start``
+environment variable's value, to prove the profile's ``env`` arrives), ``pid``. ``--exit-at-start``
 dies before the handshake with a line on stderr; ``--hang-at-start`` never answers it.
 """
 
@@ -63,6 +63,12 @@ def picture() -> list[object]:
 def env(name: str) -> str:
     """The value of one environment variable of the server process."""
     return os.environ.get(name, "(unset)")
+
+
+@server.tool()
+def pid() -> int:
+    """The server's process id."""
+    return os.getpid()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT, CallToolResult, Implementation
 
 from .. import __version__
-from ..errors import ConfigError, GptcliError, ToolServerError
+from ..errors import AuthError, ConfigError, GptcliError, ToolServerError
 from ..printable import clean
 from .base import ToolSpec
 from .config import ServerConfig
@@ -44,6 +44,7 @@ class Connection:
         self._headers = headers
         self.errlog = errlog
         self._offset = 0
+        self._http_status: int | None = None  # the last error status an HTTP server answered
         self.specs: list[ToolSpec] = []
         self.error: GptcliError | None = None
         self._client: Client | None = None
@@ -106,6 +107,10 @@ class Connection:
             task.cancel()
             await asyncio.wait({task}, timeout=STOP_GRACE)
 
+    async def _saw(self, response: Any) -> None:
+        if response.status_code >= 400:
+            self._http_status = response.status_code
+
     @asynccontextmanager
     async def _client_cm(self) -> AsyncIterator[Client]:
         c = self.config
@@ -121,6 +126,7 @@ class Connection:
                 transport: Any = stdio_client(params, errlog=errlog)
             else:
                 http = await stack.enter_async_context(create_mcp_http_client(headers=self._headers or None))
+                http.event_hooks["response"].append(self._saw)  # the SDK's error for a 401 drops the status
                 transport = streamable_http_client(c.url or "", http_client=http)
             client = await stack.enter_async_context(Client(transport, client_info=info))
             yield client
@@ -181,6 +187,13 @@ class Connection:
         if isinstance(e, MCPError) and e.code == CONNECTION_CLOSED:
             return self._failure("exited during start-up" if at_start else "stopped", at_start=at_start)
         what = _one_line(str(e)) or type(e).__name__
+        if self._http_status in (401, 403):
+            return AuthError(
+                f"MCP server {c.name!r} at {c.shown[4:]} refused the credentials (HTTP {self._http_status})",
+                hint=f"check the headers or headers_cmd of [mcp.servers.{c.name}]",
+            )
+        if self._http_status is not None:
+            what = f"HTTP {self._http_status}: {what}"
         if type(e).__module__.startswith(("httpx", "httpcore")):
             return ToolServerError(f"MCP server {c.name!r} at {c.shown[4:]}: cannot connect: {what}")
         verb = "did not start" if at_start else "failed"
