@@ -43,8 +43,9 @@ def _tools(ctx: typer.Context, profile: ProfileOpt = None) -> None:
   gptcli tools list -p dev --json | jq -r '.[] | select(.allowed) | .qualified'
 
 \b
-Exit codes: 0 every server listed; 3 or 6 a server did not start (its error on stderr,
-the other servers' tools still listed); 3 a broken profile.
+Exit codes: 0 every server listed; 3, 4 or 6 a server did not start (its error on stderr,
+the other servers' tools still listed: 3 its command, 4 its credentials, 6 it failed or hung);
+3 a broken profile.
 """,
 )
 def tools_list(profile: ProfileOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False) -> None:
