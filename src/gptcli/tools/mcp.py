@@ -25,7 +25,7 @@ from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import GptcliError, ToolServerError
+from ..errors import ConfigError, GptcliError, ToolServerError
 from .base import ToolResult, ToolSpec
 from .config import DEFAULT_MAX_RESULT_CHARS, ServerConfig, server_may_match, servers, tool_settings
 
@@ -83,7 +83,8 @@ class McpToolbox:
     def start(self, names: Iterable[str] | None = None) -> None:
         """Start the named servers (default: all) that are not started yet, in parallel."""
         with self._lock:
-            todo = [n for n in (names or self.configs) if n not in self._conns and n not in self.errors]
+            wanted = self.configs if names is None else [n for n in names if n in self.configs]
+            todo = [n for n in wanted if n not in self._conns and n not in self.errors]
             if not todo:
                 return
             conns = []
@@ -112,6 +113,8 @@ class McpToolbox:
 
     def server_specs(self, name: str) -> list[ToolSpec]:
         """One server's tools; its failure to start raises (one line, ``detail`` for -v)."""
+        if name not in self.configs:
+            raise ConfigError(f"no MCP server {name!r} in this profile (known: {', '.join(self.configs) or 'none'})")
         self.start([name])
         if name in self.errors:
             raise self.errors[name]

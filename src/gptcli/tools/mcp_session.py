@@ -100,7 +100,9 @@ class Connection:
         task, self._task = self._task, None
         if task is None:
             return
-        if self._stop is not None:
+        if self._client is None:
+            task.cancel()  # still starting (a hang in the handshake): nothing to leave politely
+        elif self._stop is not None:
             self._stop.set()
         done, _ = await asyncio.wait({task}, timeout=STOP_GRACE)
         if not done:
