@@ -76,6 +76,12 @@ def test_calls_over_stdio_and_http(box: McpToolbox) -> None:
     assert picture.text == "a red dot\n[image content: image/png, about 30 bytes, not shown]"
 
 
+def test_a_server_breaking_the_protocol_prints_nothing(box: McpToolbox, capfd: pytest.CaptureFixture[str]) -> None:
+    assert box.call(spec(box, "notes.noise"), {}, timeout=30).text == "noisy"
+    assert box.call(spec(box, "notes.add"), {"a": 1, "b": 1}, timeout=30).text == "2"
+    assert capfd.readouterr() == ("", "")
+
+
 def test_a_call_that_hangs_times_out_and_the_server_goes_on(box: McpToolbox) -> None:
     t0 = time.monotonic()
     r = box.call(spec(box, "notes.slow"), {"seconds": 20}, timeout=1)
@@ -202,7 +208,7 @@ def test_tools_list_both_kinds_table_and_json(gptcli: Any, isolated: Path, http_
     rows = r.json()
     assert [t["qualified"] for t in rows] == [
         "notes.add", "notes.read_note", "notes.slow", "notes.big", "notes.crash", "notes.picture", "notes.env",
-        "notes.pid", "words.echo", "words.upper",
+        "notes.noise", "notes.pid", "words.echo", "words.upper",
     ]  # fmt: skip
     assert rows[0] == {
         "server": "notes",

@@ -2,7 +2,8 @@
 
 Tools: ``add``, ``read_note``, ``slow`` (sleeps), ``big`` (a long text), ``crash`` (the
 process dies mid-call), ``fail`` (an error result), ``picture`` (an image), ``env`` (one
-environment variable's value, to prove the profile's ``env`` arrives), ``pid``. ``--exit-at-start``
+environment variable's value, to prove the profile's ``env`` arrives), ``pid``, ``noise`` (a
+line that is not JSON-RPC on stdout). ``--exit-at-start``
 dies before the handshake with a line on stderr; ``--hang-at-start`` never answers it.
 """
 
@@ -63,6 +64,14 @@ def picture() -> list[object]:
 def env(name: str) -> str:
     """The value of one environment variable of the server process."""
     return os.environ.get(name, "(unset)")
+
+
+@server.tool()
+def noise() -> str:
+    """Write a line that is not JSON-RPC on stdout (the protocol's channel), then answer."""
+    sys.stdout.write("this is not JSON\n")
+    sys.stdout.flush()
+    return "noisy"
 
 
 @server.tool()

@@ -184,6 +184,11 @@ class McpToolbox:
 
     def _run(self, coro: Coroutine[Any, Any, T], wait: float) -> T:
         if self._loop is None:
+            import logging
+
+            # The SDK logs a server's protocol mistakes; without a handler Python would print them
+            # (tracebacks included) on the user's stderr. With --debug's logging they still show.
+            logging.getLogger("mcp").addHandler(logging.NullHandler())
             self._loop = asyncio.new_event_loop()
             self._thread = threading.Thread(target=self._loop.run_forever, name="gptcli-mcp", daemon=True)
             self._thread.start()
