@@ -112,9 +112,11 @@ def test_the_server_timeout_wins_over_the_callers(box: McpToolbox) -> None:
 
 
 def test_a_crash_is_one_line_and_close_stops_every_server(tmp_path: Path) -> None:
-    b = McpToolbox([notes("doomed"), notes("other")], log_dir=tmp_path)
+    from_cmd = (sys.executable, "-c", "print('from a command')")
+    b = McpToolbox([notes("doomed"), notes("other", env_cmd={"GREETING": from_cmd})], log_dir=tmp_path)
     try:
         pids = [int(b.call(spec(b, f"{n}.pid"), {}, timeout=30).text) for n in ("doomed", "other")]
+        assert b.call(spec(b, "other.env"), {"name": "GREETING"}, timeout=30).text == "from a command"
         r = b.call(spec(b, "doomed.crash"), {}, timeout=30)
         assert r.is_error
         assert r.text == (
@@ -258,3 +260,46 @@ def test_a_failing_server_is_one_line_and_the_others_are_listed(gptcli: Any, iso
     assert rest[:2] == ["notes server starting", "notes: cannot open the database (locked)"]
     assert rest[2].startswith("(its stderr: ") and rest[2].endswith("dead.stderr.log)")
     assert rest[3:] == ["gptcli: error: MCP server 'nope': command not found: no-such-mcp-server-xyz"]
+
+
+def test_a_secret_command_that_fails_starts_nothing_and_shows_nothing(tmp_path: Path) -> None:
+    leaky = (sys.executable, "-c", "print('hunter2-leaked'); raise SystemExit(3)")
+    configs = [
+        notes("a", env_cmd={"TOKEN": leaky}),
+        ServerConfig("b", url="http://127.0.0.1:9/mcp", headers_cmd={"Authorization": ("no-such-pass-xyz", "show")}),
+        notes("c", env_cmd={"TOKEN": (sys.executable, "-c", "")}),
+    ]
+    with McpToolbox(configs, log_dir=tmp_path) as b:
+        assert b.specs() == []
+        assert b._loop is None  # no server was started: no loop either
+        errors = {n: (type(e), str(e)) for n, e in b.errors.items()}
+    assert errors == {
+        "a": (AuthError, f"MCP server 'a': env_cmd TOKEN: {sys.executable} exited with 3"),
+        "b": (ConfigError, "MCP server 'b': headers_cmd Authorization: command not found: no-such-pass-xyz"),
+        "c": (AuthError, f"MCP server 'c': env_cmd TOKEN: {sys.executable} printed nothing"),
+    }
+
+
+def test_results_of_every_content_kind() -> None:
+    from mcp.types import (
+        BlobResourceContents,
+        CallToolResult,
+        EmbeddedResource,
+        ResourceLink,
+        TextContent,
+        TextResourceContents,
+    )
+
+    from gptcli.tools.mcp import result_text
+
+    content: list[Any] = [
+        TextContent(text="one"),
+        ResourceLink(uri="file:///a.txt", name="a"),
+        EmbeddedResource(resource=TextResourceContents(uri="file:///b.txt", text="inline text")),
+        EmbeddedResource(resource=BlobResourceContents(uri="file:///c.bin", blob="AAAA", mime_type="application/zip")),
+    ]
+    assert result_text(CallToolResult(content=content)) == (
+        "one\n[resource link: file:///a.txt]\ninline text\n[resource file:///c.bin: application/zip, not shown]"
+    )
+    assert result_text(CallToolResult(content=[], structured_content={"n": 1})) == '{"n": 1}'
+    assert result_text(CallToolResult(content=[])) == ""
