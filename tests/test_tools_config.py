@@ -203,13 +203,16 @@ def test_enabled_naming_no_server_is_one_line(gptcli: Any, isolated: Path) -> No
         config.tool_settings(profiles.resolve("dev"))
 
 
-def test_tools_list_without_servers(gptcli: Any) -> None:
+def test_tools_list_without_servers(gptcli: Any, isolated: Path) -> None:
     r = gptcli("tools", "list", "--json")
     assert (r.code, r.json()) == (0, [])
     assert r.stderr.splitlines() == [
         "warning: profile 'default' declares no MCP servers (add [mcp.servers.NAME]: see the README)"
     ]
     assert gptcli("tools").code == 0  # the group alone lists
+    write_profile(isolated, "dev", '[mcp.servers.fs]\ncommand = "x"\n[tools]\nenabled = ["fss"]\n')
+    for args in (["tools", "-p", "dev"], ["tools", "-p", "dev", "list"], ["tools", "list", "-p", "dev"]):
+        assert "'fss' names no MCP server" in gptcli(*args).stderr, args  # -p reaches the listing
 
 
 def test_settings_keep_plain_data() -> None:

@@ -30,8 +30,9 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="A failing ser
 @tools_app.callback()
 def _tools(ctx: typer.Context, profile: ProfileOpt = None) -> None:
     """List the MCP servers' tools; `gptcli tools` alone lists them."""
+    ctx.meta["tools_profile"] = profile  # `gptcli tools -p dev list` as `gptcli tools list -p dev`
     if ctx.invoked_subcommand is None:
-        tools_list(profile=profile, json_out=False, verbose=False)
+        tools_list(ctx, profile=profile, json_out=False, verbose=False)
 
 
 @tools_app.command(
@@ -48,12 +49,14 @@ the other servers' tools still listed: 3 its command, 4 its credentials, 6 it fa
 3 a broken profile.
 """,
 )
-def tools_list(profile: ProfileOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+def tools_list(
+    ctx: typer.Context, profile: ProfileOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False
+) -> None:
     """List every tool of every MCP server in the profile, with its description."""
     from .. import profiles, render
     from ..tools.listing import list_tools
 
-    prof = profiles.resolve(profile)
+    prof = profiles.resolve(profile or ctx.meta.get("tools_profile"))
     listing = list_tools(prof)
     if json_out:
         render.print_json(listing.tools)
