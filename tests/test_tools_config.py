@@ -217,3 +217,10 @@ def test_tools_list_without_servers(gptcli: Any, isolated: Path) -> None:
 
 def test_settings_keep_plain_data() -> None:
     json.dumps(profiles.resolve("default").settings())  # mcp and tools are JSON as they are
+
+
+def test_a_profile_written_with_servers_is_private(isolated: Path) -> None:
+    table = {"model": "m", "mcp": {"servers": {"fs": {"command": "x", "env": {"TOKEN": "t"}}}}}
+    path = profiles.write_user_profile("saved", table)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert config.servers(profiles.resolve("saved"))[0].env == {"TOKEN": "t"}

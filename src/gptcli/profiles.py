@@ -509,7 +509,7 @@ def write_user_profile(name: str, table: dict[str, Any], *, force: bool = False)
     if path.exists() and not force:
         raise UsageError(f"{display_path(path)} exists", hint="use --force to replace it")
     directory.mkdir(parents=True, exist_ok=True)
-    # A key command or headers may carry a credential: then the file is the user's alone.
-    private = bool(table.get("api_key_cmd") or table.get("headers"))
+    # A key command, headers or MCP servers (their env) may carry a credential: then the file is the user's alone.
+    private = bool(table.get("api_key_cmd") or table.get("headers") or table.get("mcp"))
     atomic_write(path, tomli_w.dumps(table), mode=0o600 if private else 0o644)
     return path
