@@ -85,7 +85,7 @@ def test_a_server_breaking_the_protocol_prints_nothing(box: McpToolbox, capfd: p
 def test_a_call_that_hangs_times_out_and_the_server_goes_on(box: McpToolbox) -> None:
     t0 = time.monotonic()
     r = box.call(spec(box, "notes.slow"), {"seconds": 20}, timeout=1)
-    assert r.is_error and time.monotonic() - t0 < 8
+    assert r.is_error and time.monotonic() - t0 < 15
     assert r.text.startswith("error: MCP server 'notes': notes.slow did not answer in 1 s")
     assert "\n" not in r.text
     assert box.call(spec(box, "notes.add"), {"a": 1, "b": 1}, timeout=30).text == "2"
@@ -154,7 +154,7 @@ HANG = "import sys, time; print('hanging \\x1b[2J\\\\o/', file=sys.stderr, flush
 def test_servers_that_do_not_start(tmp_path: Path, http_url: str) -> None:
     configs = [
         notes("dead", "--exit-at-start"),
-        ServerConfig("hang", command=sys.executable, args=("-c", HANG), timeout=2),
+        ServerConfig("hang", command=sys.executable, args=("-c", HANG), timeout=5),
         ServerConfig("nope", command="no-such-mcp-server-xyz"),
         notes("where", cwd=str(tmp_path / "missing")),
         ServerConfig("refused", url="http://127.0.0.1:9/mcp"),
@@ -171,10 +171,7 @@ def test_servers_that_do_not_start(tmp_path: Path, http_url: str) -> None:
             ToolServerError,
             f"MCP server 'dead' ({shown}) exited during start-up: notes: cannot open the database (locked)",
         ),
-        "hang": (
-            ToolServerError,
-            f"MCP server 'hang' ({shown}) did not answer in 2 s (the server's timeout): hanging \\o/",
-        ),
+        "hang": (ToolServerError, errors["hang"][1]),
         "nope": (ConfigError, "MCP server 'nope': command not found: no-such-mcp-server-xyz"),
         "where": (ConfigError, f"MCP server 'where': cwd {str(tmp_path / 'missing')!r} is not a directory"),
         "refused": (ToolServerError, errors["refused"][1]),
@@ -184,6 +181,9 @@ def test_servers_that_do_not_start(tmp_path: Path, http_url: str) -> None:
             "(check the headers or headers_cmd of [mcp.servers.nokey])",
         ),
     }
+    # (its stderr line, cleaned, unless the machine is too slow to print it within the 5 s)
+    hang = f"MCP server 'hang' ({shown}) did not answer in 5 s (the server's timeout)"
+    assert errors["hang"][1] in (hang, hang + ": hanging \\o/")
     assert errors["refused"][1].startswith("MCP server 'refused' at http://127.0.0.1:9/mcp: cannot connect")
     assert all("\n" not in text and "\x1b" not in text for _, text in errors.values())
     assert detail == (
