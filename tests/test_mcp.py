@@ -260,6 +260,8 @@ def test_a_failing_server_is_one_line_and_the_others_are_listed(gptcli: Any, iso
     assert rest[:2] == ["notes server starting", "notes: cannot open the database (locked)"]
     assert rest[2].startswith("(its stderr: ") and rest[2].endswith("dead.stderr.log)")
     assert rest[3:] == ["gptcli: error: MCP server 'nope': command not found: no-such-mcp-server-xyz"]
+    only = gptcli("tools", "list", "-p", "dev", "words", "--json")  # the others are not even started
+    assert only.code == 0 and only.stderr == "" and [t["server"] for t in only.json()] == ["words", "words"]
 
 
 def test_a_secret_command_that_fails_starts_nothing_and_shows_nothing(tmp_path: Path) -> None:

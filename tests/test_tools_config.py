@@ -213,6 +213,10 @@ def test_tools_list_without_servers(gptcli: Any, isolated: Path) -> None:
     write_profile(isolated, "dev", '[mcp.servers.fs]\ncommand = "x"\n[tools]\nenabled = ["fss"]\n')
     for args in (["tools", "-p", "dev"], ["tools", "-p", "dev", "list"], ["tools", "list", "-p", "dev"]):
         assert "'fss' names no MCP server" in gptcli(*args).stderr, args  # -p reaches the listing
+    write_profile(isolated, "dev", '[mcp.servers.fs]\ncommand = "x"\n')
+    r = gptcli("tools", "list", "-p", "dev", "fs", "gh")
+    assert (r.code, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == ["gptcli: error: profile 'dev' has no MCP server 'gh' (known: fs)"]
 
 
 def test_settings_keep_plain_data() -> None:

@@ -32,7 +32,7 @@ def _tools(ctx: typer.Context, profile: ProfileOpt = None) -> None:
     """List the MCP servers' tools; `gptcli tools` alone lists them."""
     ctx.meta["tools_profile"] = profile  # `gptcli tools -p dev list` as `gptcli tools list -p dev`
     if ctx.invoked_subcommand is None:
-        tools_list(ctx, profile=profile, json_out=False, verbose=False)
+        tools_list(ctx, servers=None, profile=profile, json_out=False, verbose=False)
 
 
 @tools_app.command(
@@ -43,6 +43,8 @@ def _tools(ctx: typer.Context, profile: ProfileOpt = None) -> None:
 
   gptcli tools list -p dev --json | jq -r '.[] | select(.allowed) | .qualified'
 
+  gptcli tools list -p dev fs        # only the fs server (the others are not started)
+
 \b
 Exit codes: 0 every server listed; 3, 4 or 6 a server did not start (its error on stderr,
 the other servers' tools still listed: 3 its command, 4 its credentials, 6 it failed or hung);
@@ -50,14 +52,20 @@ the other servers' tools still listed: 3 its command, 4 its credentials, 6 it fa
 """,
 )
 def tools_list(
-    ctx: typer.Context, profile: ProfileOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False
+    ctx: typer.Context,
+    servers: Annotated[
+        list[str] | None, typer.Argument(help="Only these servers (default: every one).", metavar="SERVER")
+    ] = None,
+    profile: ProfileOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """List every tool of every MCP server in the profile, with its description."""
     from .. import profiles, render
     from ..tools.listing import list_tools
 
     prof = profiles.resolve(profile or ctx.meta.get("tools_profile"))
-    listing = list_tools(prof)
+    listing = list_tools(prof, servers or None)
     if json_out:
         render.print_json(listing.tools)
     elif listing.tools:

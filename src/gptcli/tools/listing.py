@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GptcliError
+from ..errors import GptcliError, UsageError
 from .config import servers, tool_settings
 from .mcp import McpToolbox
 
@@ -24,10 +24,17 @@ class Listing:
     failures: list[GptcliError] = field(default_factory=list)
 
 
-def list_tools(profile: Profile) -> Listing:
-    """The tools of each server, in the order the profile declares the servers."""
+def list_tools(profile: Profile, only: list[str] | None = None) -> Listing:
+    """The tools of each server (``only`` these), in the order the profile declares the servers."""
     ts = tool_settings(profile)
     configs = servers(profile)
+    if only:
+        names = [c.name for c in configs]
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            known = ", ".join(names) or "none"
+            raise UsageError(f"profile {profile.name!r} has no MCP server {unknown[0]!r} (known: {known})")
+        configs = [c for c in configs if c.name in only]
     rows: list[dict[str, Any]] = []
     failures: list[GptcliError] = []
     with McpToolbox(configs, max_result_chars=ts.max_result_chars) as box:
