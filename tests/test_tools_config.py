@@ -228,3 +228,13 @@ def test_a_profile_written_with_servers_is_private(isolated: Path) -> None:
     path = profiles.write_user_profile("saved", table)
     assert path.stat().st_mode & 0o777 == 0o600
     assert config.servers(profiles.resolve("saved"))[0].env == {"TOKEN": "t"}
+
+
+def test_tab_completes_server_names(isolated: Path) -> None:
+    from test_completions import bash_complete
+
+    write_profile(isolated, "dev", '[mcp.servers.fs]\ncommand = "x"\n[mcp.servers.fetch]\nurl = "http://h/mcp"\n')
+    write_profile(isolated, "default", '[mcp.servers.gh]\ncommand = "y"\n')
+    assert bash_complete("tools", "list", "-p", "dev", "f") == ["fs", "fetch"]
+    assert bash_complete("tools", "-p", "dev", "list", "fe") == ["fetch"]
+    assert bash_complete("tools", "list", "") == ["gh"]  # the active profile's

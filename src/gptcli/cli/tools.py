@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from ..completions import complete_server
 from . import app
 from .options import ProfileOpt
 
@@ -54,7 +55,10 @@ the other servers' tools still listed: 3 its command, 4 its credentials, 6 it fa
 def tools_list(
     ctx: typer.Context,
     servers: Annotated[
-        list[str] | None, typer.Argument(help="Only these servers (default: every one).", metavar="SERVER")
+        list[str] | None,
+        typer.Argument(
+            help="Only these servers (default: every one).", metavar="SERVER", autocompletion=complete_server
+        ),
     ] = None,
     profile: ProfileOpt = None,
     json_out: JsonOpt = False,
