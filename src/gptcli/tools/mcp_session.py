@@ -172,7 +172,7 @@ class Connection:
     def _timeout(self, name: str, timeout: float) -> ToolServerError:
         return ToolServerError(
             f"MCP server {self.name!r}: {self.name}.{name} did not answer in {timeout:g} s",
-            hint="raise the server's timeout in the profile's [mcp.servers] table",
+            hint=f"a longer wait: timeout = SECONDS in [mcp.servers.{self.name}]",
         )
 
     # --- saying what happened -----------------------------------------------------------
