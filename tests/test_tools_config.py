@@ -238,3 +238,9 @@ def test_tab_completes_server_names(isolated: Path) -> None:
     assert bash_complete("tools", "list", "-p", "dev", "f") == ["fs", "fetch"]
     assert bash_complete("tools", "-p", "dev", "list", "fe") == ["fetch"]
     assert bash_complete("tools", "list", "") == ["gh"]  # the active profile's
+
+
+def test_chat_set_refuses_servers(server: Any, gptcli: Any) -> None:
+    r = gptcli("chat", input='/set mcp {"servers": {}}\n')
+    assert r.code == 0
+    assert "/set: unknown key 'mcp'" in r.stderr and "mcp," not in r.stderr.split("known:")[1]

@@ -48,8 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exit": ("", "leave (also /quit, exit, quit, 退出, 再见, Ctrl-D)"),
 }
 _ALIASES = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
-# Keys /set refuses: secrets and tables of them belong in a profile file.
-_NO_SET = frozenset({"headers", "api_key_cmd"})
+# Keys /set refuses: secrets and tables of them belong in a profile file (MCP servers too: commands, env).
+_NO_SET = frozenset({"headers", "api_key_cmd", "mcp"})
 _UNSET_WORDS = frozenset({"none", "null", "default", "off", "unset"})
 
 
