@@ -63,6 +63,7 @@ class Session:
     # not context (never sent again) unless ``retry`` resends it.
     failed_turn: dict[str, Any] | None = None
     tag: str | None = None  # --tag: billed to this project in the log (``gptcli usage --by tag``)
+    _tools_logged: Any = None  # the tools the last ``tools`` note named
 
     @classmethod
     def start(cls, profile: Profile, *, log: bool = True, backend: Backend | None = None, **meta: Any) -> Session:
@@ -149,15 +150,29 @@ class Session:
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
+        extra_prompt_tokens: int = 0,
+        continuing: bool = False,
     ) -> Generator[Event, None, Turn]:
         """``_turn`` with the conversation file locked: another gptcli continuing the same
-        conversation waits, so a question and its answer stay together in the file."""
+        conversation waits, so a question and its answer stay together in the file.
+
+        ``continuing``: no new question; the history (ending with tool results) is sent as
+        it is (a tool loop's next step). ``extra_prompt_tokens``: the tool definitions'.
+        """
         lock = None
         if self._lock is None and self._writer is not None:
             lock = lock_conversation(self._writer.path)
         try:
             return (
-                yield from self._turn(user_text, stream=stream, max_cost=max_cost, exact=exact, extra_body=extra_body)
+                yield from self._turn(
+                    user_text,
+                    stream=stream,
+                    max_cost=max_cost,
+                    exact=exact,
+                    extra_body=extra_body,
+                    extra_prompt_tokens=extra_prompt_tokens,
+                    continuing=continuing,
+                )
             )
         finally:
             if lock is not None:
@@ -171,6 +186,8 @@ class Session:
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
+        extra_prompt_tokens: int = 0,
+        continuing: bool = False,
     ) -> Generator[Event, None, Turn]:
         """Send one user message with the whole history; keep the reply in the history.
 
@@ -180,17 +197,24 @@ class Session:
         and a note in the log. A turn that fails before any text arrives leaves its
         question out of the history (``failed_turn``); the log keeps it, marked failed.
         """
-        resend = user_text is None and self.failed_turn is not None
-        if resend:
+        resend = continuing or (user_text is None and self.failed_turn is not None)
+        if resend and not continuing:
             assert self.failed_turn is not None
             user_text = str(self.failed_turn["content"])
-        messages, omitted = self.fit(self.request_messages(user_text))
+        messages, omitted = self.fit(list(self.messages) if continuing else self.request_messages(user_text))
         warnings: list[str] = []
         if omitted:
             warnings.append(self._trim_text(omitted))
         counter = self._counter()
         counter.warn_to(warnings.append)
-        pre, reservation = spend.preflight(self.profile, messages, exact=exact, max_cost=max_cost, counter=counter)
+        pre, reservation = spend.preflight(
+            self.profile,
+            messages,
+            exact=exact,
+            max_cost=max_cost,
+            counter=counter,
+            extra_prompt_tokens=extra_prompt_tokens,
+        )
         with spend.settling(reservation) as settle:
             return (
                 yield from self._send(user_text, messages, pre, warnings, omitted, stream, extra_body, settle, resend)
@@ -227,7 +251,8 @@ class Session:
             if omitted:
                 writer.note(self._trim_text(omitted), kind="trim", omitted=omitted)
         if user_text is None:
-            self._withdraw_reply()
+            if not resend:  # resend without a question: a tool loop's next step, nothing to withdraw
+                self._withdraw_reply()
         else:
             if writer is not None and (fresh or not resend):  # a resent question is in the log already
                 writer.message("user", user_text)
@@ -388,7 +413,10 @@ class Session:
         if cost is not None:
             self.total_cost += cost
         if history:
-            self.messages.append({"role": "assistant", "content": completion.text})
+            reply: dict[str, Any] = {"role": "assistant", "content": completion.text}
+            if completion.tool_calls:  # a tool loop's step: the calls are answered by tool messages next
+                reply = {**reply, "content": completion.text or None, "tool_calls": list(completion.tool_calls)}
+            self.messages.append(reply)
         if writer is not None:
             extra: dict[str, Any] = {
                 "model": completion.model,
@@ -419,11 +447,50 @@ class Session:
                     extra["reasonings"] = list(completion.reasonings)
             if completion.in_reasoning:
                 extra["in_reasoning"] = True
+            if completion.tool_calls:
+                extra["tool_calls"] = list(completion.tool_calls)
             if error is not None:  # a failed turn: the log says so, and history leaves it out
                 extra["failed"] = True
                 extra["error"] = error.message
             writer.message("assistant", completion.text, **extra)
         return cost, estimated
+
+    # -- a tool loop's steps (tools.loop) ---------------------------------------------------
+
+    def tool_step(
+        self,
+        user_text: str | None,
+        *,
+        tools: list[dict[str, Any]],
+        tool_tokens: int,
+        first: bool,
+        **kwargs: Any,
+    ) -> Generator[Event, None, Turn]:
+        """One request of a tool loop: ``tools`` in the body, their tokens in the preflight.
+
+        The first step sends ``user_text`` (None: ``retry``'s meaning); a later one sends
+        the history as it stands, ending with the tool results.
+        """
+        extra = {**(kwargs.pop("extra_body", None) or {}), "tools": tools}
+        return (
+            yield from self.turn(
+                user_text, extra_body=extra, extra_prompt_tokens=tool_tokens, continuing=not first, **kwargs
+            )
+        )
+
+    def add_tool_result(self, message: dict[str, Any], fields: dict[str, Any]) -> None:
+        """A tool message (the answer to one call) into the history and the log."""
+        self.messages.append(message)
+        if self._writer is not None:
+            self._writer.message("tool", str(message.get("content") or ""), **fields)
+
+    def log_tools(self, tools: list[dict[str, Any]]) -> None:
+        """Note the tools offered (what a re-run with --reuse-tool-results offers again), once per change."""
+        if self._writer is not None and self._tools_logged != tools:
+            self._writer.note(
+                f"tools offered: {', '.join(t['server'] + '.' + t['name'] for t in tools)}", kind="tools", tools=tools
+            )
+            self._tools_logged = tools
 
     def with_profile(self, profile: Profile) -> None:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""
@@ -677,6 +744,7 @@ def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
         "reasoning": list(c.reasonings) if multi and c.reasonings else c.reasoning,
         "in_reasoning": c.in_reasoning,
         "notes": list(turn.notices),
+        **({"tool_calls": list(turn.tool_calls), "steps": turn.steps} if turn.tool_calls is not None else {}),
     }
 
 

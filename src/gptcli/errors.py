@@ -30,7 +30,7 @@ whole text (shown with -v and written to the log); the message is one line.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import Completion
@@ -138,7 +138,7 @@ class ToolStepsError(GptcliError):
     """
 
     exit_code = ExitCode.TOOL_STEPS
-    turn: object = None
+    turn: Any = None  # a models.Turn
 
 
 class Interrupted(GptcliError):

@@ -36,6 +36,7 @@ from .options import (
     sampling,
     with_budget,
 )
+from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt, tool_run
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -64,6 +65,8 @@ FileOpt = Annotated[
   gptcli ask -p review --var focus=security -f app.py
 
   gptcli ask -x "Write a bash function that dedups lines" > dedup.sh
+
+  gptcli ask -p dev --tools fs --allow 'fs.*' --max-steps 5 --json "Which files define a CLI?"
 
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
@@ -125,6 +128,9 @@ def ask(
             "--partial-ok", help="When the reply breaks off unfinished, still print what arrived (exit 6 all the same)."
         ),
     ] = False,
+    tools: ToolsOpt = None,
+    allow: AllowOpt = None,
+    max_steps: MaxStepsOpt = 10,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from .. import continuing, conversation, render
@@ -183,28 +189,36 @@ def ask(
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
-    if dry_run:
-        failed = session.failed_turn["content"] if session.failed_turn else None
-        d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
-        record = conversation.dry_run_record(d, session.profile)
-        if prof.prompt and text is not None:
-            record["prompt"] = text  # the filled template, as the user message will carry it
-        render.print_json(record)
-        return
-    with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
-        print_turn(
-            session,
-            text,
-            status=status,
-            json_out=json_out,
-            raw=raw,
-            stream=not no_stream,
-            max_cost=max_cost,
-            extra_body=extra_body,
-            output=output,
-            partial_ok=partial_ok,
-            extract=which,
-        )
+    run = tool_run(session.profile, tools, allow, max_steps)  # None: no tools offered
+    if run is not None and dry_run:
+        extra_body = {**(extra_body or {}), "tools": run.definitions()}
+    try:
+        if dry_run:
+            failed = session.failed_turn["content"] if session.failed_turn else None
+            d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
+            record = conversation.dry_run_record(d, session.profile)
+            if prof.prompt and text is not None:
+                record["prompt"] = text  # the filled template, as the user message will carry it
+            render.print_json(record)
+            return
+        with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
+            print_turn(
+                session,
+                text,
+                status=status,
+                json_out=json_out,
+                raw=raw,
+                stream=not no_stream,
+                max_cost=max_cost,
+                extra_body=extra_body,
+                output=output,
+                partial_ok=partial_ok,
+                extract=which,
+                tools=run,
+            )
+    finally:
+        if run is not None:
+            run.toolbox.close()  # the MCP servers stop here
 
 
 def _output_spec(json_object: bool, schema: Path | None) -> Any:
@@ -228,6 +242,7 @@ def print_turn(
     output: Any = None,
     partial_ok: bool = False,
     extract: str | None = None,
+    tools: Any = None,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
@@ -247,17 +262,30 @@ def print_turn(
     multi = prof.n > 1
     live = not json_out and not multi and output is None and extract is None
     # One estimate: the figure -v, --dry-run and --json show is the same (issue 15).
-    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled or json_out}
-    gen = (
-        session.retry(**kwargs, extra_body=extra_body)
-        if text is None
-        else session.turn(text, **kwargs, extra_body=extra_body)
-    )
+    kwargs: dict[str, Any] = {
+        "stream": stream and not json_out,
+        "max_cost": max_cost,
+        "exact": status.enabled or json_out,
+    }
+    if tools is not None:
+        from ..tools.loop import run_turn
+
+        gen = run_turn(session, text, tools, **kwargs, extra_body=extra_body)
+    elif text is None:
+        gen = session.retry(**kwargs, extra_body=extra_body)
+    else:
+        gen = session.turn(text, **kwargs, extra_body=extra_body)
     shown = _Thinking(prof.show_reasoning)
-    from ..errors import GptcliError, StreamBroken
+    from ..errors import GptcliError, StreamBroken, ToolStepsError
 
     try:
         turn, streamed = _stream(gen, status, markdown if live else None, shown, partial_ok=partial_ok)
+    except ToolStepsError as e:
+        if json_out and e.turn is not None:  # the calls made so far, for scripts
+            from .. import conversation as conv
+
+            render.print_json(conv.turn_record(e.turn, prof))
+        raise
     except GptcliError as e:
         detail = render.detail_text(e) if status.verbose else None
         if detail:
@@ -376,6 +404,8 @@ def _stream(
                         if printer is None:
                             printer = render.MarkdownStream() if markdown else render.PlainStream()
                         printer.feed(event.text)
+            else:
+                _tool_event(event, status, spinner)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.
@@ -390,3 +420,20 @@ def _stream(
         thinking.answer()
         if printer is not None:
             printer.close()
+
+
+def _tool_event(event: Any, status: Any, spinner: Any) -> None:
+    """A tool loop's event: the spinner stops before a call is decided (the user may be asked);
+    a finished call is a status line, and a warning when it was refused or failed to run."""
+    from ..render import tools as shown
+    from ..tools.calls import ToolFinished
+    from ..tools.loop import ToolRequested
+
+    if isinstance(event, ToolRequested):
+        spinner.stop()
+    elif isinstance(event, ToolFinished):
+        warning = shown.refusal_line(event.record)
+        if warning is not None:
+            status.warn(warning)
+        else:
+            status(shown.call_line(event.record))

@@ -31,6 +31,9 @@ class Rerun:
     no_stream: bool = False
     no_log: bool = False
     dry_run: bool = False
+    reuse_tool_results: bool = False
+    allow: list[str] | None = None
+    max_steps: int = 10
 
     @property
     def on(self) -> bool:
@@ -39,7 +42,8 @@ class Rerun:
     def given(self) -> list[str]:
         """The re-run-only flags given (each needs --rerun and an id)."""
         set_ = self.max_cost is not None or self.no_stream or self.no_log or self.dry_run
-        return ["max_cost/no_stream/no_log/dry_run"] if set_ else []
+        tools = self.reuse_tool_results or bool(self.allow) or self.max_steps != 10
+        return ["max_cost/no_stream/no_log/dry_run"] * set_ + ["reuse_tool_results/allow/max_steps"] * tools
 
 
 def _opt(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
@@ -76,6 +80,31 @@ _RERUN = [
             bool, typer.Option("--dry-run", help="Print the re-run's profile, turns and cost estimate; send nothing.")
         ],
         False,
+    ),
+    _opt(
+        "reuse_tool_results",
+        Annotated[
+            bool,
+            typer.Option(
+                "--reuse-tool-results",
+                help="Answer the model's tool calls with the original's recorded results (no server is started).",
+            ),
+        ],
+        False,
+    ),
+    _opt(
+        "allow",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--allow", help="Re-run tools matching PATTERN without asking (repeatable).", metavar="PATTERN"
+            ),
+        ],
+    ),
+    _opt(
+        "max_steps",
+        Annotated[int, typer.Option("--max-steps", help="A tool loop makes at most N requests per turn.", min=1)],
+        10,
     ),
 ]
 
@@ -210,18 +239,41 @@ def plan_and_rerun(
             }
         )
         return
-    run_rerun(
-        rp,
-        render,
-        plan,
-        est,
-        status,
-        max_cost=flags.max_cost,
-        stream=not flags.no_stream,
-        log=not flags.no_log,
-        diff=flags.diff,
-        json_out=json_out,
-    )
+    tools = _rerun_tools(conv, plan.profile, flags)
+    try:
+        run_rerun(
+            rp,
+            render,
+            plan,
+            est,
+            status,
+            max_cost=flags.max_cost,
+            stream=not flags.no_stream,
+            log=not flags.no_log,
+            diff=flags.diff,
+            json_out=json_out,
+            tools=tools,
+        )
+    finally:
+        if tools is not None:
+            tools.toolbox.close()
+
+
+def _rerun_tools(conv: Any, profile: Any, flags: Rerun) -> Any:
+    """The re-run's ``ToolRun``: the recorded results (``--reuse-tool-results``), else the
+    profile's tools (calls re-executed, asked about as in ask), else None."""
+    if flags.reuse_tool_results:
+        from ..tools import recorded
+        from ..tools.loop import ToolRun
+        from ..tools.permission import Policy
+
+        box = recorded.from_log(conv.records, conv.notes)
+        if not box.specs():
+            raise UsageError(f"--reuse-tool-results: conversation {conv.id} made no tool calls")
+        return ToolRun(box, tuple(box.specs()), Policy(allow=("*",)), max_steps=flags.max_steps)
+    from .tool_flags import tool_run
+
+    return tool_run(profile, None, flags.allow, flags.max_steps)
 
 
 def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> None:
@@ -299,6 +351,7 @@ def run_rerun(
     log: bool,
     diff: bool,
     json_out: bool,
+    tools: Any = None,
 ) -> None:
     """Drive a re-run: stream the new transcript, or collect it for --diff / --json."""
     from ..models import Delta, Notice, Preflight
@@ -307,7 +360,7 @@ def run_rerun(
     show = not diff and not json_out
     markdown = show and render.isatty(sys.stdout)
     printer: Any = None
-    gen = rp.rerun(plan, result, max_cost=max_cost, stream=stream, log=log, exact=status.enabled)
+    gen = rp.rerun(plan, result, max_cost=max_cost, stream=stream, log=log, exact=status.enabled, tools=tools)
     try:
         for event in gen:
             if isinstance(event, rp.TurnStart):
@@ -333,6 +386,10 @@ def run_rerun(
                     printer.close()
                     printer = None
                 status(rp.reply_stats(event.new.model, event.new.usage, event.new.cost, event.new.latency))
+            elif tools is not None:
+                from .ask import _tool_event
+
+                _tool_event(event, status, _NoSpinner())
     except GptcliError as e:
         if printer is not None:
             printer.close()
@@ -366,3 +423,8 @@ def _print_diff(render: Any, result: Any) -> None:
     for line in diffview.render(result, width=width, color=render.color_allowed(sys.stdout)):
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+class _NoSpinner:
+    def stop(self) -> None:
+        pass

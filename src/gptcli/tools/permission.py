@@ -2,11 +2,11 @@
 
 A call runs without asking when its qualified name (``server.tool``) matches a pattern
 of the allow list (the profile's ``[tools] allow`` plus every ``--allow``; shell-style
-patterns, ``fs.*``, matched case-sensitively), or when the user answered "always" for
-that tool earlier in this run. Any other call is put to the user through ``asker``
-(yes / no / always) when there is a terminal; with no asker (no terminal: a pipe, a
-script, a batch) it is refused, never silently run. The asker is the front end's (it
-prints and reads); this module decides only.
+patterns, ``fs.*``, matched case-sensitively; a bare server name, ``fs``, is all its
+tools), or when the user answered "always" for that tool earlier in this run. Any other
+call is put to the user through ``asker`` (yes / no / always) when there is a terminal;
+with no asker (no terminal: a pipe, a script, a batch) it is refused, never silently
+run. The asker is the front end's (it prints and reads); this module decides only.
 """
 
 from __future__ import annotations
@@ -23,8 +23,15 @@ Asker = Callable[[ToolSpec, Any], Answer]
 Decision = Literal["allowed", "yes", "always", "declined", "refused"]
 
 
+def matches_one(qualified: str, pattern: str) -> bool:
+    """``fs.read_file`` against ``fs.read_file``, ``fs.*``, ``fs`` (the whole server) or ``*``."""
+    if "." not in pattern and not any(ch in pattern for ch in "*?["):
+        pattern += ".*"
+    return fnmatch.fnmatchcase(qualified, pattern)
+
+
 def matches(qualified: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(qualified, p) for p in patterns)
+    return any(matches_one(qualified, p) for p in patterns)
 
 
 @dataclass

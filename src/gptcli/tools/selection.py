@@ -3,11 +3,11 @@ toolbox's tools (every tool of the profile's servers when not given)."""
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 
 from ..errors import UsageError
 from .base import ToolSpec
+from .permission import matches_one
 
 
 def names(values: Iterable[str] | None) -> list[str]:
@@ -23,7 +23,7 @@ def select(specs: Iterable[ToolSpec], wanted: list[str] | None) -> tuple[ToolSpe
         return tuple(specs)
     chosen: list[ToolSpec] = []
     for name in wanted:
-        hits = [s for s in specs if fnmatch.fnmatchcase(s.server, name) or fnmatch.fnmatchcase(s.qualified, name)]
+        hits = [s for s in specs if matches_one(s.qualified, name)]
         if not hits:
             servers = sorted({s.server for s in specs})
             known = f"servers: {', '.join(servers)}" if servers else "the profile declares no MCP servers"

@@ -1,0 +1,75 @@
+"""The tool loop's flags (``--tools``, ``--allow``, ``--max-steps``) and the ``ToolRun`` they
+make with the profile: which tools are offered, what runs without asking, who is asked.
+
+No ``from __future__ import annotations``: Typer reads these annotations on every run.
+"""
+
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UsageError
+
+ToolsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tools",
+        help="Offer only these tools: SERVER or SERVER.TOOL, comma-separated (repeatable; default: the profile's).",
+        metavar="NAMES",
+    ),
+]
+AllowOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow",
+        help="Run tools matching PATTERN without asking (server.tool, fs.*, fs; repeatable; adds to [tools] allow).",
+        metavar="PATTERN",
+    ),
+]
+MaxStepsOpt = Annotated[
+    int,
+    typer.Option("--max-steps", help="A tool loop makes at most N requests (default 10; exit 12 when hit).", min=1),
+]
+
+
+def tool_run(
+    profile: Any,
+    tools: list[str] | None,
+    allow: list[str] | None,
+    max_steps: int,
+    *,
+    ask: bool = True,
+) -> Any:
+    """The ``tools.loop.ToolRun`` of this command, or None when no tools are offered.
+
+    Tools are offered when the profile declares MCP servers (or ``--tools`` names some).
+    ``ask``: whether a call not on the allow list may be put to the user (on a terminal);
+    otherwise, and without a terminal, such calls are refused.
+    """
+    from ..tools import selection, source
+
+    wanted = selection.names(tools)
+    if not wanted and not source.declares_tools(profile):
+        if allow:
+            raise UsageError("--allow: the profile declares no MCP servers, so there is no tool to allow")
+        return None
+    box = source.toolbox_for(profile, wanted or None)
+    if box is None:
+        raise UsageError(
+            "--tools: the profile declares no MCP servers", hint="declare them under [mcp.servers.NAME] in the profile"
+        )
+    from ..render import tools as shown
+    from ..tools.loop import ToolRun
+    from ..tools.permission import Policy
+
+    try:
+        specs = selection.select(box.specs(), wanted)
+    except BaseException:
+        box.close()
+        raise
+    if profile.n > 1:
+        box.close()
+        raise UsageError("tools take one reply; drop -n (or n in the profile)")
+    asker = shown.TerminalAsker() if ask and shown.can_ask() else None
+    policy = Policy(allow=(*source.allow_list(profile), *(allow or ())), asker=asker)
+    return ToolRun(box, specs, policy, max_steps=max_steps)
