@@ -199,3 +199,229 @@ def test_policy_patterns() -> None:
     assert not p.allowed("web.post") and not p.allowed("fsx.read")
     assert parse_answer("Y") == "yes" and parse_answer("") == "no" and parse_answer("A") == "always"
     assert parse_answer("maybe") is None
+
+
+# -- through the CLI, against the loopback server -------------------------------------------
+
+
+def _fake_toolbox(profile: Any, select: Any = None) -> FunctionToolbox:
+    box = toolbox()
+    LAST_BOX.append(box)
+    return box
+
+
+LAST_BOX: list[FunctionToolbox] = []
+
+
+@pytest.fixture
+def tools(monkeypatch: pytest.MonkeyPatch) -> list[FunctionToolbox]:
+    """Every profile declares the ``fs`` and ``web`` tools of ``toolbox()`` (no MCP server)."""
+    from gptcli.tools import source
+
+    LAST_BOX.clear()
+    monkeypatch.setattr(source, "toolbox_for", _fake_toolbox)
+    monkeypatch.setattr(source, "declares_tools", lambda profile: True)
+    return LAST_BOX
+
+
+def _tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_ask_two_steps_reach_an_answer(server: FakeServer, gptcli: Any, tools: Any, stream: bool) -> None:
+    server.enqueue(Reply(tool_calls=[{"name": "fs__read", "arguments": {"path": "a.txt"}}]))
+    server.enqueue(Reply(text="The file says hello."))
+    r = gptcli("ask", "--allow", "fs.*", *([] if stream else ["--no-stream"]), "What is in a.txt?")
+    assert r.code == 0, r.stderr
+    assert r.stdout == "The file says hello.\n"
+    first, second = server.chat_requests()
+    assert [t["function"]["name"] for t in first["tools"]] == ["fs__read", "fs__list", "web__get"]
+    assert first.get("stream", False) is stream
+    assert second["messages"][-2]["tool_calls"][0]["function"] == {"name": "fs__read", "arguments": '{"path": "a.txt"}'}
+    (tool,) = _tool_messages(second)
+    assert tool["content"] == "contents of a.txt"
+    assert tool["tool_call_id"] == second["messages"][-2]["tool_calls"][0]["id"]
+    assert tools[0].calls == [("fs.read", {"path": "a.txt"})]
+
+
+def test_ask_parallel_calls_and_only_the_selected_tools(server: FakeServer, gptcli: Any, tools: Any) -> None:
+    calls = [{"name": "fs__read", "arguments": {"path": "a"}}, {"name": "fs__list", "arguments": {}}]
+    server.enqueue(Reply(tool_calls=calls))
+    server.enqueue(Reply(text="two files"))
+    r = gptcli("ask", "--tools", "fs", "--allow", "fs", "list them")
+    assert r.code == 0, r.stderr
+    first, second = server.chat_requests()
+    assert [t["function"]["name"] for t in first["tools"]] == ["fs__read", "fs__list"]
+    assert [m["content"] for m in _tool_messages(second)] == ["contents of a", "a.txt b.txt"]
+    ids = [c["id"] for c in second["messages"][-3]["tool_calls"]]
+    assert [m["tool_call_id"] for m in _tool_messages(second)] == ids
+
+
+def test_ask_refuses_without_a_terminal(server: FakeServer, gptcli: Any, tools: Any) -> None:
+    server.enqueue(Reply(tool_calls=[{"name": "web__get", "arguments": {"url": "http://x"}}]))
+    server.enqueue(Reply(text="I was not allowed to fetch it."))
+    r = gptcli("ask", "--allow", "fs.*", "fetch x")
+    assert r.code == 0, r.stderr
+    assert r.stdout == "I was not allowed to fetch it.\n"
+    assert "warning: tool web.get: refused by the user's policy" in r.stderr
+    assert tools[0].calls == []  # never run
+    (tool,) = _tool_messages(server.chat_requests()[1])
+    assert tool["content"].startswith("refused by the user's policy: web.get is not on the allow list")
+
+
+def test_ask_max_steps_exit_12_and_json_keeps_the_calls(server: FakeServer, gptcli: Any, tools: Any) -> None:
+    for _ in range(3):
+        server.enqueue(Reply(tool_calls=[{"name": "fs__list", "arguments": {}}]))
+    r = gptcli("ask", "--allow", "fs.*", "--max-steps", "2", "--json", "loop forever")
+    assert r.code == 12, r.stderr
+    assert len(server.chat_requests()) == 2
+    assert "the tool loop stopped at --max-steps 2: the model still called fs.list" in r.stderr
+    assert "(raise --max-steps)" in r.stderr
+    record = r.json()
+    assert [(c["tool"], c["status"]) for c in record["tool_calls"]] == [("fs.list", "ok"), ("fs.list", "not_run")]
+    assert record["steps"] == 2
+
+
+def test_the_log_and_json_hold_every_call(server: FakeServer, gptcli: Any, tools: Any, isolated: Any) -> None:
+    from conftest import conversations, read_jsonl
+
+    server.enqueue(Reply(tool_calls=[{"name": "fs__read", "arguments": {"path": "a"}}]))
+    server.enqueue(Reply(tool_calls=[{"name": "web__get", "arguments": {"url": "u"}}]))
+    server.enqueue(Reply(text="done"))
+    r = gptcli("ask", "--allow", "fs.*", "--json", "go")
+    assert r.code == 0, r.stderr
+    record = r.json()
+    assert record["text"] == "done" and record["steps"] == 3
+    assert [(c["tool"], c["result"], c["is_error"]) for c in record["tool_calls"]] == [
+        ("fs.read", "contents of a", False),
+        (
+            "web.get",
+            "refused by the user's policy: web.get is not on the allow list and there is no terminal to ask",
+            True,
+        ),
+    ]
+    assert all(isinstance(c["duration"], float) and "arguments" in c for c in record["tool_calls"])
+    (path,) = conversations(isolated)
+    rows = read_jsonl(path)
+    kinds = [(x["type"], x.get("role") or x.get("kind")) for x in rows]
+    assert kinds == [
+        ("meta", None),
+        ("message", "user"),
+        ("message", "assistant"),
+        ("note", "tools"),
+        ("message", "tool"),
+        ("message", "assistant"),
+        ("message", "tool"),
+        ("message", "assistant"),
+    ]
+    tool = rows[4]
+    assert tool["tool"] == "fs.read" and tool["server"] == "fs" and tool["arguments"] == {"path": "a"}
+    assert tool["content"] == "contents of a" and tool["status"] == "ok" and "duration" in tool
+    assert rows[2]["tool_calls"][0]["id"] == tool["tool_call_id"]
+    assert rows[3]["tools"][0] == {
+        "server": "fs",
+        "name": "read",
+        "description": "Read a file",
+        "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
+    }
+    shown = gptcli("replay", "--last")
+    assert "[tool fs.read] (ok" in shown.stdout and "(calls fs__read " in shown.stdout
+    assert "[tool web.get] (refused)" in shown.stdout
+    # Continuing sends the whole loop back: the calls and their answers.
+    server.enqueue(Reply(text="ok"))
+    assert gptcli("ask", "-c", "--allow", "fs.*", "and then?").code == 0
+    sent = server.chat_requests()[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "tool", "assistant", "user"]
+    assert sent[2]["tool_call_id"] == sent[1]["tool_calls"][0]["id"]
+
+
+def test_rerun_reuses_recorded_results_without_the_toolbox(
+    server: FakeServer, gptcli: Any, tools: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.enqueue(Reply(tool_calls=[{"name": "fs__read", "arguments": {"path": "a"}}]))
+    server.enqueue(Reply(text="first"))
+    assert gptcli("ask", "--allow", "fs.*", "go").code == 0
+    from gptcli.tools import source
+
+    def no_servers(*a: Any, **k: Any) -> Any:
+        raise AssertionError("a server was started")
+
+    monkeypatch.setattr(source, "toolbox_for", no_servers)
+    server.clear()
+    server.enqueue(Reply(tool_calls=[{"name": "fs__read", "arguments": {"path": "a"}}]))
+    server.enqueue(Reply(text="second"))
+    r = gptcli("replay", "--last", "--rerun", "-m", "gpt-4o-mini", "--reuse-tool-results")
+    assert r.code == 0, r.stderr
+    assert "second" in r.stdout
+    first, again = server.chat_requests()
+    assert first["model"] == "gpt-4o-mini" and first["tools"][0]["function"]["name"] == "fs__read"
+    assert [m["content"] for m in _tool_messages(again)] == ["contents of a"]
+
+
+def test_max_cost_stops_the_loop_between_steps(server: FakeServer, gptcli: Any, tools: Any, isolated: Any) -> None:
+    from conftest import write_profile
+
+    write_profile(isolated, "priced", 'model = "gpt-4o"\n[price]\ninput = 1.0\noutput = 1.0\n')
+    server.enqueue(Reply(tool_calls=[{"name": "fs__list", "arguments": {}}], usage={"prompt_tokens": 1_000_000}))
+    server.enqueue(Reply(text="never"))
+    r = gptcli("ask", "-p", "priced", "--allow", "fs", "--max-cost", "1.0001", "go")
+    assert r.code == 7, r.stderr
+    assert "the tool loop stopped before step 2 (1 calls made, $1" in r.stderr
+    assert len(server.chat_requests()) == 1
+
+
+DRIVER = """
+import sys
+from gptcli.tools import source
+from gptcli.tools.base import FunctionToolbox, ToolSpec
+
+def toolbox_for(profile, select=None):
+    box = FunctionToolbox()
+    box.add(ToolSpec("web", "get", "Fetch a URL"), lambda a: "page " + str(a.get("url")))
+    return box
+
+source.toolbox_for = toolbox_for
+source.declares_tools = lambda profile: True
+from gptcli.__main__ import main
+main()
+"""
+
+
+def test_asked_on_a_terminal_yes_no_always(server: FakeServer, tmp_path: Any) -> None:
+    import os
+    import re
+    import sys
+
+    import pexpect
+
+    from helpers import SRC, expect_on_pty
+
+    for k in range(1, 5):
+        server.enqueue(Reply(tool_calls=[{"name": "web__get", "arguments": {"url": f"u{k}"}}]))
+    server.enqueue(Reply(text="all fetched"))
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER, encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYTHONSAFEPATH", None)
+    env.update(TERM="xterm", COLUMNS="100", LINES="30")
+    child = pexpect.spawn(
+        sys.executable, [str(driver), "ask", "fetch them"], env=env, dimensions=(30, 100), encoding="utf-8", timeout=30
+    )
+    seen: list[str] = []
+    try:
+        for answer in ("y", "n", "a"):
+            expect_on_pty(child, seen, re.escape("Run it? [y]es / [n]o / [a]lways for web.get: "))
+            child.sendline(answer)
+        expect_on_pty(child, seen, "all fetched")
+        child.expect(pexpect.EOF)
+        seen.append(child.before)
+    finally:
+        child.close()
+    out = "".join(seen)
+    assert out.count("Run it?") == 3  # the fourth call ran without asking: "always"
+    assert '"url": "u1"' in out  # the arguments, as indented JSON
+    assert child.exitstatus == 0
+    results = [_tool_messages(b)[-1]["content"] for b in server.chat_requests()[1:]]
+    assert results == ["page u1", "refused by the user: the user declined to run web.get", "page u3", "page u4"]
