@@ -11,8 +11,9 @@ is the only place that turns them into stderr text and an exit status::
     ├── AuthError               4  missing or rejected API key
     ├── RateLimitError          5  429 / quota, after the retries
     ├── NetworkError            6  connection, timeout, 5xx
-    │   └── StreamBroken        6  the stream broke mid-reply (carries the partial reply)
-    │       └── IncompleteReply 6  the server ended the reply without a finish_reason
+    │   ├── StreamBroken        6  the stream broke mid-reply (carries the partial reply)
+    │   │   └── IncompleteReply 6  the server ended the reply without a finish_reason
+    │   └── ToolServerError     6  an MCP server did not start, stopped, or did not answer in time
     ├── BudgetError             7  the call could cost more than --max-cost
     ├── ContextLengthError      8  the request does not fit the context window
     ├── InvalidOutputError      9  --json-object / --schema reply is not valid
@@ -109,6 +110,11 @@ class IncompleteReply(StreamBroken):
     another request arrived). Never a success: exit 6, the reply kept in the log as
     incomplete, never sent back as history.
     """
+
+
+class ToolServerError(NetworkError):
+    """An MCP server (gptcli.tools) did not start, stopped, or did not answer in time: one line
+    naming the server and the last line it wrote on stderr; ``detail`` has the rest (-v)."""
 
 
 class BudgetError(GptcliError):

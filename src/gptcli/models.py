@@ -45,6 +45,18 @@ def redact_url(text: str | None) -> str | None:
     return _USERINFO.sub(hide, text)
 
 
+def _redact_server(table: dict[str, Any]) -> dict[str, Any]:
+    """An ``[mcp.servers.NAME]`` table as it may be shown or logged: the values of env, headers
+    and their ``*_cmd`` commands are ``[redacted]`` (their names stay), a URL's password ``***``."""
+    out = dict(table)
+    for key in ("env", "headers", "env_cmd", "headers_cmd"):
+        if key in out:
+            out[key] = dict.fromkeys(out[key], "[redacted]")
+    if "url" in out:
+        out["url"] = redact_url(out["url"])
+    return out
+
+
 # Keys of a profile that are request parameters (sent to the API when set).
 SAMPLING_KEYS = (
     "temperature",
@@ -117,6 +129,9 @@ class Profile:
     family: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # Tools (issue 20, gptcli.tools.config): {"servers": {NAME: {command|url, ...}}} and [tools].
+    mcp: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, Any] = field(default_factory=dict)
     # key -> where its value came from ("flag", "env GPTCLI_MODEL", "profiles/coder.toml:3", "default")
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -151,6 +166,8 @@ class Profile:
                 value = {k: ("[redacted]" if _SECRET_HEADER.search(k) else v) for k, v in value.items()}
             elif f.name == "base_url":
                 value = redact_url(value)  # a password in the URL is a secret too
+            elif f.name == "mcp" and value:
+                value = {"servers": {n: _redact_server(t) for n, t in value.get("servers", {}).items()}}
             out[f.name] = value
         return out
 

@@ -24,6 +24,7 @@ from typing import Any
 from . import settings
 from .errors import ConfigError, NotFoundError, UsageError
 from .models import Price, Profile
+from .tools import config as tools_config
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ALIASES = {"stop_sequences": "stop"}
@@ -257,6 +258,8 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "family": _family,
     "params": _table,
     "headers": _headers,
+    "mcp": tools_config.parse_mcp,
+    "tools": tools_config.parse_tools,
 }
 PROFILE_KEYS = frozenset(VALIDATORS) | {"extends"}
 assert PROFILE_KEYS - {"extends"} <= {f.name for f in fields(Profile)}
@@ -360,7 +363,7 @@ def read_file(pf: ProfileFile) -> dict[str, tuple[Any, str]]:
 
 
 def _line_of(lines: list[str], key: str) -> int | None:
-    pattern = re.compile(rf"^\s*(\[\s*)?[\"']?{re.escape(key)}[\"']?\s*(=|\])")
+    pattern = re.compile(rf"^\s*(\[\s*)?[\"']?{re.escape(key)}[\"']?\s*(=|\]|\.)")
     for i, line in enumerate(lines, start=1):
         if pattern.match(line):
             return i
@@ -381,6 +384,8 @@ def _merge(base: dict[str, tuple[Any, str]], top: dict[str, tuple[Any, str]]) ->
             merged = dict(out[key][0])
             merged.update(value)
             out[key] = (merged, src)
+        elif key in ("mcp", "tools") and key in out:
+            out[key] = (tools_config.merge(key, out[key][0], value), src)
         elif key == "price" and key in out:
             old: Price = out[key][0]
             new = Price(**{f.name: getattr(value, f.name) or getattr(old, f.name) for f in fields(Price)})
