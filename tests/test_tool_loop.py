@@ -425,3 +425,50 @@ def test_asked_on_a_terminal_yes_no_always(server: FakeServer, tmp_path: Any) ->
     assert child.exitstatus == 0
     results = [_tool_messages(b)[-1]["content"] for b in server.chat_requests()[1:]]
     assert results == ["page u1", "refused by the user: the user declined to run web.get", "page u3", "page u4"]
+
+
+def test_end_to_end_with_a_real_mcp_server(server: FakeServer, gptcli: Any, isolated: Any) -> None:
+    """The mcp helper's stdio server, started by the profile: allowed, refused, crashing."""
+    import json
+    import sys
+
+    from conftest import write_profile
+    from helpers import TESTS
+
+    script = TESTS / "mcp_servers" / "stdio_server.py"
+    write_profile(
+        isolated,
+        "dev",
+        f"[mcp.servers.notes]\ncommand = {json.dumps(sys.executable)}\nargs = [{json.dumps(str(script))}]\n"
+        '[tools]\nallow = ["notes.add", "notes.crash"]\n',
+    )
+    server.enqueue(
+        Reply(
+            tool_calls=[
+                {"name": "notes__add", "arguments": {"a": 2, "b": 3}},
+                {"name": "notes__read_note", "arguments": {"name": "todo"}},
+            ]
+        )
+    )
+    server.enqueue(Reply(tool_calls=[{"name": "notes__crash", "arguments": {}}]))
+    server.enqueue(Reply(text="2 + 3 = 5"))
+    r = gptcli("ask", "-p", "dev", "--json", "add 2 and 3")
+    assert r.code == 0, r.stderr
+    first, second, third = server.chat_requests()
+    names = {t["function"]["name"] for t in first["tools"]}
+    assert {"notes__add", "notes__read_note", "notes__crash"} <= names
+    add, note = _tool_messages(second)
+    assert add["content"] == "5"
+    assert note["content"].startswith("refused by the user's policy: notes.read_note")
+    (crash,) = _tool_messages(third)[-1:]
+    assert crash["content"].startswith("error")
+    assert "warning: tool notes.read_note: refused" in r.stderr
+    assert "warning: tool notes.crash: error" in r.stderr
+    record = r.json()
+    assert record["text"] == "2 + 3 = 5"
+    assert [(c["tool"], c["server"], c["status"]) for c in record["tool_calls"]] == [
+        ("notes.add", "notes", "ok"),
+        ("notes.read_note", "notes", "refused"),
+        ("notes.crash", "notes", "ok"),
+    ]
+    assert record["tool_calls"][2]["is_error"] is True

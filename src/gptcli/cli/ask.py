@@ -189,7 +189,7 @@ def ask(
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
-    run = tool_run(session.profile, tools, allow, max_steps)  # None: no tools offered
+    run = tool_run(session.profile, tools, allow, max_steps, warn=status.warn)  # None: no tools offered
     if run is not None and dry_run:
         extra_body = {**(extra_body or {}), "tools": run.definitions()}
     try:

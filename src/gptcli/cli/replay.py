@@ -239,7 +239,7 @@ def plan_and_rerun(
             }
         )
         return
-    tools = _rerun_tools(conv, plan.profile, flags)
+    tools = _rerun_tools(conv, plan.profile, flags, status)
     try:
         run_rerun(
             rp,
@@ -259,7 +259,7 @@ def plan_and_rerun(
             tools.toolbox.close()
 
 
-def _rerun_tools(conv: Any, profile: Any, flags: Rerun) -> Any:
+def _rerun_tools(conv: Any, profile: Any, flags: Rerun, status: Any) -> Any:
     """The re-run's ``ToolRun``: the recorded results (``--reuse-tool-results``), else the
     profile's tools (calls re-executed, asked about as in ask), else None."""
     if flags.reuse_tool_results:
@@ -273,7 +273,7 @@ def _rerun_tools(conv: Any, profile: Any, flags: Rerun) -> Any:
         return ToolRun(box, tuple(box.specs()), Policy(allow=("*",)), max_steps=flags.max_steps)
     from .tool_flags import tool_run
 
-    return tool_run(profile, None, flags.allow, flags.max_steps)
+    return tool_run(profile, None, flags.allow, flags.max_steps, warn=status.warn)
 
 
 def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> None:

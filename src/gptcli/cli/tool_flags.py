@@ -39,12 +39,15 @@ def tool_run(
     max_steps: int,
     *,
     ask: bool = True,
+    warn: Any = None,
 ) -> Any:
     """The ``tools.loop.ToolRun`` of this command, or None when no tools are offered.
 
-    Tools are offered when the profile declares MCP servers (or ``--tools`` names some).
-    ``ask``: whether a call not on the allow list may be put to the user (on a terminal);
-    otherwise, and without a terminal, such calls are refused.
+    Tools are offered when the profile declares MCP servers (or ``--tools`` names some):
+    ``--tools``' names, else the profile's ``[tools] enabled``, else every tool. The servers
+    start here (their tools are listed); one that does not start is an error when
+    ``--tools`` named it, else ``warn``ed about and left out. ``ask``: whether a call not
+    on the allow list may be put to the user (on a terminal); otherwise it is refused.
     """
     from ..tools import selection, source
 
@@ -53,23 +56,31 @@ def tool_run(
         if allow:
             raise UsageError("--allow: the profile declares no MCP servers, so there is no tool to allow")
         return None
+    if profile.n > 1:
+        raise UsageError("tools take one reply; drop -n (or n in the profile)")
     box = source.toolbox_for(profile, wanted or None)
     if box is None:
         raise UsageError(
             "--tools: the profile declares no MCP servers", hint="declare them under [mcp.servers.NAME] in the profile"
         )
+    try:
+        specs = selection.select(box.specs(), wanted, default=source.enabled(profile))
+        _server_failures(box, wanted, warn)
+    except BaseException:
+        box.close()
+        raise
     from ..render import tools as shown
     from ..tools.loop import ToolRun
     from ..tools.permission import Policy
 
-    try:
-        specs = selection.select(box.specs(), wanted)
-    except BaseException:
-        box.close()
-        raise
-    if profile.n > 1:
-        box.close()
-        raise UsageError("tools take one reply; drop -n (or n in the profile)")
     asker = shown.TerminalAsker() if ask and shown.can_ask() else None
     policy = Policy(allow=(*source.allow_list(profile), *(allow or ())), asker=asker)
     return ToolRun(box, specs, policy, max_steps=max_steps)
+
+
+def _server_failures(box: Any, wanted: list[str], warn: Any) -> None:
+    """Servers that did not start: an error when ``--tools`` named them, else a warning."""
+    for name, error in (getattr(box, "errors", None) or {}).items():
+        if any(w.split(".", 1)[0] == name for w in wanted) or warn is None:
+            raise error
+        warn(f"{error.message}; its tools are not offered")

@@ -67,7 +67,8 @@ def call_line(record: CallRecord) -> str:
 
 
 def refusal_line(record: CallRecord) -> str | None:
-    """The warning for a call that was not run or failed to run (None for one that ran)."""
-    if record.status in ("refused", "error"):
+    """The warning for a call that was refused, or failed (None for one that went well, or that
+    the user declined: they know)."""
+    if record.status in ("refused", "error") or (record.status == "ok" and record.is_error):
         return clean(f"tool {record.tool}: {record.result.splitlines()[0][:200]}")
     return None

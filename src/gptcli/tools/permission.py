@@ -11,23 +11,16 @@ run. The asker is the front end's (it prints and reads); this module decides onl
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .base import ToolSpec
+from .config import matches as matches_one
 
 Answer = Literal["yes", "no", "always"]
 Asker = Callable[[ToolSpec, Any], Answer]
 Decision = Literal["allowed", "yes", "always", "declined", "refused"]
-
-
-def matches_one(qualified: str, pattern: str) -> bool:
-    """``fs.read_file`` against ``fs.read_file``, ``fs.*``, ``fs`` (the whole server) or ``*``."""
-    if "." not in pattern and not any(ch in pattern for ch in "*?["):
-        pattern += ".*"
-    return fnmatch.fnmatchcase(qualified, pattern)
 
 
 def matches(qualified: str, patterns: Iterable[str]) -> bool:

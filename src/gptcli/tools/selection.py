@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from ..errors import UsageError
 from .base import ToolSpec
-from .permission import matches_one
+from .config import matches as matches_one
 
 
 def names(values: Iterable[str] | None) -> list[str]:
@@ -15,12 +15,16 @@ def names(values: Iterable[str] | None) -> list[str]:
     return [part.strip() for v in values or () for part in v.split(",") if part.strip()]
 
 
-def select(specs: Iterable[ToolSpec], wanted: list[str] | None) -> tuple[ToolSpec, ...]:
+def select(
+    specs: Iterable[ToolSpec], wanted: list[str] | None, default: Iterable[str] | None = None
+) -> tuple[ToolSpec, ...]:
     """The tools named by ``wanted`` (a server, a ``server.tool``, or a pattern of either), in
-    the toolbox's order; all of them when ``wanted`` is None or empty."""
+    the toolbox's order; a name that matches nothing is a UsageError. Without ``wanted``, the
+    tools ``default`` matches (the profile's ``[tools] enabled``), or all of them."""
     specs = list(specs)
     if not wanted:
-        return tuple(specs)
+        patterns = list(default) if default is not None else None
+        return tuple(s for s in specs if patterns is None or any(matches_one(s.qualified, p) for p in patterns))
     chosen: list[ToolSpec] = []
     for name in wanted:
         hits = [s for s in specs if matches_one(s.qualified, name)]
