@@ -472,3 +472,21 @@ def test_end_to_end_with_a_real_mcp_server(server: FakeServer, gptcli: Any, isol
         ("notes.crash", "notes", "ok"),
     ]
     assert record["tool_calls"][2]["is_error"] is True
+
+
+def test_chat_runs_the_loop_per_message(server: FakeServer, gptcli: Any, tools: Any) -> None:
+    server.enqueue(Reply(tool_calls=[{"name": "fs__read", "arguments": {"path": "a"}}]))
+    server.enqueue(Reply(text="it says a"))
+    server.enqueue(Reply(tool_calls=[{"name": "web__get", "arguments": {"url": "u"}}]))
+    server.enqueue(Reply(text="not allowed"))
+    r = gptcli("chat", "--allow", "fs", input="read a\nfetch u\n")
+    assert r.code == 0, r.stderr
+    assert "it says a" in r.stdout and "not allowed" in r.stdout
+    assert "warning: tool web.get: refused by the user's policy" in r.stderr
+    requests = server.chat_requests()
+    assert len(requests) == 4 and all("tools" in b for b in requests)
+    assert [m["content"] for m in _tool_messages(requests[3])] == [
+        "contents of a",
+        "refused by the user's policy: web.get is not on the allow list and there is no terminal to ask",
+    ]
+    assert tools[0].calls == [("fs.read", {"path": "a"})]

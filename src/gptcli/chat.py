@@ -200,6 +200,7 @@ class Options:
     max_cost: float | None = None
     verbose: bool = False
     tag: str | None = None  # --tag: every reply of the session is billed to it in the log
+    tools: Any = None  # a tools.loop.ToolRun: every message runs the tool loop (issue 20)
 
 
 class Chat:
@@ -264,8 +265,18 @@ class Chat:
         if not text.strip():
             return True
         text = chat_extras.with_context(self, text)  # the !command outputs the user added
-        self._exchange(self.session.turn(text, **self._turn_options()))
+        self._exchange(self.turn(text))
         return True
+
+    def turn(self, text: str | None) -> Generator[Any, None, Turn]:
+        """One message (None: ``/retry``), through the tool loop when tools are offered."""
+        if self.options.tools is not None:
+            from .tools.loop import run_turn
+
+            return run_turn(self.session, text, self.options.tools, **self._turn_options())
+        if text is None:
+            return self.session.retry(**self._turn_options())
+        return self.session.turn(text, **self._turn_options())
 
     def _turn_options(self) -> dict[str, Any]:
         return {"stream": self.options.stream, "max_cost": self.options.max_cost, "exact": self.options.verbose}
@@ -295,6 +306,8 @@ class Chat:
                         self.ui.warn(event.text)
                     else:
                         self.ui.status(event.text)
+            elif _tool_event(event, self.ui, spinner):
+                pass
             elif isinstance(event, Delta) and event.index == 0:
                 nonlocal streamed
                 if event.reasoning:
@@ -543,7 +556,7 @@ class Chat:
     def cmd_retry(self, arg: str) -> None:
         if self.session.failed_turn is None and not any(m["role"] == "user" for m in self.session.messages):
             raise UsageError("nothing to retry yet")  # a command's mistake, not a failed turn
-        turn = self._exchange(self.session.retry(**self._turn_options()))
+        turn = self._exchange(self.turn(None))
         if turn is not None:
             self.failed = None
 
@@ -810,3 +823,21 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def _clean(text: str) -> str:
     """A stored user line fit for the terminal: control characters (escape sequences) dropped."""
     return _CONTROL.sub("", text)
+
+
+def _tool_event(event: Any, ui: Any, spinner: Any) -> bool:
+    """A tool loop's event (False: not one): the spinner stops before a call is decided (the
+    user may be asked); a finished call is a status line, or a warning when it went wrong."""
+    from .tools.calls import ToolFinished
+    from .tools.loop import ToolRequested
+
+    if isinstance(event, ToolRequested):
+        spinner.stop()
+        return True
+    if isinstance(event, ToolFinished):
+        from .render import tools as shown
+
+        warning = shown.refusal_line(event.record)
+        ui.warn(warning) if warning is not None else ui.status(shown.call_line(event.record))
+        return True
+    return False

@@ -227,6 +227,12 @@ def batch(
     more = {"retries": retries, "max_cost": mode.max_cost, "via": via, "tag": check_tag(tag)}
     opts = batches.Options(**file_opts, **{**asdict(limits), **more})
     progress = render.BatchProgress(verbose=verbose)
+    from ..tools.source import declares_tools
+
+    if declares_tools(prof):  # issue 20: tools are for ask, chat and replay --rerun
+        progress.notice(
+            "batch runs no tools: the profile's MCP servers are not used, requests carry no tools", "warning"
+        )
     with batches.Batch(prof, source, opts) as job:
         try:
             summary = _run(job, mode, via, progress)
