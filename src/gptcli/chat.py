@@ -835,9 +835,7 @@ def _tool_event(event: Any, ui: Any, spinner: Any) -> bool:
         spinner.stop()
         return True
     if isinstance(event, ToolFinished):
-        from .render import tools as shown
-
-        warning = shown.refusal_line(event.record)
-        ui.warn(warning) if warning is not None else ui.status(shown.call_line(event.record))
+        warning = event.record.warning()
+        ui.warn(warning) if warning is not None else ui.status(event.record.line())
         return True
     return False

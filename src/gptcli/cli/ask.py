@@ -425,15 +425,14 @@ def _stream(
 def _tool_event(event: Any, status: Any, spinner: Any) -> None:
     """A tool loop's event: the spinner stops before a call is decided (the user may be asked);
     a finished call is a status line, and a warning when it was refused or failed to run."""
-    from ..render import tools as shown
     from ..tools.calls import ToolFinished
     from ..tools.loop import ToolRequested
 
     if isinstance(event, ToolRequested):
         spinner.stop()
     elif isinstance(event, ToolFinished):
-        warning = shown.refusal_line(event.record)
+        warning = event.record.warning()
         if warning is not None:
             status.warn(warning)
         else:
-            status(shown.call_line(event.record))
+            status(event.record.line())

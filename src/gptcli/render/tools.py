@@ -1,9 +1,9 @@
-"""The tool loop on the terminal: the question before a call, and one line per call.
+"""The tool loop on the terminal: the question before a call.
 
 ``TerminalAsker`` shows a call not on the allow list (the tool, its arguments as indented
 JSON, both sanitised: they are the model's words) and reads yes / no / always from the
-terminal. ``call_line`` is the status line of a finished call; ``refusal_line`` the
-warning every refused call gets, terminal or not.
+terminal. The line each finished call gets is ``CallRecord.line`` / ``.warning``, printed
+through ``Status`` (which sanitises).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..tools.base import ToolSpec
-from ..tools.calls import CallRecord, pretty_arguments, short_arguments
+from ..tools.calls import pretty_arguments
 from ..tools.permission import Answer, parse_answer
 from .safe import clean
 
@@ -54,21 +54,3 @@ class TerminalAsker:
             answer = parse_answer(line)
             if answer is not None:
                 return answer
-
-
-def call_line(record: CallRecord) -> str:
-    """One line for a finished call: ``tool fs.read_file {"path": "a"}: ok, 120 characters, 0.02 s``."""
-    args = short_arguments(record.arguments, 80)
-    if record.status == "ok":
-        what = "error" if record.is_error else "ok"
-        size = f"{len(record.result):,} characters" + (" (truncated)" if record.truncated else "")
-        return clean(f"tool {record.tool} {args}: {what}, {size}, {record.duration:.2f} s")
-    return clean(f"tool {record.tool} {args}: {record.status.replace('_', ' ')}: {record.result.splitlines()[0]}")
-
-
-def refusal_line(record: CallRecord) -> str | None:
-    """The warning for a call that was refused, or failed (None for one that went well, or that
-    the user declined: they know)."""
-    if record.status in ("refused", "error") or (record.status == "ok" and record.is_error):
-        return clean(f"tool {record.tool}: {record.result.splitlines()[0][:200]}")
-    return None

@@ -102,6 +102,24 @@ class CallRecord:
             out["truncated"] = True
         return out
 
+    def line(self) -> str:
+        """One status line: ``tool fs.read_file {"path": "a"}: ok, 120 characters, 0.02 s`` (unsanitised)."""
+        args = short_arguments(self.arguments, 80)
+        if self.status == "ok":
+            what = "error" if self.is_error else "ok"
+            size = f"{len(self.result):,} characters" + (" (truncated)" if self.truncated else "")
+            return f"tool {self.tool} {args}: {what}, {size}, {self.duration:.2f} s"
+        first = self.result.splitlines()[0] if self.result else ""
+        return f"tool {self.tool} {args}: {self.status.replace('_', ' ')}: {first}"
+
+    def warning(self) -> str | None:
+        """The warning for a call that was refused or went wrong (None for one that went well,
+        or that the user declined: they know); unsanitised."""
+        if self.status in ("refused", "error") or (self.status == "ok" and self.is_error):
+            first = self.result.splitlines()[0] if self.result else ""
+            return f"tool {self.tool}: {first[:200]}"
+        return None
+
     @classmethod
     def from_log(cls, record: dict[str, Any]) -> CallRecord:
         """A ``tool`` message of the log back as a record (``replay --reuse-tool-results``)."""
