@@ -36,7 +36,7 @@ from .options import (
     sampling,
     with_budget,
 )
-from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt, tool_run
+from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt, show_tool_event, tool_run
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -66,6 +66,8 @@ FileOpt = Annotated[
 
   gptcli ask -x "Write a bash function that dedups lines" > dedup.sh
 
+  gptcli ask -m gpt-4.1-mini -m gpt-4o "Explain CRDTs"     # both at once, compared
+
   gptcli ask -p dev --tools fs --allow 'fs.*' --max-steps 5 --json "Which files define a CLI?"
 
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
@@ -81,7 +83,11 @@ command line moves it, and when only the environment points elsewhere, --to-serv
 regenerates the last reply.
 """
 )
-@sampling()
+@sampling(
+    several=True,
+    model_help="Model name (overrides the profile). Repeat to ask several models at once and compare.",
+    profile_help="Profile name (default: $GPTCLI_PROFILE or 'default'). Repeat to compare profiles.",
+)
 def ask(
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The prompt; stdin is appended after a blank line.", metavar="PROMPT")
@@ -122,6 +128,10 @@ def ask(
             metavar="FILE",
         ),
     ] = None,
+    side_by_side: Annotated[
+        bool,
+        typer.Option("--side-by-side", help="Comparing models on a terminal: the answers in columns, side by side."),
+    ] = False,
     partial_ok: Annotated[
         bool,
         typer.Option(
@@ -143,6 +153,31 @@ def ask(
     output = _output_spec(json_object, schema)
     given = parse_vars(var)
     resume = continue_ or cid is not None
+    if overrides.several or side_by_side:
+        from . import fanout
+
+        one = {"-c/--cid": resume, "--retry": retry, "-x/--extract": which is not None, "--partial-ok": partial_ok}
+        one["--tools/--allow/--max-steps"] = bool(tools or allow) or max_steps != 10  # the tool loop: one model
+        fanout.refuse(overrides, side_by_side, {**one, "--show-reasoning": show_reasoning})
+        fanout.fan_out(
+            overrides,
+            prompt=prompt,
+            files=file,
+            given=given,
+            output=output,
+            side_by_side=side_by_side,
+            json_out=json_out,
+            raw=raw,
+            stream=not no_stream,
+            dry_run=dry_run,
+            log=not no_log,
+            title=title,
+            max_cost=max_cost,
+            budget=budget,
+            tag=tag,
+            verbose=verbose,
+        )
+        return
     if retry and not resume:
         raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
     if retry and (prompt or file):
@@ -405,7 +440,7 @@ def _stream(
                             printer = render.MarkdownStream() if markdown else render.PlainStream()
                         printer.feed(event.text)
             else:
-                _tool_event(event, status, spinner)
+                show_tool_event(event, status, spinner)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.
@@ -420,19 +455,3 @@ def _stream(
         thinking.answer()
         if printer is not None:
             printer.close()
-
-
-def _tool_event(event: Any, status: Any, spinner: Any) -> None:
-    """A tool loop's event: the spinner stops before a call is decided (the user may be asked);
-    a finished call is a status line, and a warning when it was refused or failed to run."""
-    from ..tools.calls import ToolFinished
-    from ..tools.loop import ToolRequested
-
-    if isinstance(event, ToolRequested):
-        spinner.stop()
-    elif isinstance(event, ToolFinished):
-        warning = event.record.warning()
-        if warning is not None:
-            status.warn(warning)
-        else:
-            status(event.record.line())

@@ -84,3 +84,19 @@ def _server_failures(box: Any, wanted: list[str], warn: Any) -> None:
         if any(w.split(".", 1)[0] == name for w in wanted) or warn is None:
             raise error
         warn(f"{error.message}; its tools are not offered")
+
+
+def show_tool_event(event: Any, status: Any, spinner: Any) -> None:
+    """A tool loop's event: the spinner stops before a call is decided (the user may be asked);
+    a finished call is a status line, and a warning when it was refused or failed to run."""
+    from ..tools.calls import ToolFinished
+    from ..tools.loop import ToolRequested
+
+    if isinstance(event, ToolRequested):
+        spinner.stop()
+    elif isinstance(event, ToolFinished):
+        warning = event.record.warning()
+        if warning is not None:
+            status.warn(warning)
+        else:
+            status(event.record.line())
