@@ -18,7 +18,7 @@ from gptcli.backends.memory import MemoryBackend
 from gptcli.backends.memory import Reply as MemReply
 from gptcli.backends.tool_deltas import ToolCallParts, message_calls
 from gptcli.conversation import Session
-from gptcli.errors import ToolStepsError
+from gptcli.errors import Interrupted, ToolStepsError
 from gptcli.models import Completion, Profile, Usage
 from gptcli.tools.base import FunctionToolbox, ToolSpec
 from gptcli.tools.loop import ToolRun, run_turn
@@ -490,3 +490,52 @@ def test_chat_runs_the_loop_per_message(server: FakeServer, gptcli: Any, tools: 
         "refused by the user's policy: web.get is not on the allow list and there is no terminal to ask",
     ]
     assert tools[0].calls == [("fs.read", {"path": "a"})]
+
+
+def test_ctrl_c_during_a_call_stops_the_loop_and_keeps_what_happened() -> None:
+    box = FunctionToolbox()
+    box.add(ToolSpec("fs", "read"), lambda a: "read it")
+
+    def interrupted(a: Any) -> str:
+        raise KeyboardInterrupt
+
+    box.add(ToolSpec("fs", "slow"), interrupted)
+    mem = MemoryBackend(MemReply(tool_calls=(("fs__read", {}), ("fs__slow", {}), ("fs__read", {}))))
+    session = Session.start(PROFILE, log=False, backend=mem)
+    with pytest.raises(Interrupted) as info:
+        drive(run_turn(session, "go", run_for(box, "fs")))
+    assert int(info.value.exit_code) == 130 and "fs.slow" in info.value.message
+    tools = [m for m in session.messages if m["role"] == "tool"]
+    assert [m["content"] for m in tools] == [
+        "read it",
+        "not run: the user interrupted the call",
+        "not run: the user interrupted the loop",
+    ]
+    assert len(mem.requests) == 1  # nothing sent after the Ctrl-C
+
+
+def test_the_tool_definitions_are_counted_in_each_preflight() -> None:
+    from gptcli.models import Preflight
+
+    mem = MemoryBackend(MemReply("plain"), MemReply("with tools"))
+    session = Session.start(PROFILE, log=False, backend=mem)
+    events, _ = drive(session.turn("hello", exact=True))
+    without = next(e for e in events if isinstance(e, Preflight)).prompt_tokens
+    session = Session.start(PROFILE, log=False, backend=mem)
+    box = toolbox()
+    events, _ = drive(run_turn(session, "hello", run_for(box), exact=True))
+    with_tools = next(e for e in events if isinstance(e, Preflight)).prompt_tokens
+    from gptcli.tokens import counting
+
+    definitions = [s.definition() for s in box.specs()]
+    expected = counting.count_messages([], "gpt-4o", None, definitions) - counting.count_messages([], "gpt-4o")
+    assert expected > 30 and with_tools == without + expected
+
+
+def test_batch_says_it_runs_no_tools(server: FakeServer, gptcli: Any, tools: Any, tmp_path: Any) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("one\n", encoding="utf-8")
+    r = gptcli("batch", str(src), "-o", str(tmp_path / "out.jsonl"))
+    assert r.code == 0, r.stderr
+    assert "batch runs no tools" in r.stderr
+    assert all("tools" not in b for b in server.chat_requests())
