@@ -148,19 +148,21 @@ def _run_calls(
     """Each call decided, run and answered in turn; a Ctrl-C answers the rest "not run"."""
     pending = [c.ToolCall.from_wire(w) for w in wanted]
     for k, call in enumerate(pending):
+        record: c.CallRecord | None = None
         try:
             record = yield from _one(run, call)
-        except KeyboardInterrupt:
-            done = [_interrupted(run, call)] + [
-                _not_run(run, p, "the user interrupted the loop") for p in pending[k + 1 :]
-            ]
+            records.append(record)
+            session.add_tool_result(record.message(), record.log_fields())
+            yield c.ToolFinished(record)
+        except KeyboardInterrupt:  # in the call, the question, or the front end while it printed
+            rest = [_not_run(run, p, "the user interrupted the loop") for p in pending[k + 1 :]]
+            done = rest if record is not None else [_interrupted(run, call), *rest]
             for r in done:
                 records.append(r)
                 session.add_tool_result(r.message(), r.log_fields())
-            raise Interrupted(f"interrupted during the call of {done[0].tool}; the calls so far are kept") from None
-        records.append(record)
-        session.add_tool_result(record.message(), record.log_fields())
-        yield c.ToolFinished(record)
+            spec = run.lookup(call.name)
+            name = spec.qualified if spec else call.name
+            raise Interrupted(f"interrupted during the call of {name}; the calls so far are kept") from None
 
 
 def _one(run: ToolRun, call: c.ToolCall) -> Generator[ToolRequested, None, c.CallRecord]:
