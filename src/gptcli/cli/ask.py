@@ -143,7 +143,7 @@ def ask(
     max_steps: MaxStepsOpt = 10,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
-    from .. import continuing, conversation, render
+    from .. import continuing, conversation, render, structured
     from ..backends import retry_notice
     from ..prompt_input import profile_prompt, read_stdin
 
@@ -220,7 +220,7 @@ def ask(
         for w in notes:
             status.warn(w)
     if output is not None and output.kind == "json_object" and text is not None:
-        text, note = conversation.with_json_hint(session, text)
+        text, note = structured.with_json_hint(session, text)
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
@@ -231,7 +231,9 @@ def ask(
         if dry_run:
             failed = session.failed_turn["content"] if session.failed_turn else None
             d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
-            record = conversation.dry_run_record(d, session.profile)
+            from ..turn_records import dry_run_record
+
+            record = dry_run_record(d, session.profile)
             if prof.prompt and text is not None:
                 record["prompt"] = text  # the filled template, as the user message will carry it
             render.print_json(record)
@@ -289,7 +291,7 @@ def print_turn(
     With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
     reply is whole (``gptcli.extract``).
     """
-    from .. import conversation, render
+    from .. import render, structured
     from ..render import thinking
 
     prof = session.profile
@@ -317,9 +319,9 @@ def print_turn(
         turn, streamed = _stream(gen, status, markdown if live else None, shown, partial_ok=partial_ok)
     except ToolStepsError as e:
         if json_out and e.turn is not None:  # the calls made so far, for scripts
-            from .. import conversation as conv
+            from ..turn_records import turn_record
 
-            render.print_json(conv.turn_record(e.turn, prof))
+            render.print_json(turn_record(e.turn, prof))
         raise
     except GptcliError as e:
         detail = render.detail_text(e) if status.verbose else None
@@ -330,7 +332,7 @@ def print_turn(
             sys.stdout.flush()
         raise
     if output is not None:
-        turn = conversation.check_output(turn, output)
+        turn = structured.check_output(turn, output)
     c = turn.completion
     if not shown.shown and c.reasoning:  # not streamed: the whole thinking, then the answer
         shown.show(c.reasoning)
@@ -344,7 +346,9 @@ def print_turn(
             whole.feed(c.text)
         whole.close()
     if json_out:
-        record = conversation.turn_record(turn, prof)
+        from ..turn_records import turn_record
+
+        record = turn_record(turn, prof)
         if code is not None:
             record["extract"] = code
         render.print_json(record)
