@@ -65,7 +65,6 @@ class Session:
     # not context (never sent again) unless ``retry`` resends it.
     failed_turn: dict[str, Any] | None = None
     tag: str | None = None  # --tag: billed to this project in the log (``gptcli usage --by tag``)
-    _tools_logged: Any = None  # the tools the last ``tools`` note named (a tool loop's)
 
     @classmethod
     def start(cls, profile: Profile, *, log: bool = True, backend: Backend | None = None, **meta: Any) -> Session:
@@ -306,41 +305,11 @@ class Session:
             writer.message("assistant", completion.text, **extra)
         return cost, estimated
 
-    # -- a tool loop's steps (tools.loop) ---------------------------------------------------
-
-    def tool_step(
-        self,
-        user_text: str | None,
-        *,
-        tools: list[dict[str, Any]],
-        tool_tokens: int,
-        first: bool,
-        **kwargs: Any,
-    ) -> Generator[Event, None, Turn]:
-        """One request of a tool loop: ``tools`` in the body, their tokens in the preflight.
-
-        The first step sends ``user_text`` (None: ``retry``'s meaning); a later one sends
-        the history as it stands, ending with the tool results.
-        """
-        extra = {**(kwargs.pop("extra_body", None) or {}), "tools": tools}
-        return (
-            yield from self.turn(
-                user_text, extra_body=extra, extra_prompt_tokens=tool_tokens, continuing=not first, **kwargs
-            )
-        )
-
     def add_tool_result(self, message: dict[str, Any], fields: dict[str, Any]) -> None:
-        """A tool message (the answer to one call) into the history and the log."""
+        """A tool loop's tool message (the answer to one call) into the history and the log."""
         self.messages.append(message)
         if self._writer is not None:
             self._writer.message("tool", str(message.get("content") or ""), **fields)
-
-    def log_tools(self, tools: list[dict[str, Any]]) -> None:
-        """Note the tools offered (what a re-run with --reuse-tool-results offers again), once per change."""
-        if self._writer is not None and self._tools_logged != tools:
-            names = ", ".join(f"{t['server']}.{t['name']}" for t in tools)
-            self._writer.note(f"tools offered: {names}", kind="tools", tools=tools)
-            self._tools_logged = tools
 
     def with_profile(self, profile: Profile) -> None:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""

@@ -253,7 +253,9 @@ def plan_and_rerun(
             }
         )
         return
-    tools = _rerun_tools(conv, plan.profile, flags, status)
+    from .tool_flags import rerun_tools
+
+    tools = rerun_tools(conv, plan.profile, flags.reuse_tool_results, flags.allow, flags.max_steps, status.warn)
     try:
         run_rerun(
             rp,
@@ -271,23 +273,6 @@ def plan_and_rerun(
     finally:
         if tools is not None:
             tools.toolbox.close()
-
-
-def _rerun_tools(conv: Any, profile: Any, flags: Rerun, status: Any) -> Any:
-    """The re-run's ``ToolRun``: the recorded results (``--reuse-tool-results``), else the
-    profile's tools (calls re-executed, asked about as in ask), else None."""
-    if flags.reuse_tool_results:
-        from ..tools import recorded
-        from ..tools.loop import ToolRun
-        from ..tools.permission import Policy
-
-        box = recorded.from_log(conv.records, conv.notes)
-        if not box.specs():
-            raise UsageError(f"--reuse-tool-results: conversation {conv.id} made no tool calls")
-        return ToolRun(box, tuple(box.specs()), Policy(allow=("*",)), max_steps=flags.max_steps)
-    from .tool_flags import tool_run
-
-    return tool_run(profile, None, flags.allow, flags.max_steps, warn=status.warn)
 
 
 def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> None:
@@ -410,7 +395,7 @@ def run_rerun(
             elif tools is not None:
                 from .tool_flags import show_tool_event
 
-                show_tool_event(event, status, _NoSpinner())
+                show_tool_event(event, status, None)
     except GptcliError as e:
         if printer is not None:
             printer.close()
@@ -444,8 +429,3 @@ def _print_diff(render: Any, result: Any) -> None:
     for line in diffview.render(result, width=width, color=render.color_allowed(sys.stdout)):
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-class _NoSpinner:
-    def stop(self) -> None:
-        pass

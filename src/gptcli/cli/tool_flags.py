@@ -93,10 +93,27 @@ def show_tool_event(event: Any, status: Any, spinner: Any) -> None:
     from ..tools.loop import ToolRequested
 
     if isinstance(event, ToolRequested):
-        spinner.stop()
+        if spinner is not None:
+            spinner.stop()
     elif isinstance(event, ToolFinished):
         warning = event.record.warning()
         if warning is not None:
             status.warn(warning)
         else:
             status(event.record.line())
+
+
+def rerun_tools(conv: Any, profile: Any, reuse: bool, allow: list[str] | None, max_steps: int, warn: Any) -> Any:
+    """A re-run's ``ToolRun``: the original's recorded results (``--reuse-tool-results``: no
+    server starts), else the profile's tools (the calls run again, asked about as in ask),
+    else None."""
+    if not reuse:
+        return tool_run(profile, None, allow, max_steps, warn=warn)
+    from ..tools import recorded
+    from ..tools.loop import ToolRun
+    from ..tools.permission import Policy
+
+    box = recorded.from_log(conv.records, conv.notes)
+    if not box.specs():
+        raise UsageError(f"--reuse-tool-results: conversation {conv.id} made no tool calls")
+    return ToolRun(box, tuple(box.specs()), Policy(allow=("*",)), max_steps=max_steps)

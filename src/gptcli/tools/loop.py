@@ -1,7 +1,7 @@
 """The tool loop: send the tools, run the model's calls, send the results, until an answer.
 
 One turn with tools is several requests ("steps"). Each step is one request of the
-session (``Session.tool_step``) with the tool definitions in the body; its preflight
+session (``Session.turn``, ``continuing`` after the first) with the tool definitions in the body; its preflight
 counts the definitions' tokens (the cookbook's formula, ``tokens.counting``) and checks
 ``--max-cost`` against what the loop has not spent yet, so the budget covers the whole
 loop. A reply with tool calls is kept (the assistant message carries them), each call is
@@ -53,6 +53,7 @@ class ToolRun:
     max_steps: int = DEFAULT_MAX_STEPS
     timeout: float = CALL_TIMEOUT
     result_limit: int = RESULT_LIMIT
+    logged_in: str | None = None  # the conversation whose log has the ``tools`` note
 
     def definitions(self) -> list[dict[str, Any]]:
         return [s.definition() for s in self.specs]
@@ -97,15 +98,16 @@ def run_turn(
     for step in range(1, run.max_steps + 1):
         left = None if max_cost is None else max_cost - spent
         try:
-            turn = yield from session.tool_step(
+            # The first step sends the question (None: retry's meaning); the next ones the
+            # history as it stands, ending with the tool results.
+            turn = yield from session.turn(
                 text if step == 1 else None,
-                tools=definitions,
-                tool_tokens=extra,
-                first=step == 1,
                 stream=stream,
                 max_cost=left,
                 exact=exact,
-                extra_body=extra_body,
+                extra_body={**(extra_body or {}), "tools": definitions},
+                extra_prompt_tokens=extra,
+                continuing=step > 1,
             )
         except BudgetError as e:
             if step == 1:
@@ -115,7 +117,7 @@ def run_turn(
                 f"{e.message}",
                 hint=e.hint or "raise --max-cost",
             ) from None
-        session.log_tools(offered)  # once the log exists (after the first request)
+        _log_tools(session, run, offered)  # once the log exists (after the first request)
         turns.append(turn)
         spent += turn.cost or 0.0
         wanted = turn.completion.tool_calls
@@ -254,6 +256,15 @@ def _sum_usage(usages: list[Usage | None]) -> Usage | None:
             total.reasoning_estimated or u.reasoning_estimated,
         )
     return total
+
+
+def _log_tools(session: Session, run: ToolRun, offered: list[dict[str, Any]]) -> None:
+    """A ``tools`` note with the definitions offered (what ``--reuse-tool-results`` offers
+    again), once per conversation (chat's /new starts another)."""
+    if session.conversation_id is not None and run.logged_in != session.conversation_id:
+        names = ", ".join(f"{t['server']}.{t['name']}" for t in offered)
+        session.note(f"tools offered: {names}", kind="tools", tools=offered)
+        run.logged_in = session.conversation_id
 
 
 def _spec_record(spec: ToolSpec) -> dict[str, Any]:
