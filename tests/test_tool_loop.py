@@ -539,3 +539,17 @@ def test_batch_says_it_runs_no_tools(server: FakeServer, gptcli: Any, tools: Any
     assert r.code == 0, r.stderr
     assert "batch runs no tools" in r.stderr
     assert all("tools" not in b for b in server.chat_requests())
+
+
+def test_dry_run_shows_the_tools_and_a_wrong_name_is_one_line(server: FakeServer, gptcli: Any, tools: Any) -> None:
+    r = gptcli("ask", "--dry-run", "--tools", "fs.read", "hello")
+    assert r.code == 0, r.stderr
+    body = r.json()["body"]
+    assert [t["function"]["name"] for t in body["tools"]] == ["fs__read"]
+    assert server.chat_requests() == []
+    r = gptcli("ask", "--tools", "nope", "hello")
+    assert r.code == 2
+    assert r.stderr.strip().splitlines() == [
+        "gptcli: error: --tools: no server or tool named 'nope' (servers: fs, web) (gptcli tools list)"
+    ]
+    assert gptcli("ask", "-m", "a", "-m", "b", "--allow", "fs", "hi").code == 2  # a comparison takes no tools
