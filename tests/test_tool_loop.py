@@ -553,3 +553,36 @@ def test_dry_run_shows_the_tools_and_a_wrong_name_is_one_line(server: FakeServer
         "gptcli: error: --tools: no server or tool named 'nope' (servers: fs, web) (gptcli tools list)"
     ]
     assert gptcli("ask", "-m", "a", "-m", "b", "--allow", "fs", "hi").code == 2  # a comparison takes no tools
+
+
+def test_chat_on_a_terminal_asks_before_a_call(server: FakeServer, tmp_path: Any) -> None:
+    import os
+    import re
+    import sys
+
+    import pexpect
+
+    from helpers import SRC, expect_on_pty
+
+    server.enqueue(Reply(tool_calls=[{"name": "web__get", "arguments": {"url": "u1"}}]))
+    server.enqueue(Reply(text="fetched it fine"))
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER, encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYTHONSAFEPATH", None)
+    env.update(TERM="xterm", COLUMNS="100", LINES="30")
+    child = pexpect.spawn(
+        sys.executable, [str(driver), "chat"], env=env, dimensions=(30, 100), encoding="utf-8", timeout=30
+    )
+    seen: list[str] = []
+    try:
+        expect_on_pty(child, seen, re.escape("/help · Esc-Enter: new line"))  # the toolbar: ready
+        child.send("fetch u1\r")
+        expect_on_pty(child, seen, re.escape("Run it? [y]es / [n]o / [a]lways for web.get: "))
+        child.sendline("y")
+        expect_on_pty(child, seen, "fetched it fine")
+    finally:
+        child.close(force=True)
+    (tool,) = _tool_messages(server.chat_requests()[1])
+    assert tool["content"] == "page u1"
