@@ -586,3 +586,13 @@ def test_chat_on_a_terminal_asks_before_a_call(server: FakeServer, tmp_path: Any
         child.close(force=True)
     (tool,) = _tool_messages(server.chat_requests()[1])
     assert tool["content"] == "page u1"
+
+
+def test_text_before_the_calls_and_the_answer_are_paragraphs_apart(server: FakeServer, gptcli: Any, tools: Any) -> None:
+    server.enqueue(Reply(text="Let me look.", tool_calls=[{"name": "fs__list", "arguments": {}}]))
+    server.enqueue(Reply(text="Two files."))
+    r = gptcli("ask", "--allow", "fs", "what is here?")
+    assert r.code == 0, r.stderr
+    assert r.stdout == "Let me look.\n\nTwo files.\n"
+    assistant = server.chat_requests()[1]["messages"][-2]
+    assert assistant["content"] == "Let me look." and assistant["tool_calls"]

@@ -418,6 +418,7 @@ def _stream(
 
     thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
     printer: Any = None
+    step_break = False
     spinner = thinking.spinner
     try:
         while True:
@@ -442,8 +443,12 @@ def _stream(
                     if markdown is not None:
                         if printer is None:
                             printer = render.MarkdownStream() if markdown else render.PlainStream()
+                        elif step_break:  # a tool loop's earlier step said something: a paragraph apart
+                            printer.feed("\n\n")
+                        step_break = False
                         printer.feed(event.text)
             else:
+                step_break = step_break or printer is not None
                 show_tool_event(event, status, spinner)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
