@@ -25,13 +25,14 @@ from ..errors import BudgetError, GptcliError, Interrupted, ToolStepsError
 from ..models import Completion, Turn, Usage
 from . import calls as c
 from .base import Toolbox, ToolSpec
+from .config import DEFAULT_TIMEOUT
 from .permission import Policy
 
 if TYPE_CHECKING:
     from ..conversation import Event, Session
 
 DEFAULT_MAX_STEPS = 10
-CALL_TIMEOUT = 120.0  # seconds a call may take before it is an error
+CALL_TIMEOUT = DEFAULT_TIMEOUT  # seconds a call may take (a server's own ``timeout`` wins)
 RESULT_LIMIT = 100_000  # characters of a result sent to the model; the rest is cut, and the model told
 
 
