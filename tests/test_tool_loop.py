@@ -596,3 +596,16 @@ def test_text_before_the_calls_and_the_answer_are_paragraphs_apart(server: FakeS
     assert r.stdout == "Let me look.\n\nTwo files.\n"
     assistant = server.chat_requests()[1]["messages"][-2]
     assert assistant["content"] == "Let me look." and assistant["tool_calls"]
+
+
+def test_a_huge_result_is_cut_and_the_model_told() -> None:
+    box = FunctionToolbox()
+    box.add(ToolSpec("fs", "big"), lambda a: "x" * 500)
+    mem = MemoryBackend(MemReply(tool_calls=(("fs__big", {}),)), MemReply("ok"))
+    session = Session.start(PROFILE, log=False, backend=mem)
+    run = run_for(box, "fs")
+    run.result_limit = 100
+    _, turn = drive(run_turn(session, "go", run))
+    (sent,) = [m["content"] for m in mem.requests[1]["messages"] if m["role"] == "tool"]
+    assert sent.startswith("x" * 100 + "\n[truncated: the result was 500 characters; the first 100 are shown]")
+    assert turn.tool_calls[0]["truncated"] is True

@@ -75,7 +75,7 @@ def tool_run(
 
     asker = shown.TerminalAsker() if ask and shown.can_ask() else None
     policy = Policy(allow=(*source.allow_list(profile), *(allow or ())), asker=asker)
-    return ToolRun(box, specs, policy, max_steps=max_steps)
+    return ToolRun(box, specs, policy, max_steps=max_steps, result_limit=source.result_limit(profile))
 
 
 def _server_failures(box: Any, wanted: list[str], warn: Any) -> None:

@@ -39,3 +39,8 @@ def allow_list(profile: Profile) -> tuple[str, ...]:
 def enabled(profile: Profile) -> tuple[str, ...] | None:
     """The profile's ``[tools] enabled`` patterns (None: every tool of every server)."""
     return tool_settings(profile).enabled
+
+
+def result_limit(profile: Profile) -> int:
+    """The profile's ``[tools] max_result_chars``: how much of a result the model reads."""
+    return int(tool_settings(profile).max_result_chars)
