@@ -183,7 +183,9 @@ class Chat:
         except (Interrupted, KeyboardInterrupt) as e:
             if self.terminating or not self.ui.interactive:
                 raise Interrupted(str(e) or "interrupted") from None
-            if "partial reply" not in str(e):
+            if "during the call" in str(e):  # a tool loop's call: what ran is kept
+                self.ui.warn(str(e))
+            elif "partial reply" not in str(e):
                 self.ui.warn("interrupted before the reply began (/retry sends the question again)")
             elif self.session.log:
                 self.ui.warn("interrupted: the partial reply is kept, marked interrupted (/retry regenerates it)")
