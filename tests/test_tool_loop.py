@@ -609,3 +609,22 @@ def test_a_huge_result_is_cut_and_the_model_told() -> None:
     (sent,) = [m["content"] for m in mem.requests[1]["messages"] if m["role"] == "tool"]
     assert sent.startswith("x" * 100 + "\n[truncated: the result was 500 characters; the first 100 are shown]")
     assert turn.tool_calls[0]["truncated"] is True
+
+
+def test_rerun_runs_the_calls_again_refusing_what_is_not_allowed(server: FakeServer, gptcli: Any, tools: Any) -> None:
+    server.enqueue(Reply(tool_calls=[{"name": "fs__read", "arguments": {"path": "a"}}]))
+    server.enqueue(Reply(text="first"))
+    assert gptcli("ask", "--allow", "fs", "go").code == 0
+    server.clear()
+    server.enqueue(Reply(tool_calls=[{"name": "fs__read", "arguments": {"path": "b"}}]))
+    server.enqueue(Reply(text="second"))
+    r = gptcli("replay", "--last", "--rerun")  # no --allow, no terminal: refused
+    assert r.code == 0, r.stderr
+    assert "warning: tool fs.read: refused by the user's policy" in r.stderr
+    server.clear()
+    server.enqueue(Reply(tool_calls=[{"name": "fs__read", "arguments": {"path": "c"}}]))
+    server.enqueue(Reply(text="third"))
+    r = gptcli("replay", "--last", "--rerun", "--allow", "fs.read")
+    assert r.code == 0, r.stderr
+    assert [m["content"] for m in _tool_messages(server.chat_requests()[1])] == ["contents of c"]
+    assert tools[-1].calls == [("fs.read", {"path": "c"})]
