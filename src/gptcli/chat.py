@@ -89,6 +89,7 @@ class Options:
     max_cost: float | None = None
     verbose: bool = False
     tag: str | None = None  # --tag: every reply of the session is billed to it in the log
+    tools: Any = None  # a tools.loop.ToolRun: every message runs the tool loop (issue 20)
 
 
 class Chat:
@@ -153,8 +154,18 @@ class Chat:
         if not text.strip():
             return True
         text = chat_extras.with_context(self, text)  # the !command outputs the user added
-        self._exchange(self.session.turn(text, **self._turn_options()))
+        self._exchange(self.turn(text))
         return True
+
+    def turn(self, text: str | None) -> Generator[Any, None, Turn]:
+        """One message (None: ``/retry``), through the tool loop when tools are offered."""
+        if self.options.tools is not None:
+            from .tools.loop import run_turn
+
+            return run_turn(self.session, text, self.options.tools, **self._turn_options())
+        if text is None:
+            return self.session.retry(**self._turn_options())
+        return self.session.turn(text, **self._turn_options())
 
     def _turn_options(self) -> dict[str, Any]:
         return {"stream": self.options.stream, "max_cost": self.options.max_cost, "exact": self.options.verbose}
@@ -166,13 +177,15 @@ class Chat:
         try:
             with self._sigint_cancels():
                 try:
-                    turn = _drive(gen, view.event)
+                    turn = _drive(gen, _with_tools(view, self.ui))
                 finally:
                     view.close()
         except (Interrupted, KeyboardInterrupt) as e:
             if self.terminating or not self.ui.interactive:
                 raise Interrupted(str(e) or "interrupted") from None
-            if "partial reply" not in str(e):
+            if "during the call" in str(e):  # a tool loop's call: what ran is kept
+                self.ui.warn(str(e))
+            elif "partial reply" not in str(e):
                 self.ui.warn("interrupted before the reply began (/retry sends the question again)")
             elif self.session.log:
                 self.ui.warn("interrupted: the partial reply is kept, marked interrupted (/retry regenerates it)")
@@ -279,3 +292,22 @@ def _drive(gen: Generator[Any, None, Turn], on_event: Callable[[Any], None]) -> 
         # Let the session keep what arrived (it raises Interrupted) before we give up.
         gen.throw(KeyboardInterrupt())
         raise
+
+
+def _with_tools(view: Any, ui: Any) -> Callable[[Any], None]:
+    """The view's event handler, with a tool loop's events: the spinner stops before a call is
+    decided (the user may be asked); a finished call is a status line, or a warning when it
+    went wrong."""
+    from .tools.calls import ToolFinished
+    from .tools.loop import ToolRequested
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, ToolRequested):
+            view.spinner.stop()
+        elif isinstance(event, ToolFinished):
+            warning = event.record.warning()
+            ui.warn(warning) if warning is not None else ui.status(event.record.line())
+        else:
+            view.event(event)
+
+    return on_event

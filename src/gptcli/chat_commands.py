@@ -179,7 +179,7 @@ def cmd_undo(chat: Chat, arg: str) -> None:
 def cmd_retry(chat: Chat, arg: str) -> None:
     if chat.session.failed_turn is None and not any(m["role"] == "user" for m in chat.session.messages):
         raise UsageError("nothing to retry yet")  # a command's mistake, not a failed turn
-    turn = chat._exchange(chat.session.retry(**chat._turn_options()))
+    turn = chat._exchange(chat.turn(None))
     if turn is not None:
         chat.failed = None
 

@@ -158,15 +158,29 @@ class Session:
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
+        extra_prompt_tokens: int = 0,
+        continuing: bool = False,
     ) -> Generator[Event, None, Turn]:
         """``_turn`` with the conversation file locked: another gptcli continuing the same
-        conversation waits, so a question and its answer stay together in the file."""
+        conversation waits, so a question and its answer stay together in the file.
+
+        ``continuing``: no new question; the history (ending with tool results) is sent as
+        it is (a tool loop's next step). ``extra_prompt_tokens``: the tool definitions'.
+        """
         lock = None
         if self._lock is None and self._writer is not None:
             lock = lock_conversation(self._writer.path)
         try:
             return (
-                yield from self._turn(user_text, stream=stream, max_cost=max_cost, exact=exact, extra_body=extra_body)
+                yield from self._turn(
+                    user_text,
+                    stream=stream,
+                    max_cost=max_cost,
+                    exact=exact,
+                    extra_body=extra_body,
+                    extra_prompt_tokens=extra_prompt_tokens,
+                    continuing=continuing,
+                )
             )
         finally:
             if lock is not None:
@@ -180,6 +194,8 @@ class Session:
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
+        extra_prompt_tokens: int = 0,
+        continuing: bool = False,
     ) -> Generator[Event, None, Turn]:
         """Send one user message with the whole history; keep the reply in the history.
 
@@ -189,17 +205,24 @@ class Session:
         and a note in the log. A turn that fails before any text arrives leaves its
         question out of the history (``failed_turn``); the log keeps it, marked failed.
         """
-        resend = user_text is None and self.failed_turn is not None
-        if resend:
+        resend = continuing or (user_text is None and self.failed_turn is not None)
+        if resend and not continuing:
             assert self.failed_turn is not None
             user_text = self.failed_turn["content"]
-        messages, omitted = self.fit(self.request_messages(user_text))
+        messages, omitted = self.fit(list(self.messages) if continuing else self.request_messages(user_text))
         warnings: list[str] = []
         if omitted:
             warnings.append(self._trim_text(omitted))
         counter = self._counter()
         counter.warn_to(warnings.append)
-        pre, reservation = spend.preflight(self.profile, messages, exact=exact, max_cost=max_cost, counter=counter)
+        pre, reservation = spend.preflight(
+            self.profile,
+            messages,
+            exact=exact,
+            max_cost=max_cost,
+            counter=counter,
+            extra_prompt_tokens=extra_prompt_tokens,
+        )
         with spend.settling(reservation) as settle:
             return (
                 yield from sending.send_turn(
@@ -221,7 +244,8 @@ class Session:
             if omitted:
                 writer.note(self._trim_text(omitted), kind="trim", omitted=omitted)
         if user_text is None:
-            self._withdraw_reply()
+            if not resend:  # resend without a question: a tool loop's next step, nothing to withdraw
+                self._withdraw_reply()
         else:
             if writer is not None and (fresh or not resend):  # a resent question is in the log already
                 writer.message("user", user_text)
@@ -275,13 +299,24 @@ class Session:
         if cost is not None:
             self.total_cost += cost
         if history:
-            self.messages.append({"role": "assistant", "content": completion.text})
+            reply: dict[str, Any] = {"role": "assistant", "content": completion.text}
+            if completion.tool_calls:  # a tool loop's step: the calls are answered by tool messages next
+                reply = {**reply, "content": completion.text or None, "tool_calls": list(completion.tool_calls)}
+            self.messages.append(reply)
         if writer is not None:
             extra = turn_records.reply_record(
                 completion, pre, cost=cost, estimated=estimated, tag=self.tag, error=error
             )
+            if completion.tool_calls:
+                extra["tool_calls"] = list(completion.tool_calls)
             writer.message("assistant", completion.text, **extra)
         return cost, estimated
+
+    def add_tool_result(self, message: dict[str, Any], fields: dict[str, Any]) -> None:
+        """A tool loop's tool message (the answer to one call) into the history and the log."""
+        self.messages.append(message)
+        if self._writer is not None:
+            self._writer.message("tool", str(message.get("content") or ""), **fields)
 
     def with_profile(self, profile: Profile) -> None:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""

@@ -19,6 +19,7 @@ is the only place that turns them into stderr text and an exit status::
     ├── InvalidOutputError      9  --json-object / --schema reply is not valid
     ├── BatchFailedError       10  some batch items failed (the rest are written)
     ├── ChecksFailed           11  replay --check: some cases did not meet their expectations
+    ├── ToolStepsError         12  the tool loop hit --max-steps before a final answer
     ├── Interrupted           130  Ctrl-C / SIGTERM; what was received is kept
     └── APIError                1  a server answer no other class covers (e.g. a 400)
 
@@ -30,7 +31,7 @@ whole text (shown with -v and written to the log); the message is one line.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import Completion
@@ -49,6 +50,7 @@ class ExitCode(IntEnum):
     INVALID_OUTPUT = 9
     BATCH_FAILED = 10
     CHECKS_FAILED = 11
+    TOOL_STEPS = 12
     INTERRUPTED = 130
 
 
@@ -133,6 +135,16 @@ class BatchFailedError(GptcliError):
 
 class ChecksFailed(GptcliError):
     exit_code = ExitCode.CHECKS_FAILED
+
+
+class ToolStepsError(GptcliError):
+    """The model still called tools when ``--max-steps`` requests had been made: no final answer.
+
+    ``turn`` is the loop so far (its calls, its cost), for ``--json``.
+    """
+
+    exit_code = ExitCode.TOOL_STEPS
+    turn: Any = None  # a models.Turn
 
 
 class Interrupted(GptcliError):

@@ -200,6 +200,9 @@ class Completion:
     # Each choice's thinking, apart from its text (() when none; see reasoning.py).
     reasonings: tuple[str, ...] = ()
     in_reasoning: bool = False  # cut off while still thinking: no answer began
+    # The first choice's tool calls, as the wire carries them back to the server:
+    # ``{"id", "type": "function", "function": {"name", "arguments"}}`` (issue 20).
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     @property
     def text(self) -> str:
@@ -310,6 +313,10 @@ class Turn:
     request: dict[str, Any]
     notices: tuple[str, ...] = ()
     cost_estimated: bool = False  # the server sent no usage: priced from counted tokens
+    # A tool loop (issue 20): every call made on the way (``CallRecord.to_dict``), and how
+    # many requests it took; the completion is the final answer, its usage the loop's sum.
+    tool_calls: tuple[dict[str, Any], ...] | None = None
+    steps: int = 1
 
 
 def usd(x: float | None) -> str:

@@ -63,7 +63,8 @@ class Conversation:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """The messages as the API takes them (role and content, name when set).
+        """The messages as the API takes them (role and content, name when set; a tool loop's
+        assistant ``tool_calls`` and the tool messages' ``tool_call_id``).
 
         A user message whose reply failed (``"failed"``, set by ``load``) is history, not
         context: it is left out.
@@ -75,6 +76,11 @@ class Conversation:
             m: dict[str, Any] = {"role": r["role"], "content": r.get("content") or ""}
             if r.get("name"):
                 m["name"] = r["name"]
+            if r["role"] == "assistant" and isinstance(r.get("tool_calls"), list) and r["tool_calls"]:
+                m["tool_calls"] = r["tool_calls"]  # a tool loop's step: its calls are answered next
+                m["content"] = m["content"] or None
+            elif r["role"] == "tool":
+                m["tool_call_id"] = str(r.get("tool_call_id") or "")
             out.append(m)
         return out
 

@@ -36,6 +36,7 @@ from .options import (
     sampling,
     with_budget,
 )
+from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt, show_tool_event, tool_run
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -66,6 +67,8 @@ FileOpt = Annotated[
   gptcli ask -x "Write a bash function that dedups lines" > dedup.sh
 
   gptcli ask -m gpt-4.1-mini -m gpt-4o "Explain CRDTs"     # both at once, compared
+
+  gptcli ask -p dev --tools fs --allow 'fs.*' --max-steps 5 --json "Which files define a CLI?"
 
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
@@ -135,6 +138,9 @@ def ask(
             "--partial-ok", help="When the reply breaks off unfinished, still print what arrived (exit 6 all the same)."
         ),
     ] = False,
+    tools: ToolsOpt = None,
+    allow: AllowOpt = None,
+    max_steps: MaxStepsOpt = 10,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from .. import continuing, conversation, render, structured
@@ -151,6 +157,7 @@ def ask(
         from . import fanout
 
         one = {"-c/--cid": resume, "--retry": retry, "-x/--extract": which is not None, "--partial-ok": partial_ok}
+        one["--tools/--allow/--max-steps"] = bool(tools or allow) or max_steps != 10  # the tool loop: one model
         fanout.refuse(overrides, side_by_side, {**one, "--show-reasoning": show_reasoning})
         fanout.fan_out(
             overrides,
@@ -217,30 +224,38 @@ def ask(
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
-    if dry_run:
-        failed = session.failed_turn["content"] if session.failed_turn else None
-        d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
-        from ..turn_records import dry_run_record
+    run = tool_run(session.profile, tools, allow, max_steps, warn=status.warn)  # None: no tools offered
+    if run is not None and dry_run:
+        extra_body = {**(extra_body or {}), "tools": run.definitions()}
+    try:
+        if dry_run:
+            failed = session.failed_turn["content"] if session.failed_turn else None
+            d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
+            from ..turn_records import dry_run_record
 
-        record = dry_run_record(d, session.profile)
-        if prof.prompt and text is not None:
-            record["prompt"] = text  # the filled template, as the user message will carry it
-        render.print_json(record)
-        return
-    with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
-        print_turn(
-            session,
-            text,
-            status=status,
-            json_out=json_out,
-            raw=raw,
-            stream=not no_stream,
-            max_cost=max_cost,
-            extra_body=extra_body,
-            output=output,
-            partial_ok=partial_ok,
-            extract=which,
-        )
+            record = dry_run_record(d, session.profile)
+            if prof.prompt and text is not None:
+                record["prompt"] = text  # the filled template, as the user message will carry it
+            render.print_json(record)
+            return
+        with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
+            print_turn(
+                session,
+                text,
+                status=status,
+                json_out=json_out,
+                raw=raw,
+                stream=not no_stream,
+                max_cost=max_cost,
+                extra_body=extra_body,
+                output=output,
+                partial_ok=partial_ok,
+                extract=which,
+                tools=run,
+            )
+    finally:
+        if run is not None:
+            run.toolbox.close()  # the MCP servers stop here
 
 
 def _output_spec(json_object: bool, schema: Path | None) -> Any:
@@ -264,6 +279,7 @@ def print_turn(
     output: Any = None,
     partial_ok: bool = False,
     extract: str | None = None,
+    tools: Any = None,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
@@ -283,17 +299,30 @@ def print_turn(
     multi = prof.n > 1
     live = not json_out and not multi and output is None and extract is None
     # One estimate: the figure -v, --dry-run and --json show is the same (issue 15).
-    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled or json_out}
-    gen = (
-        session.retry(**kwargs, extra_body=extra_body)
-        if text is None
-        else session.turn(text, **kwargs, extra_body=extra_body)
-    )
+    kwargs: dict[str, Any] = {
+        "stream": stream and not json_out,
+        "max_cost": max_cost,
+        "exact": status.enabled or json_out,
+    }
+    if tools is not None:
+        from ..tools.loop import run_turn
+
+        gen = run_turn(session, text, tools, **kwargs, extra_body=extra_body)
+    elif text is None:
+        gen = session.retry(**kwargs, extra_body=extra_body)
+    else:
+        gen = session.turn(text, **kwargs, extra_body=extra_body)
     shown = _Thinking(prof.show_reasoning)
-    from ..errors import GptcliError, StreamBroken
+    from ..errors import GptcliError, StreamBroken, ToolStepsError
 
     try:
         turn, streamed = _stream(gen, status, markdown if live else None, shown, partial_ok=partial_ok)
+    except ToolStepsError as e:
+        if json_out and e.turn is not None:  # the calls made so far, for scripts
+            from ..turn_records import turn_record
+
+            render.print_json(turn_record(e.turn, prof))
+        raise
     except GptcliError as e:
         detail = render.detail_text(e) if status.verbose else None
         if detail:
@@ -389,6 +418,7 @@ def _stream(
 
     thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
     printer: Any = None
+    step_break = False
     spinner = thinking.spinner
     try:
         while True:
@@ -413,7 +443,13 @@ def _stream(
                     if markdown is not None:
                         if printer is None:
                             printer = render.MarkdownStream() if markdown else render.PlainStream()
+                        elif step_break:  # a tool loop's earlier step said something: a paragraph apart
+                            printer.feed("\n\n")
+                        step_break = False
                         printer.feed(event.text)
+            else:
+                step_break = step_break or printer is not None
+                show_tool_event(event, status, spinner)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.

@@ -244,6 +244,12 @@ def batch(
     more |= {"models": targets, "sample": sample, "seed": overrides.seed}
     opts = batches.Options(**file_opts, **{**asdict(limits), **more})
     progress = render.BatchProgress(verbose=verbose)
+    from ..tools.source import declares_tools
+
+    if declares_tools(prof):  # issue 20: tools are for ask, chat and replay --rerun
+        progress.notice(
+            "batch runs no tools: the profile's MCP servers are not used, requests carry no tools", "warning"
+        )
     with batches.Batch(prof, source, opts) as job:
         try:
             if sample is not None:

@@ -55,7 +55,10 @@ def to_text(conv: Conversation, *, verbose: bool = False) -> str:
                 head += " (interrupted)" if m.interrupted else " (incomplete)"
         if m.failed:
             head += f" ({_failure(m)})"
+        if m.tool:
+            head = f"[tool {m.tool}] ({m.tool_status})"
         lines.append(head)
+        lines.extend(f"(calls {c})" for c in m.calls)
         if verbose and m.reasoning:
             lines.append("[reasoning]")
             lines.append(m.reasoning)
@@ -69,9 +72,11 @@ def to_markdown(conv: Conversation, *, verbose: bool = False) -> str:
     """Markdown source: a title, the header in italics, a ``###`` heading per message."""
     out = [f"# Conversation {conv.id}", "", "*" + " · ".join(header_parts(conv)) + "*", ""]
     for m in messages(conv):
-        out.append(f"### {m.role.capitalize()}")
+        out.append(f"### Tool `{m.tool}`" if m.tool else f"### {m.role.capitalize()}")
         out.append("")
-        notes = []
+        notes = [f"calls `{c}`" for c in m.calls]
+        if m.tool_status:
+            notes.append(m.tool_status)
         if m.role == "assistant" and verbose:
             notes.append(reply_stats(m.model, m.usage, m.cost, m.latency, priced=m.priced))
         if m.incomplete:
