@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import base64
-import io
-import json
-import stat
 import wave
 from pathlib import Path
 
 import pytest
 
-from conftest import conversations, read_jsonl
+from conftest import read_jsonl
 
 
 def png(path: Path, size: tuple[int, int] = (1024, 1024), color: str = "red") -> Path:
@@ -136,3 +133,68 @@ def test_count_does_not_import_pillow_without_attachments(tmp_path: Path) -> Non
     code = "import sys, gptcli.cli.count, gptcli.tokens.counting; print('PIL' in sys.modules, 'pypdf' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
     assert out.stdout.strip() == "False False", out.stderr
+
+
+# -- batch ---------------------------------------------------------------------------------
+
+
+def test_batch_of_50_with_images_runs_and_resumes(server, gptcli, tmp_path: Path) -> None:
+    from fakeserver import Reply
+
+    (tmp_path / "imgs").mkdir()
+    rows = ["id,prompt,image"]
+    for i in range(50):
+        png(tmp_path / "imgs" / f"p{i}.png", (64 + i, 64), "blue")
+        rows.append(f"{i},Caption {i},imgs/p{i}.png")
+    src = tmp_path / "photos.csv"
+    src.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "captions.jsonl"
+    server.enqueue(Reply(status=500), times=3)  # three items fail, --retries 0
+    r = gptcli(
+        "batch",
+        str(src),
+        "--column",
+        "prompt",
+        "--attach-column",
+        "image",
+        "-o",
+        str(out),
+        "-j",
+        "1",
+        "--retries",
+        "0",
+        "-m",
+        "gpt-4o",
+    )
+    assert r.code == 10, r.stderr
+    first = server.chat_requests()
+    assert len(first) == 50
+    for body in first:
+        text, image = user_parts(body)
+        n = int(text["text"].split()[-1])
+        expected = base64.b64encode((tmp_path / "imgs" / f"p{n}.png").read_bytes()).decode()
+        assert image == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{expected}"}}
+    records = read_jsonl(out)
+    failed = sorted(rec["id"] for rec in records if rec["error"] is not None)
+    assert len(failed) == 3 and "base64" not in out.read_text()
+
+    server.reset()
+    r = gptcli(
+        "batch", str(src), "--column", "prompt", "--attach-column", "image", "-o", str(out), "--resume", "-m", "gpt-4o"
+    )
+    assert r.code == 0, r.stderr
+    again = server.chat_requests()
+    assert sorted(int(user_parts(b)[0]["text"].split()[-1]) for b in again) == [int(i) for i in failed]
+    assert all(user_parts(b)[1]["type"] == "image_url" for b in again)
+    final = read_jsonl(out)
+    assert sorted(int(rec["id"]) for rec in final) == list(range(50))
+    assert all(rec["error"] is None for rec in final)
+
+
+def test_batch_refuses_a_text_only_model_before_sending(server, gptcli, tmp_path: Path) -> None:
+    png(tmp_path / "a.png", (32, 32))
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "what is it", "image": "a.png"}\n')
+    r = gptcli("batch", str(src), "--attach-column", "image", "-m", "gpt-3.5-turbo")
+    assert r.code == 3, r.stderr
+    assert "does not take images" in r.stderr and server.chat_requests() == []
