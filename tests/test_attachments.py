@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+import stat
 import wave
 from pathlib import Path
 
@@ -198,3 +201,165 @@ def test_batch_refuses_a_text_only_model_before_sending(server, gptcli, tmp_path
     r = gptcli("batch", str(src), "--attach-column", "image", "-m", "gpt-3.5-turbo")
     assert r.code == 3, r.stderr
     assert "does not take images" in r.stderr and server.chat_requests() == []
+
+
+# -- ask -a: the request that arrives -------------------------------------------------------
+
+
+def test_ask_image_file_arrives_as_a_data_url_part(server, gptcli, tmp_path: Path) -> None:
+    img = png(tmp_path / "shot.png", (100, 50))
+    r = gptcli("ask", "-a", str(img), "-m", "gpt-4o", "What is wrong in this UI?")
+    assert r.code == 0, r.stderr
+    (body,) = server.chat_requests()
+    b64 = base64.b64encode(img.read_bytes()).decode()
+    assert user_parts(body) == [
+        {"type": "text", "text": "What is wrong in this UI?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}},
+    ]
+
+
+def test_ask_image_url_is_passed_through_with_its_detail(server, gptcli) -> None:
+    url = "https://example.com/chart.png"
+    r = gptcli("ask", "-a", url, "--detail", "low", "-m", "gpt-4o", "One-line summary")
+    assert r.code == 0, r.stderr
+    (body,) = server.chat_requests()
+    assert user_parts(body)[1] == {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
+
+
+def test_ask_stdin_image(server, gptcli, tmp_path: Path) -> None:
+    data = png(tmp_path / "c.png", (20, 20)).read_bytes()
+    r = gptcli("ask", "-a", "-", "-m", "gpt-4o", "Describe it", input=data)
+    assert r.code == 0, r.stderr
+    (body,) = server.chat_requests()
+    text, image = user_parts(body)
+    assert text == {"type": "text", "text": "Describe it"}  # stdin is the image, not the prompt
+    assert image["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def test_ask_pdf_arrives_as_a_file_part(server, gptcli, tmp_path: Path) -> None:
+    doc = pdf(tmp_path / "invoice.pdf", 1)
+    r = gptcli("ask", "-a", str(doc), "-m", "gpt-4o", "Extract the fields")
+    assert r.code == 0, r.stderr
+    part = user_parts(server.chat_requests()[0])[1]
+    b64 = base64.b64encode(doc.read_bytes()).decode()
+    assert part == {
+        "type": "file",
+        "file": {"filename": "invoice.pdf", "file_data": f"data:application/pdf;base64,{b64}"},
+    }
+
+
+def test_ask_audio_arrives_as_input_audio(server, gptcli, tmp_path: Path) -> None:
+    sound = wav(tmp_path / "q.wav", 0.5)
+    from conftest import write_profile
+
+    write_profile(tmp_path, "audio", 'model = "gpt-4o-audio-preview"\nmodalities = ["text", "audio"]\n')
+    r = gptcli("ask", "-p", "audio", "-a", str(sound), "Answer the question")
+    assert r.code == 0, r.stderr
+    part = user_parts(server.chat_requests()[0])[1]
+    assert part == {
+        "type": "input_audio",
+        "input_audio": {"data": base64.b64encode(sound.read_bytes()).decode(), "format": "wav"},
+    }
+
+
+def test_text_only_model_is_refused_before_sending(server, gptcli, tmp_path: Path) -> None:
+    r = gptcli("ask", "-a", str(png(tmp_path / "p.png")), "-m", "gpt-3.5-turbo", "What is it?")
+    assert r.code == 3
+    assert "gpt-3.5-turbo does not take images" in r.stderr and "gpt-4o" in r.stderr
+    assert server.chat_requests() == []
+    assert not (tmp_path / "gptcli" / "data" / "attachments").exists()
+
+
+def test_profile_modalities_override_the_data(server, gptcli, tmp_path: Path) -> None:
+    from conftest import write_profile
+
+    write_profile(tmp_path, "local", 'model = "my-llava"\nmodalities = ["text"]\n')
+    r = gptcli("ask", "-p", "local", "-a", str(png(tmp_path / "p.png")), "hi")
+    assert r.code == 3 and "my-llava does not take images" in r.stderr
+
+
+def test_dry_run_and_verbose_never_show_base64(server, gptcli, tmp_path: Path) -> None:
+    img = png(tmp_path / "shot.png", (1024, 1024))
+    b64 = base64.b64encode(img.read_bytes()).decode()
+    r = gptcli("ask", "--dry-run", "-a", str(img), "-m", "gpt-4o", "Describe")
+    assert r.code == 0, r.stderr
+    assert b64[:40] not in r.stdout and "base64" not in r.stdout
+    part = r.json()["body"]["messages"][-1]["content"][1]
+    assert part["type"] == "image" and part["tokens"] == 765 and part["bytes"] == img.stat().st_size
+    assert len(part["sha256"]) == 64
+    assert r.json()["estimate"]["prompt_tokens"] >= 765
+    v = gptcli("ask", "-v", "-a", str(img), "-m", "gpt-4o", "Describe")
+    assert v.code == 0, v.stderr
+    assert "attached shot.png: image" in v.stderr and "765 tokens" in v.stderr
+    assert b64[:40] not in v.stderr + v.stdout
+
+
+def test_max_cost_counts_the_image(server, gptcli, tmp_path: Path) -> None:
+    img = png(tmp_path / "big.png", (2048, 4096))
+    r = gptcli("ask", "--max-cost", "0.0001", "-a", str(img), "-m", "gpt-4o", "Describe")
+    assert r.code == 7, r.stderr  # 1,105 image tokens at $2.50/1M are more than $0.0001
+    assert server.chat_requests() == []
+
+
+# -- the log, the stash, replay -------------------------------------------------------------
+
+
+def test_log_refers_to_the_stash_and_rerun_sends_identical_parts(server, gptcli, tmp_path: Path) -> None:
+    from conftest import conversations, read_jsonl
+
+    img = png(tmp_path / "shot.png", (64, 64))
+    r = gptcli("ask", "-a", str(img), "-a", "https://example.com/x.png", "-m", "gpt-4o", "What is it?")
+    assert r.code == 0, r.stderr
+    sent = server.chat_requests()[0]["messages"][-1]
+    (path,) = conversations(tmp_path)
+    text = path.read_text()
+    assert "base64" not in text
+    user = next(rec for rec in read_jsonl(path) if rec.get("role") == "user")
+    assert user["content"] == "What is it?"
+    ref, url = user["attachments"]
+    sha = hashlib.sha256(img.read_bytes()).hexdigest()
+    assert ref == {
+        "type": "image",
+        "mime": "image/png",
+        "name": "shot.png",
+        "size": img.stat().st_size,
+        "sha256": sha,
+        "detail": None,
+    }
+    assert url == {"type": "image", "url": "https://example.com/x.png", "detail": None}
+    stored = tmp_path / "gptcli" / "data" / "attachments" / sha[:2] / sha
+    assert stored.read_bytes() == img.read_bytes()
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(stored.parent.parent.stat().st_mode) == 0o700
+
+    shown = gptcli("replay", path.stem)
+    assert shown.code == 0, shown.stderr
+    assert "[attachment] image shot.png" in shown.stdout and sha[:12] in shown.stdout
+
+    server.clear()
+    again = gptcli("replay", path.stem, "--rerun", "-m", "gpt-4o")
+    assert again.code == 0, again.stderr
+    assert server.chat_requests()[0]["messages"][-1] == sent  # byte-identical parts
+
+    exported = gptcli("replay", path.stem, "--format", "openai")
+    assert exported.code == 0, exported.stderr
+    line = json.loads(exported.stdout)
+    assert line["messages"][-2]["content"] == sent["content"]
+
+
+def test_no_log_stores_nothing(server, gptcli, tmp_path: Path) -> None:
+    img = png(tmp_path / "p.png", (16, 16))
+    r = gptcli("ask", "--no-log", "-a", str(img), "-m", "gpt-4o", "hi")
+    assert r.code == 0, r.stderr
+    assert not list((tmp_path / "gptcli").rglob("attachments"))
+
+
+def test_continuing_resends_the_earlier_image(server, gptcli, tmp_path: Path) -> None:
+    img = png(tmp_path / "p.png", (16, 16))
+    assert gptcli("ask", "-a", str(img), "-m", "gpt-4o", "What is it?").code == 0
+    first = server.chat_requests()[0]["messages"][-1]
+    r = gptcli("ask", "-c", "And its colour?")
+    assert r.code == 0, r.stderr
+    history = server.chat_requests()[1]["messages"]
+    assert history[-3] == first and history[-1] == {"role": "user", "content": "And its colour?"}

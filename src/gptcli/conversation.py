@@ -58,6 +58,7 @@ class Session:
     _trim_window: int = 0
     _counters: dict[tuple[str, str | None], budget.Counter] = field(default_factory=dict, repr=False)
     _lock: Any = None  # filelock.Lock on the conversation being continued (issue 17 #6)
+    _names: dict[str, str] = field(default_factory=dict)  # this turn's attachments: sha256 -> name given
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
     # The last user message if its reply failed: history (it stays in the log, marked failed),
     # not context (never sent again) unless ``retry`` resends it.
@@ -82,7 +83,7 @@ class Session:
             s.messages.insert(0, {"role": "system", "content": profile.system})  # a foreign file
         last = conv.records[-1] if conv.records else None
         if last is not None and last.get("failed"):
-            s.failed_turn = {"content": str(last.get("content") or ""), "error": last.get("error")}
+            s.failed_turn = {"content": _logged_content(last), "error": last.get("error")}
         if not log:
             return s
         try:
@@ -121,17 +122,24 @@ class Session:
 
     # -- one turn -------------------------------------------------------------------------
 
-    def request_messages(self, user_text: str | None) -> list[dict[str, Any]]:
-        """The history plus ``user_text``; for None (``retry``), the history without its last reply."""
+    def request_messages(self, user_text: str | list[Any] | None, attachments: Any = None) -> list[dict[str, Any]]:
+        """The history plus ``user_text`` (and its attachments as content parts); for None
+        (``retry``), the history without its last reply."""
         if user_text is None:
             end = len(self.messages) - (1 if self.messages and self.messages[-1]["role"] == "assistant" else 0)
             return self.messages[:end]
-        return [*self.messages, {"role": "user", "content": user_text}]
+        return [*self.messages, {"role": "user", "content": _user_content(user_text, attachments)}]
 
     def dry_run(
-        self, user_text: str, *, max_cost: float | None = None, extra_body: dict[str, Any] | None = None
+        self,
+        user_text: str | list[Any],
+        *,
+        max_cost: float | None = None,
+        extra_body: dict[str, Any] | None = None,
+        attachments: Any = None,
     ) -> DryRun:
-        messages = self.request_messages(user_text)
+        messages = self.request_messages(user_text, attachments)
+        _check_inputs(self.profile, messages)
         pre = budget.check(self.profile, messages, exact=True, max_cost=max_cost, counter=self._counter())
         built = client.build_body(spend.sending(self.profile, pre), messages, stream=False)
         body = {**built.body, **(extra_body or {})}
@@ -149,15 +157,24 @@ class Session:
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
+        attachments: Any = None,
     ) -> Generator[Event, None, Turn]:
         """``_turn`` with the conversation file locked: another gptcli continuing the same
-        conversation waits, so a question and its answer stay together in the file."""
+        conversation waits, so a question and its answer stay together in the file.
+        ``attachments`` (``gptcli.attachments.detect.Attachment``) go with ``user_text``."""
         lock = None
         if self._lock is None and self._writer is not None:
             lock = lock_conversation(self._writer.path)
         try:
             return (
-                yield from self._turn(user_text, stream=stream, max_cost=max_cost, exact=exact, extra_body=extra_body)
+                yield from self._turn(
+                    _user_content(user_text, attachments) if user_text is not None else None,
+                    stream=stream,
+                    max_cost=max_cost,
+                    exact=exact,
+                    extra_body=extra_body,
+                    names={a.sha256: a.name for a in attachments or () if a.sha256},
+                )
             )
         finally:
             if lock is not None:
@@ -165,12 +182,13 @@ class Session:
 
     def _turn(
         self,
-        user_text: str | None,
+        user_text: str | list[Any] | None,
         *,
         stream: bool = True,
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
     ) -> Generator[Event, None, Turn]:
         """Send one user message with the whole history; keep the reply in the history.
 
@@ -183,8 +201,11 @@ class Session:
         resend = user_text is None and self.failed_turn is not None
         if resend:
             assert self.failed_turn is not None
-            user_text = str(self.failed_turn["content"])
+            content = self.failed_turn["content"]
+            user_text = content if isinstance(content, list) else str(content)
         messages, omitted = self.fit(self.request_messages(user_text))
+        _check_inputs(self.profile, messages)  # exit 3 before anything is sent (README "Attachments")
+        self._names = names or {}
         warnings: list[str] = []
         if omitted:
             warnings.append(self._trim_text(omitted))
@@ -198,7 +219,7 @@ class Session:
 
     def _send(
         self,
-        user_text: str | None,
+        user_text: str | list[Any] | None,
         messages: list[dict[str, Any]],
         pre: Preflight,
         warnings: list[str],
@@ -218,7 +239,7 @@ class Session:
         for note in notices:
             yield Notice(note)
         if user_text is not None and not self._meta.get("title"):
-            self._meta["title"] = make_title(user_text)
+            self._meta["title"] = make_title(_text_of(user_text))
         fresh = self._writer is None
         writer = self._ensure_writer()
         if writer is not None:
@@ -230,7 +251,7 @@ class Session:
             self._withdraw_reply()
         else:
             if writer is not None and (fresh or not resend):  # a resent question is in the log already
-                writer.message("user", user_text)
+                writer.message("user", user_text, names=self._names)
             self.messages.append({"role": "user", "content": user_text})
             self.failed_turn = None  # a new question: an earlier failed one stays history
 
@@ -568,6 +589,49 @@ class Session:
             f"context window: the {omitted} oldest message{'s' if omitted != 1 else ''} left out of this request "
             f"to fit {self.profile.model}'s {self._trim_window:,} tokens (the system prompt is kept)"
         )
+
+
+def _user_content(text: str | list[Any], attachments: Any) -> str | list[Any]:
+    """A user message's content: the text, with the attachments' parts when there are any."""
+    if not attachments or isinstance(text, list):
+        return text
+    from .attachments import parts
+
+    return parts.content(text, list(attachments))
+
+
+def _text_of(content: str | list[Any]) -> str:
+    if isinstance(content, str):
+        return content
+    return " ".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+
+
+def _logged_content(record: dict[str, Any]) -> str | list[Any]:
+    """A logged user message's content, its attachments read back from the stash."""
+    text = str(record.get("content") or "")
+    if not record.get("attachments"):
+        return text
+    from .attachments import stash
+
+    return stash.join(text, record["attachments"])[0]
+
+
+def _check_inputs(profile: Profile, messages: list[dict[str, Any]]) -> None:
+    """ConfigError (exit 3) when the request holds a kind of input the model does not take."""
+    kinds = {
+        str(p.get("type"))
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+        if isinstance(p, dict) and p.get("type") != "text"
+    }
+    if kinds:
+        from .attachments import capable
+
+        capable.check(profile, {_KINDS.get(k, k) for k in kinds})
+
+
+_KINDS = {"image_url": "image", "file": "pdf", "input_audio": "audio"}
 
 
 def make_title(text: str) -> str:

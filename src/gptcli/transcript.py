@@ -244,6 +244,7 @@ class Message:
     error: str | None = None  # why it failed
     interrupted: bool = False
     reasoning: str | None = None  # a reasoning model's thinking, kept apart from the content
+    attachments: tuple[dict[str, Any], ...] = ()  # the log's references (README "Attachments")
 
 
 def messages(conv: Conversation) -> list[Message]:
@@ -267,6 +268,7 @@ def messages(conv: Conversation) -> list[Message]:
                 str(r["error"]) if r.get("failed") and r.get("error") else None,
                 bool(r.get("interrupted")),
                 r["reasoning"] if isinstance(r.get("reasoning"), str) and r["reasoning"] else None,
+                tuple(a for a in r.get("attachments") or () if isinstance(a, dict)),
             )
         )
     return out
@@ -285,6 +287,7 @@ class OldTurn:
     usage: dict[str, Any] | None = None
     cost: float | None = None
     latency: float | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the question's, as the log refers to them
 
 
 def old_turns(conv: Conversation) -> list[OldTurn]:
@@ -292,7 +295,7 @@ def old_turns(conv: Conversation) -> list[OldTurn]:
     turns: list[OldTurn] = []
     for m in messages(conv):
         if m.role == "user":
-            turns.append(OldTurn(m.content, None))
+            turns.append(OldTurn(m.content, None, attachments=m.attachments))
         elif m.role == "assistant" and turns:
             turns[-1] = replace(turns[-1], text=m.content, model=m.model, usage=m.usage, cost=m.cost, latency=m.latency)
     return turns

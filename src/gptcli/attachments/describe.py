@@ -28,3 +28,14 @@ def without_bytes(messages: list[dict[str, Any]], model: str | None = None) -> l
             m = {**m, "content": shown}
         out.append(m)
     return out
+
+
+def describe_attachment(att: Any, p: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """An attachment's description with the name the user gave and its tokens for ``model``."""
+    counted = part_tokens(p, model)
+    out = describe(p, counted.tokens, att.name)
+    if counted.text:
+        out["text_characters"] = len(counted.text)
+    if counted.note:
+        out["note"] = counted.note
+    return out

@@ -69,19 +69,19 @@ def split(content: list[Any], names: Mapping[str, str] | None = None) -> tuple[s
     return "\n\n".join(t for t in texts if t), refs
 
 
-def join(text: str, refs: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The content parts of a logged message (its text first), and a warning per attachment missing."""
+def attachments(refs: list[Any]) -> tuple[list[Any], list[str]]:
+    """The attachments a logged message refers to, their bytes read back; a warning per one missing."""
     from .detect import Attachment
-    from .parts import part
 
-    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    out: list[Attachment] = []
     missing: list[str] = []
     for ref in refs:
         if not isinstance(ref, Mapping):
             continue
         kind, detail = str(ref.get("type") or ""), ref.get("detail")
         if ref.get("url"):
-            parts.append(part(Attachment("image", "", str(ref["url"]), 0, None, url=str(ref["url"]), detail=detail)))
+            url = str(ref["url"])
+            out.append(Attachment("image", "", url, 0, None, url=url, detail=detail))
             continue
         sha = str(ref.get("sha256") or "")
         data = load(sha)
@@ -89,6 +89,14 @@ def join(text: str, refs: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
         if data is None:
             missing.append(f"attachment {name} ({sha[:12]}) is missing from {root()}")
             continue
-        mime = str(ref.get("mime") or "")
-        parts.append(part(Attachment(kind, mime, name, len(data), sha, data, detail=detail)))
-    return parts, missing
+        out.append(Attachment(kind, str(ref.get("mime") or ""), name, len(data), sha, data, detail=detail))
+    return out, missing
+
+
+def join(text: str, refs: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The content parts of a logged message (its text first), and a warning per attachment missing."""
+    from .parts import part
+
+    atts, missing = attachments(refs)
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    return [*parts, *(part(a) for a in atts)], missing
