@@ -363,3 +363,26 @@ def test_continuing_resends_the_earlier_image(server, gptcli, tmp_path: Path) ->
     assert r.code == 0, r.stderr
     history = server.chat_requests()[1]["messages"]
     assert history[-3] == first and history[-1] == {"role": "user", "content": "And its colour?"}
+
+
+def test_count_conversation_counts_its_images(server, gptcli, tmp_path: Path) -> None:
+    img = png(tmp_path / "p.png", (1024, 1024))
+    assert gptcli("ask", "-a", str(img), "-m", "gpt-4o", "What is it?").code == 0
+    from conftest import conversations
+
+    (path,) = conversations(tmp_path)
+    r = gptcli("count", "--conversation", path.stem, "-m", "gpt-4o", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["total"]["tokens"] > 765
+
+
+def test_retry_of_a_failed_question_resends_its_image(server, gptcli, tmp_path: Path) -> None:
+    from fakeserver import Reply
+
+    img = png(tmp_path / "p.png", (16, 16))
+    server.enqueue(Reply(status=400))
+    assert gptcli("ask", "-a", str(img), "-m", "gpt-4o", "What is it?").code != 0
+    first = server.chat_requests()[0]["messages"][-1]
+    r = gptcli("ask", "-c", "--retry")
+    assert r.code == 0, r.stderr
+    assert server.chat_requests()[-1]["messages"][-1] == first

@@ -200,6 +200,6 @@ def count_conversation(profile: Profile, ref: str | None) -> Report:
         messages.insert(0, {"role": "system", "content": profile.system})
     encoding, exact = tokens.encoding_name(profile.model, profile.encoding)
     n = tokens.count_messages(messages, profile.model, profile.encoding)
-    text = "".join(m["content"] for m in messages)
+    text = "".join(store.content_text(m["content"]) for m in messages)  # attachments: their text parts
     item = Item(f"conversation {conv.id}", n, len(text), len(text.encode("utf-8", "surrogatepass")), "request")
     return Report(profile.model, encoding, exact, (item,), _info(profile), tuple(conv.warnings))

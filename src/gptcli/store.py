@@ -269,6 +269,11 @@ def _from_openai(path: Path, rows: list[tuple[int, dict[str, Any]]], warnings: l
     return Conversation(path.stem, path, meta, records, warnings)
 
 
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the text parts of multi-part content."""
+    return _content_text(content)
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
