@@ -386,3 +386,39 @@ def test_retry_of_a_failed_question_resends_its_image(server, gptcli, tmp_path: 
     r = gptcli("ask", "-c", "--retry")
     assert r.code == 0, r.stderr
     assert server.chat_requests()[-1]["messages"][-1] == first
+
+
+# -- chat ---------------------------------------------------------------------------------
+
+
+def test_chat_attach_goes_with_the_next_message_only(server, gptcli, tmp_path: Path) -> None:
+    img = png(tmp_path / "diagram.png", (64, 64))
+    other = png(tmp_path / "other.png", (32, 32), "green")
+    script = (
+        f"/attach {img}\n/attach {other}\n/attachments\n/detach 2\n/attachments\n"
+        "What is in it?\nAnd the colour?\n/attach nope.png\n/detach\n"
+    )
+    r = gptcli("chat", "-m", "gpt-4o", input=script)
+    assert r.code == 0, r.stderr
+    first, second = server.chat_requests()
+    b64 = base64.b64encode(img.read_bytes()).decode()
+    assert user_parts(first) == [
+        {"type": "text", "text": "What is in it?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}},
+    ]
+    assert second["messages"][-3] == first["messages"][-1]  # history keeps the image
+    assert second["messages"][-1] == {"role": "user", "content": "And the colour?"}
+    assert "attached diagram.png: image" in r.stdout + r.stderr
+    assert "1. diagram.png" in r.stdout + r.stderr and "2. other.png" in r.stdout + r.stderr
+    assert "detached other.png" in r.stdout + r.stderr
+    assert "no such file to attach: nope.png" in r.stderr
+    assert "detached 0 attachments" in r.stdout + r.stderr
+    assert b64[:40] not in r.stdout + r.stderr
+
+
+def test_chat_attach_refuses_for_a_text_only_model(server, gptcli, tmp_path: Path) -> None:
+    img = png(tmp_path / "p.png", (16, 16))
+    r = gptcli("chat", "-m", "gpt-3.5-turbo", input=f"/attach {img}\nhello\n")
+    assert r.code == 0, r.stderr
+    assert "does not take images" in r.stderr
+    assert server.chat_requests()[0]["messages"][-1] == {"role": "user", "content": "hello"}

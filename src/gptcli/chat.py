@@ -35,7 +35,7 @@ from collections.abc import Callable, Generator, Iterator
 from datetime import date
 from typing import IO, Any, Protocol
 
-from . import chat_extras, conversation, profiles, render, store
+from . import chat_attach, chat_extras, conversation, profiles, render, store
 from .errors import AuthError, ConfigError, GptcliError, Interrupted, StreamBroken, UsageError
 from .models import Delta, Notice, Preflight, Profile, Turn
 
@@ -64,6 +64,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
     **chat_extras.COMMANDS,  # /copy, /edit
+    **chat_attach.COMMANDS,  # /attach, /attachments, /detach
     "exit": ("", "leave (also /quit, exit, quit, 退出, 再见, Ctrl-D)"),
 }
 _ALIASES = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
@@ -214,6 +215,7 @@ class Chat:
         self.terminating = False
         self._context: conversation.Context | None = None
         self.last_reasoning: str | None = None  # /reasoning shows it
+        self.attached: list[Any] = []  # /attach: what the next message carries (chat_attach)
 
     # -- running --------------------------------------------------------------------------
 
@@ -264,7 +266,8 @@ class Chat:
         if not text.strip():
             return True
         text = chat_extras.with_context(self, text)  # the !command outputs the user added
-        self._exchange(self.session.turn(text, **self._turn_options()))
+        attached = chat_attach.take(self)  # /attach: the next message carries it
+        self._exchange(self.session.turn(text, **self._turn_options(), attachments=attached))
         return True
 
     def _turn_options(self) -> dict[str, Any]:
@@ -452,6 +455,15 @@ class Chat:
 
     def cmd_edit(self, arg: str) -> None:
         chat_extras.cmd_edit(self, arg)
+
+    def cmd_attach(self, arg: str) -> None:
+        chat_attach.cmd_attach(self, arg)
+
+    def cmd_attachments(self, arg: str) -> None:
+        chat_attach.cmd_attachments(self, arg)
+
+    def cmd_detach(self, arg: str) -> None:
+        chat_attach.cmd_detach(self, arg)
 
     def cmd_system(self, arg: str) -> None:
         if not arg:
