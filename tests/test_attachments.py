@@ -83,11 +83,12 @@ def test_missing_file_is_exit_2(gptcli, tmp_path: Path) -> None:
 
 def test_image_over_20_mb_is_refused(tmp_path: Path) -> None:
     from gptcli.attachments import detect
-    from gptcli.errors import UsageError
+    from gptcli.errors import ConfigError
 
     big = b"\x89PNG\r\n\x1a\n" + b"\x00" * (20 * detect.MB)
-    with pytest.raises(UsageError, match="at most 20 MB"):
+    with pytest.raises(ConfigError, match="at most 20 MB") as e:
         detect.from_bytes(big, "big.png")
+    assert e.value.exit_code == 3
 
 
 # -- count -a ----------------------------------------------------------------------------

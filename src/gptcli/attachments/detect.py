@@ -3,7 +3,8 @@
 The type comes from the content (``filetype``'s signatures), never from the name alone;
 a file with no binary signature that decodes as UTF-8 is text (inlined like ``-f``).
 Anything else is refused with exit 2, naming the type found and what is accepted. URLs
-are not fetched: an ``http(s)`` URL is passed to the server as an image URL.
+are not fetched: an ``http(s)`` URL is passed to the server as an image URL. A file over
+the provider's size limit is refused like a model that takes no such input (exit 3).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ..errors import UsageError
+from ..errors import ConfigError, UsageError
 
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "image/gif": "gif"}
 PDF_TYPE = "application/pdf"
@@ -87,7 +88,9 @@ def _read(stream: IO[bytes], where: str) -> bytes:
     while chunk := stream.read(_CHUNK):
         size += len(chunk)
         if size > cap:
-            raise UsageError(f"{where} is larger than {cap // MB} MB; no attachment may be that large")
+            raise ConfigError(
+                f"{where} is larger than {cap // MB} MB; no attachment may be that large; nothing was sent"
+            )
         parts.append(chunk)
     return b"".join(parts)
 
@@ -128,7 +131,7 @@ def from_bytes(data: bytes, name: str, *, detail: str | None = None) -> Attachme
     except UsageError as e:
         raise UsageError(f"{name}: {e.message}", hint=e.hint) from None
     if len(data) > LIMITS[kind]:
-        raise UsageError(
+        raise ConfigError(  # over the provider's limit: refused before sending, like a model that takes none (3)
             f"{name} is {len(data) / MB:.1f} MB; a {kind} attachment may be at most {LIMITS[kind] // MB} MB",
             hint="make it smaller" + (" (resize or recompress the image)" if kind == "image" else ""),
         )
