@@ -68,6 +68,8 @@ FileOpt = Annotated[
 
   gptcli ask -x "Write a bash function that dedups lines" > dedup.sh
 
+  gptcli ask -m gpt-4.1-mini -m gpt-4o "Explain CRDTs"     # both at once, compared
+
   gptcli ask -a screenshot.png "What is wrong in this UI?"
 
   curl -s https://example.com/cat.jpg | gptcli ask -a - "Describe it"
@@ -85,7 +87,11 @@ command line moves it, and when only the environment points elsewhere, --to-serv
 regenerates the last reply.
 """
 )
-@sampling()
+@sampling(
+    several=True,
+    model_help="Model name (overrides the profile). Repeat to ask several models at once and compare.",
+    profile_help="Profile name (default: $GPTCLI_PROFILE or 'default'). Repeat to compare profiles.",
+)
 def ask(
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The prompt; stdin is appended after a blank line.", metavar="PROMPT")
@@ -128,6 +134,10 @@ def ask(
             metavar="FILE",
         ),
     ] = None,
+    side_by_side: Annotated[
+        bool,
+        typer.Option("--side-by-side", help="Comparing models on a terminal: the answers in columns, side by side."),
+    ] = False,
     partial_ok: Annotated[
         bool,
         typer.Option(
@@ -146,6 +156,31 @@ def ask(
     output = _output_spec(json_object, schema)
     given = parse_vars(var)
     resume = continue_ or cid is not None
+    if overrides.several or side_by_side:
+        from . import fanout
+
+        one = {"-c/--cid": resume, "--retry": retry, "-x/--extract": which is not None, "--partial-ok": partial_ok}
+        one["-a/--attach"] = bool(attach)  # not compared across models yet (issue 19)
+        fanout.refuse(overrides, side_by_side, {**one, "--show-reasoning": show_reasoning})
+        fanout.fan_out(
+            overrides,
+            prompt=prompt,
+            files=file,
+            given=given,
+            output=output,
+            side_by_side=side_by_side,
+            json_out=json_out,
+            raw=raw,
+            stream=not no_stream,
+            dry_run=dry_run,
+            log=not no_log,
+            title=title,
+            max_cost=max_cost,
+            budget=budget,
+            tag=tag,
+            verbose=verbose,
+        )
+        return
     if retry and not resume:
         raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
     if retry and (prompt or file or attach):
