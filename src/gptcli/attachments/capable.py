@@ -8,6 +8,7 @@ advisory, and a local server's model is often unknown to it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..errors import ConfigError
 from ..models import Profile
@@ -42,3 +43,19 @@ def check(profile: Profile, kinds: Iterable[str], model: str | None = None) -> N
             from ..printable import clean
 
             raise ConfigError(f"{clean(model)} does not take {_WORDS.get(kind, kind)}; nothing was sent", hint=hint)
+
+
+_PART_KINDS = {"image_url": "image", "file": "pdf", "input_audio": "audio"}
+
+
+def check_messages(profile: Profile, messages: list[dict[str, Any]]) -> None:
+    """``check`` for every non-text part of a request (the history's too: a model switched mid-chat)."""
+    kinds = {
+        _PART_KINDS.get(str(p.get("type")), str(p.get("type")))
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+        if isinstance(p, dict) and p.get("type") != "text"
+    }
+    if kinds:
+        check(profile, kinds)

@@ -42,6 +42,13 @@ def _image(url: str, detail: str | None) -> dict[str, Any]:
     return {"type": "image_url", "image_url": inner}
 
 
+def with_attachments(text: Any, attachments: Any) -> Any:
+    """A user message's content: ``text`` (a string, or parts already built) with ``attachments``' parts."""
+    if not attachments or not isinstance(text, str):
+        return text
+    return content(text, list(attachments))
+
+
 def content(text: str, attachments: list[Attachment]) -> str | list[dict[str, Any]]:
     """A user message's content: ``text`` alone, or its text part then one part per attachment."""
     if not attachments:

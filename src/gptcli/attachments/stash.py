@@ -100,3 +100,10 @@ def join(text: str, refs: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
     atts, missing = attachments(refs)
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     return [*parts, *(part(a) for a in atts)], missing
+
+
+def logged_content(record: Mapping[str, Any]) -> str | list[dict[str, Any]]:
+    """A logged message's content as it was sent: its text, with its attachments read back as parts."""
+    text = str(record.get("content") or "")
+    refs = record.get("attachments")
+    return join(text, list(refs))[0] if isinstance(refs, list) and refs else text

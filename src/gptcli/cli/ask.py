@@ -146,7 +146,7 @@ def ask(
     ] = False,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
-    from .. import continuing, conversation, render
+    from .. import continuing, conversation, render, structured
     from ..backends import retry_notice
     from ..prompt_input import profile_prompt, read_stdin
 
@@ -234,7 +234,7 @@ def ask(
         capable.check(prof, [a.kind for a in atts])  # exit 3 before anything is sent, or stored
         _show_attachments(atts, prof.model, status)
     if output is not None and output.kind == "json_object" and text is not None:
-        text, note = conversation.with_json_hint(session, text)
+        text, note = structured.with_json_hint(session, text)
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
@@ -243,7 +243,9 @@ def ask(
         d = session.dry_run(
             text if text is not None else failed, max_cost=max_cost, extra_body=extra_body, attachments=atts
         )
-        record = conversation.dry_run_record(d, session.profile)
+        from ..turn_records import dry_run_record
+
+        record = dry_run_record(d, session.profile)
         if any(isinstance(m.get("content"), list) for m in record["body"].get("messages", [])):
             from ..attachments.describe import without_bytes
 
@@ -325,7 +327,7 @@ def print_turn(
     With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
     reply is whole (``gptcli.extract``).
     """
-    from .. import conversation, render
+    from .. import render, structured
     from ..render import thinking
 
     prof = session.profile
@@ -353,7 +355,7 @@ def print_turn(
             sys.stdout.flush()
         raise
     if output is not None:
-        turn = conversation.check_output(turn, output)
+        turn = structured.check_output(turn, output)
     c = turn.completion
     if not shown.shown and c.reasoning:  # not streamed: the whole thinking, then the answer
         shown.show(c.reasoning)
@@ -367,7 +369,9 @@ def print_turn(
             whole.feed(c.text)
         whole.close()
     if json_out:
-        record = conversation.turn_record(turn, prof)
+        from ..turn_records import turn_record
+
+        record = turn_record(turn, prof)
         if code is not None:
             record["extract"] = code
         render.print_json(record)

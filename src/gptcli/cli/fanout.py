@@ -46,7 +46,7 @@ def fan_out(
     tag: str | None,
     verbose: bool,
 ) -> None:
-    from .. import compare, conversation, render
+    from .. import compare, render, structured, turn_records
     from ..prompt_input import profile_prompt, read_stdin
 
     status = render.Status(verbose)
@@ -67,7 +67,7 @@ def fan_out(
         session.tag = check_tag(tag)
         text, notes = profile_prompt(session.profile, prompt, files, stdin_text, given)
         if output is not None and output.kind == "json_object":
-            text, _ = conversation.with_json_hint(session, text)
+            text, _ = structured.with_json_hint(session, text)
         texts.append(text)
         for w in notes:
             if w not in warned:
@@ -78,11 +78,11 @@ def fan_out(
         records = []
         for session, text in zip(comp.sessions, texts, strict=True):
             d = session.dry_run(text, max_cost=max_cost, extra_body=extra_body)
-            records.append(conversation.dry_run_record(d, session.profile))
+            records.append(turn_records.dry_run_record(d, session.profile))
         render.print_json(records)
         return
     status(f"asking {len(profiles)} models at once · comparison {comp.id}")
-    check = (lambda turn: conversation.check_output(turn, output)) if output is not None else None
+    check = (lambda turn: structured.check_output(turn, output)) if output is not None else None
     outcomes = _collect(compare, comp, texts, status, side_by_side, json_out, raw, stream, max_cost, extra_body, check)
     failed = compare.first_failure(outcomes)
     if failed is not None:
@@ -195,10 +195,10 @@ def _row(render: Any, o: Any) -> list[str]:
 
 def _record(o: Any, comparison: str) -> dict[str, Any]:
     """One target as ``--json`` prints it: the ``ask --json`` object, or its error."""
-    from .. import conversation
+    from .. import turn_records
 
     if o.ok:
-        return {**conversation.turn_record(o.turn, o.profile), "comparison": comparison}
+        return {**turn_records.turn_record(o.turn, o.profile), "comparison": comparison}
     return {
         "model": o.profile.model,
         "profile": o.profile.name,
