@@ -293,6 +293,10 @@ def test_dry_run_and_verbose_never_show_base64(server, gptcli, tmp_path: Path) -
     assert v.code == 0, v.stderr
     assert "attached shot.png: image" in v.stderr and "765 tokens" in v.stderr
     assert b64[:40] not in v.stderr + v.stdout
+    j = gptcli("ask", "--json", "-a", str(img), "-m", "gpt-4o", "Describe")
+    assert j.code == 0, j.stderr
+    (described,) = j.json()["attachments"]
+    assert described["name"] == "shot.png" and described["tokens"] == 765 and "base64" not in j.stdout
 
 
 def test_max_cost_counts_the_image(server, gptcli, tmp_path: Path) -> None:

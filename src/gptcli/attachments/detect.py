@@ -62,6 +62,8 @@ def load(
     if is_url(spec):
         return Attachment("image", "", spec, 0, None, None, url=spec, detail=detail)
     if spec == "-":
+        if stdin is None and (sys.stdin is None or sys.stdin.isatty()):
+            raise UsageError("-a - reads the attachment from stdin, but nothing is piped", hint="cat FILE | gptcli ...")
         stream = stdin if stdin is not None else sys.stdin.buffer
         data = _read(stream, "stdin")
         return from_bytes(data, "stdin", detail=detail)

@@ -372,6 +372,10 @@ def print_turn(
         from ..turn_records import turn_record
 
         record = turn_record(turn, prof)
+        if attachments:  # what each one was counted at; never its bytes
+            from ..attachments import describe, parts
+
+            record["attachments"] = [describe.describe_attachment(a, parts.part(a), prof.model) for a in attachments]
         if code is not None:
             record["extract"] = code
         render.print_json(record)
