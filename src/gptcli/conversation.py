@@ -24,6 +24,13 @@ from .errors import GptcliError, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
 from .sending import Content, text_of
 
+# Moved out in the house split (issue 13); still importable from here for code written before it.
+from .structured import check_output as check_output
+from .structured import with_json_hint as with_json_hint
+from .turn_records import dry_run_record as dry_run_record
+from .turn_records import estimate_record as estimate_record
+from .turn_records import turn_record as turn_record
+
 Event = Preflight | Notice | Delta
 
 
