@@ -81,6 +81,20 @@ def test_missing_file_is_exit_2(gptcli, tmp_path: Path) -> None:
     assert r.code == 2 and "no such file to attach" in r.stderr
 
 
+def test_animated_gif_is_refused_and_the_server_records_parts(server, gptcli, tmp_path: Path) -> None:
+    from PIL import Image
+
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    r = gptcli("ask", "-a", str(tmp_path / "a.gif"), "-m", "gpt-4o", "hi")
+    assert r.code == 2 and "animated GIF" in r.stderr and server.chat_requests() == []
+    frames[0].save(tmp_path / "still.gif")
+    r = gptcli("ask", "-a", str(tmp_path / "still.gif"), "-m", "gpt-4o", "hi")
+    assert r.code == 0, r.stderr
+    assert r.stdout == "echo: hi\n"  # the loopback server answers the text part
+    assert server.user_parts()[1]["image_url"]["url"].startswith("data:image/gif;base64,")
+
+
 def test_image_over_20_mb_is_refused(tmp_path: Path) -> None:
     from gptcli.attachments import detect
     from gptcli.errors import ConfigError

@@ -137,12 +137,26 @@ def from_bytes(data: bytes, name: str, *, detail: str | None = None) -> Attachme
             f"{name} is {len(data) / MB:.1f} MB; a {kind} attachment may be at most {LIMITS[kind] // MB} MB",
             hint="make it smaller" + (" (resize or recompress the image)" if kind == "image" else ""),
         )
+    if mime == "image/gif" and _animated(data):
+        raise UsageError(f"{name}: an animated GIF is not accepted", hint="attach one frame (PNG, JPEG, WebP or GIF)")
     if kind == "text":
         from ..prompt_input import decode_text
 
         decode_text(data, name)  # the -f rules: UTF-16 said so, NUL refused
     sha = hashlib.sha256(data).hexdigest()
     return Attachment(kind, mime, name, len(data), sha, data, detail=detail if kind == "image" else None)
+
+
+def _animated(data: bytes) -> bool:
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return bool(getattr(im, "is_animated", False))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
 
 
 def load_all(specs: list[str] | None, *, detail: str | None = None, base: Path | None = None) -> list[Attachment]:
