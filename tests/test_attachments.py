@@ -313,6 +313,26 @@ def test_dry_run_and_verbose_never_show_base64(server, gptcli, tmp_path: Path) -
     assert described["name"] == "shot.png" and described["tokens"] == 765 and "base64" not in j.stdout
 
 
+def test_verbose_estimate_is_approximate_for_an_unfetched_url(server, gptcli) -> None:
+    r = gptcli("ask", "-v", "-a", "https://example.com/x.png", "-m", "gpt-4o", "What is it?")
+    assert r.code == 0, r.stderr
+    assert "not fetched" not in r.stdout
+    assert "gpt-4o · ~1," in r.stderr  # 1,445 for the image (the most one costs) + the text, estimated
+    exact = gptcli("ask", "-v", "-a", "-", "-m", "gpt-4o", "What is it?", input=_png_bytes())
+    assert exact.code == 0, exact.stderr
+    assert "gpt-4o · ~" not in exact.stderr
+
+
+def _png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (10, 10)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def test_max_cost_counts_the_image(server, gptcli, tmp_path: Path) -> None:
     img = png(tmp_path / "big.png", (2048, 4096))
     r = gptcli("ask", "--max-cost", "0.0001", "-a", str(img), "-m", "gpt-4o", "Describe")
