@@ -5,7 +5,9 @@ stdlib-only imitation of the OpenAI REST API that listens on 127.0.0.1 and
 records every request it receives.  It implements
 
 * ``POST /v1/chat/completions`` (plain JSON and SSE streaming, ``n``, ``stop``,
-  ``max_tokens``/``max_completion_tokens``, ``stream_options.include_usage``),
+  ``max_tokens``/``max_completion_tokens``, ``stream_options.include_usage``;
+  multi-part user messages, ``image_url``/``file``/``input_audio`` parts, are
+  accepted and recorded as sent, and the echo reply uses their text parts),
 * ``GET /v1/models`` and ``GET /v1/models/{id}``,
 * the Files API (``POST/GET /v1/files``, ``GET/DELETE /v1/files/{id}``,
   ``GET /v1/files/{id}/content``) and the Batches API (``POST/GET
@@ -1181,6 +1183,13 @@ class FakeServer:
         """A snapshot of every request received so far, in arrival order."""
         with self._lock:
             return list(self._requests)
+
+    def user_parts(self, index: int = -1) -> list[Any]:
+        """The content parts of the last user message of chat request ``index`` ([] for plain text)."""
+        body = self.chat_requests()[index]
+        users = [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "user"]
+        content = users[-1].get("content") if users else None
+        return content if isinstance(content, list) else []
 
     def chat_requests(self) -> list[Any]:
         """Bodies of the POST /v1/chat/completions requests, in order."""

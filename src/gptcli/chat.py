@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
-from . import chat_commands, chat_extras, conversation
+from . import chat_attach, chat_commands, chat_extras, conversation
 from .chat_quotes import unquote
 from .errors import AuthError, ConfigError, GptcliError, Interrupted, StreamBroken
 from .models import Turn
@@ -104,6 +104,7 @@ class Chat:
         self.terminating = False
         self._context: conversation.Context | None = None
         self.last_reasoning: str | None = None  # /reasoning shows it
+        self.attached: list[Any] = []  # /attach: what the next message carries (chat_attach)
 
     # -- running --------------------------------------------------------------------------
 
@@ -154,18 +155,20 @@ class Chat:
         if not text.strip():
             return True
         text = chat_extras.with_context(self, text)  # the !command outputs the user added
-        self._exchange(self.turn(text))
+        attached = chat_attach.take(self)  # /attach: the next message carries it
+        self._exchange(self.turn(text, attached))
         return True
 
-    def turn(self, text: str | None) -> Generator[Any, None, Turn]:
-        """One message (None: ``/retry``), through the tool loop when tools are offered."""
+    def turn(self, text: str | None, attachments: Any = None) -> Generator[Any, None, Turn]:
+        """One message (None: ``/retry``), through the tool loop when tools are offered;
+        ``attachments`` (``/attach``) go with it."""
         if self.options.tools is not None:
             from .tools.loop import run_turn
 
-            return run_turn(self.session, text, self.options.tools, **self._turn_options())
+            return run_turn(self.session, text, self.options.tools, **self._turn_options(), attachments=attachments)
         if text is None:
             return self.session.retry(**self._turn_options())
-        return self.session.turn(text, **self._turn_options())
+        return self.session.turn(text, **self._turn_options(), attachments=attachments)
 
     def _turn_options(self) -> dict[str, Any]:
         return {"stream": self.options.stream, "max_cost": self.options.max_cost, "exact": self.options.verbose}

@@ -127,6 +127,9 @@ class Profile:
     # the generic reasoning row, ``false`` the plain one. Unset: found from the model name.
     reasoning: bool | None = None
     family: str | None = None
+    # What the model takes as input (text, image, pdf, audio); unset: models.dev's answer
+    # (gptcli.attachments.capable). For local and aliased models the data does not know.
+    modalities: tuple[str, ...] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     # Tools (issue 20, gptcli.tools.config): {"servers": {NAME: {command|url, ...}}} and [tools].

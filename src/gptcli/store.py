@@ -74,6 +74,11 @@ class Conversation:
             if r.get("failed"):
                 continue
             m: dict[str, Any] = {"role": r["role"], "content": r.get("content") or ""}
+            if r.get("attachments"):  # the stored bytes back as content parts (README "Attachments")
+                from .attachments import stash
+
+                m["content"], missing = stash.join(m["content"], r["attachments"])
+                self.warnings.extend(w for w in missing if w not in self.warnings)
             if r.get("name"):
                 m["name"] = r["name"]
             if r["role"] == "assistant" and isinstance(r.get("tool_calls"), list) and r["tool_calls"]:
@@ -270,6 +275,11 @@ def _from_openai(path: Path, rows: list[tuple[int, dict[str, Any]]], warnings: l
     return Conversation(path.stem, path, meta, records, warnings)
 
 
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the text parts of multi-part content."""
+    return _content_text(content)
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -296,7 +306,15 @@ class Writer:
         except OSError as e:  # a full disk: one clear line, not a traceback
             raise ConfigError(f"cannot write the conversation log {self.path}: {e.strerror}") from None
 
-    def message(self, role: str, content: str | list[dict[str, Any]], **extra: Any) -> None:
+    def message(self, role: str, content: str | list[Any], names: dict[str, str] | None = None, **extra: Any) -> None:
+        """Append a message; multi-part content keeps its text here and its attachments in the
+        stash, referred to by hash (``names``: sha256 -> the name the user gave)."""
+        if isinstance(content, list):
+            from .attachments import stash
+
+            content, refs = stash.split(content, names)
+            if refs:
+                extra = {"attachments": refs, **extra}
         record: dict[str, Any] = {"v": VERSION, "type": "message", "role": role, "content": content, "time": now_iso()}
         record.update(extra)  # None stays: "cost": null says "price unknown"
         self._write(record)

@@ -249,6 +249,7 @@ class Message:
     calls: tuple[str, ...] = ()
     tool: str | None = None
     tool_status: str | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the log's references (README "Attachments")
 
 
 def messages(conv: Conversation) -> list[Message]:
@@ -275,6 +276,7 @@ def messages(conv: Conversation) -> list[Message]:
                 _calls(r.get("tool_calls")),
                 str(r["tool"]) if r["role"] == "tool" and r.get("tool") else None,
                 _tool_status(r) if r["role"] == "tool" else None,
+                tuple(a for a in r.get("attachments") or () if isinstance(a, dict)),
             )
         )
     return out
@@ -313,6 +315,7 @@ class OldTurn:
     usage: dict[str, Any] | None = None
     cost: float | None = None
     latency: float | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the question's, as the log refers to them
 
 
 def old_turns(conv: Conversation) -> list[OldTurn]:
@@ -320,7 +323,7 @@ def old_turns(conv: Conversation) -> list[OldTurn]:
     turns: list[OldTurn] = []
     for m in messages(conv):
         if m.role == "user":
-            turns.append(OldTurn(m.content, None))
+            turns.append(OldTurn(m.content, None, attachments=m.attachments))
         elif m.role == "assistant" and turns:
             turns[-1] = replace(turns[-1], text=m.content, model=m.model, usage=m.usage, cost=m.cost, latency=m.latency)
     return turns

@@ -14,9 +14,11 @@ import typer
 from ..errors import UsageError
 from . import app
 from .options import (
+    AttachOpt,
     BudgetOpt,
     CidOpt,
     ContinueOpt,
+    DetailOpt,
     ExtractAllOpt,
     ExtractOpt,
     MaxCostOpt,
@@ -30,6 +32,7 @@ from .options import (
     ToServerOpt,
     VarOpt,
     VerboseOpt,
+    check_detail,
     check_tag,
     extract_mode,
     parse_vars,
@@ -70,6 +73,10 @@ FileOpt = Annotated[
 
   gptcli ask -p dev --tools fs --allow 'fs.*' --max-steps 5 --json "Which files define a CLI?"
 
+  gptcli ask -a screenshot.png "What is wrong in this UI?"
+
+  curl -s https://example.com/cat.jpg | gptcli ask -a - "Describe it"
+
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
 another conversation with --cid ID (the old `-c ID` spelling is gone). To send a
@@ -94,6 +101,8 @@ def ask(
     ] = None,
     overrides: Overrides = Overrides(),
     file: FileOpt = None,
+    attach: AttachOpt = None,
+    detail: DetailOpt = None,
     var: VarOpt = None,
     extract: ExtractOpt = False,
     extract_all: ExtractAllOpt = False,
@@ -158,6 +167,7 @@ def ask(
 
         one = {"-c/--cid": resume, "--retry": retry, "-x/--extract": which is not None, "--partial-ok": partial_ok}
         one["--tools/--allow/--max-steps"] = bool(tools or allow) or max_steps != 10  # the tool loop: one model
+        one["-a/--attach"] = bool(attach)  # not compared across models yet (issue 19)
         fanout.refuse(overrides, side_by_side, {**one, "--show-reasoning": show_reasoning})
         fanout.fan_out(
             overrides,
@@ -180,8 +190,9 @@ def ask(
         return
     if retry and not resume:
         raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
-    if retry and (prompt or file):
+    if retry and (prompt or file or attach):
         raise UsageError("--retry sends the conversation's last question again; it takes no prompt")
+    atts = _attachments(attach, detail)
     status = render.Status(verbose)
     if resume:
         c = continuing.open_session(
@@ -212,13 +223,23 @@ def ask(
     if which is not None and prof.n > 1:
         raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
     text: str | None = None
+    notes: tuple[str, ...] = ()
     if retry:
         if session.failed_turn is None and not any(m["role"] == "user" for m in session.messages):
             raise UsageError("nothing to retry yet")
     else:
-        text, notes = profile_prompt(prof, prompt, file, read_stdin(), given)
+        stdin_text = "" if attach and "-" in attach else read_stdin()
+        if atts and not (prompt or file or stdin_text or prof.prompt):
+            text = ""  # the attachments alone are the question
+        else:
+            text, notes = profile_prompt(prof, prompt, file, stdin_text, given)
         for w in notes:
             status.warn(w)
+    if atts:
+        from ..attachments import capable
+
+        capable.check(prof, [a.kind for a in atts])  # exit 3 before anything is sent, or stored
+        _show_attachments(atts, prof.model, status)
     if output is not None and output.kind == "json_object" and text is not None:
         text, note = structured.with_json_hint(session, text)
         if note:
@@ -230,10 +251,17 @@ def ask(
     try:
         if dry_run:
             failed = session.failed_turn["content"] if session.failed_turn else None
-            d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
+            d = session.dry_run(
+                text if text is not None else failed, max_cost=max_cost, extra_body=extra_body, attachments=atts
+            )
             from ..turn_records import dry_run_record
 
             record = dry_run_record(d, session.profile)
+            if any(isinstance(m.get("content"), list) for m in record["body"].get("messages", [])):
+                from ..attachments.describe import without_bytes
+
+                body = record["body"]
+                record["body"] = {**body, "messages": without_bytes(body["messages"], session.profile.model)}
             if prof.prompt and text is not None:
                 record["prompt"] = text  # the filled template, as the user message will carry it
             render.print_json(record)
@@ -252,10 +280,33 @@ def ask(
                 partial_ok=partial_ok,
                 extract=which,
                 tools=run,
+                attachments=atts,
             )
     finally:
         if run is not None:
             run.toolbox.close()  # the MCP servers stop here
+
+
+def _attachments(specs: list[str] | None, detail: str | None) -> list[Any]:
+    check_detail(detail)
+    if not specs:
+        return []
+    from ..attachments.detect import load_all
+
+    return load_all(specs, detail=detail)
+
+
+def _show_attachments(atts: list[Any], model: str, status: Any) -> None:
+    """-v: each attachment as ``{type, name, bytes, sha256, tokens}`` (never its bytes)."""
+    if not status.enabled:
+        return
+    from ..attachments import describe, parts
+
+    for a in atts:
+        d = describe.describe_attachment(a, parts.part(a), model)
+        tokens = "" if d["tokens"] is None else f" · {'~' if d.get('note') else ''}{d['tokens']:,} tokens"
+        sha = f" · sha256 {d['sha256'][:12]}" if d["sha256"] else ""
+        status(f"attached {d['name']}: {d['type']} · {d['bytes'] or 0:,} bytes{sha}{tokens}")
 
 
 def _output_spec(json_object: bool, schema: Path | None) -> Any:
@@ -280,6 +331,7 @@ def print_turn(
     partial_ok: bool = False,
     extract: str | None = None,
     tools: Any = None,
+    attachments: list[Any] | None = None,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
@@ -304,14 +356,15 @@ def print_turn(
         "max_cost": max_cost,
         "exact": status.enabled or json_out,
     }
+    atts = attachments or None
     if tools is not None:
         from ..tools.loop import run_turn
 
-        gen = run_turn(session, text, tools, **kwargs, extra_body=extra_body)
+        gen = run_turn(session, text, tools, **kwargs, extra_body=extra_body, attachments=atts)
     elif text is None:
         gen = session.retry(**kwargs, extra_body=extra_body)
     else:
-        gen = session.turn(text, **kwargs, extra_body=extra_body)
+        gen = session.turn(text, **kwargs, extra_body=extra_body, attachments=atts)
     shown = _Thinking(prof.show_reasoning)
     from ..errors import GptcliError, StreamBroken, ToolStepsError
 
@@ -349,6 +402,10 @@ def print_turn(
         from ..turn_records import turn_record
 
         record = turn_record(turn, prof)
+        if attachments:  # what each one was counted at; never its bytes
+            from ..attachments import describe, parts
+
+            record["attachments"] = [describe.describe_attachment(a, parts.part(a), prof.model) for a in attachments]
         if code is not None:
             record["extract"] = code
         render.print_json(record)

@@ -88,8 +88,10 @@ def run_turn(
     max_cost: float | None = None,
     exact: bool = False,
     extra_body: dict[str, Any] | None = None,
+    attachments: Any = None,
 ) -> Generator[Event | ToolRequested | c.ToolFinished, None, Turn]:
-    """One user message answered through as many steps as the model's calls need."""
+    """One user message answered through as many steps as the model's calls need
+    (``attachments`` go with the question, in the first step)."""
     definitions = run.definitions()
     extra = tool_tokens(session, definitions)
     offered = [_spec_record(s) for s in run.specs]
@@ -109,6 +111,7 @@ def run_turn(
                 extra_body={**(extra_body or {}), "tools": definitions},
                 extra_prompt_tokens=extra,
                 continuing=step > 1,
+                attachments=attachments if step == 1 else None,
             )
         except BudgetError as e:
             if step == 1:
