@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from .models import Price, Profile
+from .tools import config as tools_config
 
 ALIASES = {"stop_sequences": "stop"}
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -200,6 +201,15 @@ def _family(v: Any) -> str:
     return str(v)
 
 
+_MODALITIES = ("text", "image", "pdf", "audio")
+
+
+def _modalities(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x in _MODALITIES for x in v):
+        raise ValueError(f"must be a list of: {', '.join(repr(m) for m in _MODALITIES)}")
+    return tuple(v)
+
+
 def _backend(v: Any) -> str:
     from . import backends
 
@@ -243,8 +253,11 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "token_limit_param": _token_param,
     "reasoning": _boolean,
     "family": _family,
+    "modalities": _modalities,
     "params": _table,
     "headers": _headers,
+    "mcp": tools_config.parse_mcp,
+    "tools": tools_config.parse_tools,
 }
 PROFILE_KEYS = frozenset(VALIDATORS) | {"extends"}
 assert PROFILE_KEYS - {"extends"} <= {f.name for f in fields(Profile)}

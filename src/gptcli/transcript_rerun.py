@@ -27,6 +27,7 @@ class OldTurn:
     usage: dict[str, Any] | None = None
     cost: float | None = None
     latency: float | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the question's, as the log refers to them
 
 
 def old_turns(conv: Conversation) -> list[OldTurn]:
@@ -34,7 +35,7 @@ def old_turns(conv: Conversation) -> list[OldTurn]:
     turns: list[OldTurn] = []
     for m in messages(conv):
         if m.role == "user":
-            turns.append(OldTurn(m.content, None))
+            turns.append(OldTurn(m.content, None, attachments=m.attachments))
         elif m.role == "assistant" and turns:
             turns[-1] = replace(turns[-1], text=m.content, model=m.model, usage=m.usage, cost=m.cost, latency=m.latency)
     return turns

@@ -13,9 +13,11 @@ import typer
 from ..errors import UsageError
 from . import app
 from .options import (
+    AttachOpt,
     BudgetOpt,
     CidOpt,
     ContinueOpt,
+    DetailOpt,
     ExtractAllOpt,
     ExtractOpt,
     MaxCostOpt,
@@ -29,12 +31,14 @@ from .options import (
     ToServerOpt,
     VarOpt,
     VerboseOpt,
+    check_detail,
     check_tag,
     extract_mode,
     parse_vars,
     sampling,
     with_budget,
 )
+from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt, tool_run
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -66,6 +70,12 @@ FileOpt = Annotated[
 
   gptcli ask -m gpt-4.1-mini -m gpt-4o "Explain CRDTs"     # both at once, compared
 
+  gptcli ask -p dev --tools fs --allow 'fs.*' --max-steps 5 --json "Which files define a CLI?"
+
+  gptcli ask -a screenshot.png "What is wrong in this UI?"
+
+  curl -s https://example.com/cat.jpg | gptcli ask -a - "Describe it"
+
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
 another conversation with --cid ID (the old `-c ID` spelling is gone). To send a
@@ -90,6 +100,8 @@ def ask(
     ] = None,
     overrides: Overrides = Overrides(),
     file: FileOpt = None,
+    attach: AttachOpt = None,
+    detail: DetailOpt = None,
     var: VarOpt = None,
     extract: ExtractOpt = False,
     extract_all: ExtractAllOpt = False,
@@ -134,9 +146,12 @@ def ask(
             "--partial-ok", help="When the reply breaks off unfinished, still print what arrived (exit 6 all the same)."
         ),
     ] = False,
+    tools: ToolsOpt = None,
+    allow: AllowOpt = None,
+    max_steps: MaxStepsOpt = 10,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
-    from .. import render
+    from .. import render, structured
     from ..backends import retry_notice
 
     which = extract_mode(extract, extract_all)
@@ -149,6 +164,8 @@ def ask(
         from . import fanout
 
         one = {"-c/--cid": resume, "--retry": retry, "-x/--extract": which is not None, "--partial-ok": partial_ok}
+        one["--tools/--allow/--max-steps"] = bool(tools or allow) or max_steps != 10  # the tool loop: one model
+        one["-a/--attach"] = bool(attach)  # not compared across models yet (issue 19)
         fanout.refuse(overrides, side_by_side, {**one, "--show-reasoning": show_reasoning})
         fanout.fan_out(
             overrides,
@@ -171,47 +188,89 @@ def ask(
         return
     if retry and not resume:
         raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
-    if retry and (prompt or file):
+    if retry and (prompt or file or attach):
         raise UsageError("--retry sends the conversation's last question again; it takes no prompt")
+    atts = _attachments(attach, detail)
     status = render.Status(verbose)
     session, output = _open_session(
         overrides,
         cid,
         output,
         status,
+        resume=resume,
         log=not no_log,
         to_server=to_server,
         title=title,
-        resume=resume,
         show_reasoning=show_reasoning,
         budget=budget,
         tag=tag,
     )
-    if which is not None and session.profile.n > 1:
+    prof = session.profile
+    if which is not None and prof.n > 1:
         raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
     if retry and session.failed_turn is None and not any(m["role"] == "user" for m in session.messages):
         raise UsageError("nothing to retry yet")
-    text = None if retry else _question(session, prompt, file, given, output, status)
-    extra_body = output.extra_body() if output is not None else None
-    if dry_run:
-        _print_dry_run(session, text, max_cost=max_cost, extra_body=extra_body)
-        return
-    from .ask_output import print_turn
+    text = None if retry else _question(session, prompt, file, attach, atts, given, status)
+    if atts:
+        from ..attachments import capable
 
-    with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
-        print_turn(
-            session,
-            text,
-            status=status,
-            json_out=json_out,
-            raw=raw,
-            stream=not no_stream,
-            max_cost=max_cost,
-            extra_body=extra_body,
-            output=output,
-            partial_ok=partial_ok,
-            extract=which,
-        )
+        capable.check(prof, [a.kind for a in atts])  # exit 3 before anything is sent, or stored
+        _show_attachments(atts, prof.model, status)
+    if output is not None and output.kind == "json_object" and text is not None:
+        text, note = structured.with_json_hint(session, text)
+        if note:
+            status(note)
+    extra_body = output.extra_body() if output is not None else None
+    run = tool_run(session.profile, tools, allow, max_steps, warn=status.warn)  # None: no tools offered
+    if run is not None and dry_run:
+        extra_body = {**(extra_body or {}), "tools": run.definitions()}
+    try:
+        if dry_run:
+            _print_dry_run(session, text, max_cost=max_cost, extra_body=extra_body, attachments=atts)
+            return
+        from .ask_output import print_turn
+
+        with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
+            print_turn(
+                session,
+                text,
+                status=status,
+                json_out=json_out,
+                raw=raw,
+                stream=not no_stream,
+                max_cost=max_cost,
+                extra_body=extra_body,
+                output=output,
+                partial_ok=partial_ok,
+                extract=which,
+                tools=run,
+                attachments=atts,
+            )
+    finally:
+        if run is not None:
+            run.toolbox.close()  # the MCP servers stop here
+
+
+def _attachments(specs: list[str] | None, detail: str | None) -> list[Any]:
+    check_detail(detail)
+    if not specs:
+        return []
+    from ..attachments.detect import load_all
+
+    return load_all(specs, detail=detail)
+
+
+def _show_attachments(atts: list[Any], model: str, status: Any) -> None:
+    """-v: each attachment as ``{type, name, bytes, sha256, tokens}`` (never its bytes)."""
+    if not status.enabled:
+        return
+    from ..attachments import describe, parts
+
+    for a in atts:
+        d = describe.describe_attachment(a, parts.part(a), model)
+        tokens = "" if d["tokens"] is None else f" · {'~' if d.get('note') else ''}{d['tokens']:,} tokens"
+        sha = f" · sha256 {d['sha256'][:12]}" if d["sha256"] else ""
+        status(f"attached {d['name']}: {d['type']} · {d['bytes'] or 0:,} bytes{sha}{tokens}")
 
 
 def _output_spec(json_object: bool, schema: Path | None) -> Any:
@@ -267,30 +326,46 @@ def _open_session(
     return session, output
 
 
-def _question(session: Any, prompt: list[str] | None, files: Any, given: Any, output: Any, status: Any) -> str:
-    """The user message: the prompt (from arguments, files and stdin, through the profile's template),
-    with the word JSON added for ``--json-object`` if no message has it."""
-    from .. import structured
-    from ..prompt_input import profile_prompt, read_stdin
-
-    text, notes = profile_prompt(session.profile, prompt, files, read_stdin(), given)
-    for w in notes:
-        status.warn(w)
-    if output is not None and output.kind == "json_object":
-        text, note = structured.with_json_hint(session, text)
-        if note:
-            status(note)
-    return text
-
-
-def _print_dry_run(session: Any, text: str | None, *, max_cost: float | None, extra_body: Any) -> None:
+def _print_dry_run(
+    session: Any, text: str | None, *, max_cost: float | None, extra_body: Any, attachments: list[Any]
+) -> None:
     """``--dry-run``: the request as it would be sent (the failed question for ``--retry``), as JSON."""
     from .. import render
     from ..turn_records import dry_run_record
 
     failed = session.failed_turn["content"] if session.failed_turn else None
-    d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
+    d = session.dry_run(
+        text if text is not None else failed, max_cost=max_cost, extra_body=extra_body, attachments=attachments
+    )
     record = dry_run_record(d, session.profile)
+    if any(isinstance(m.get("content"), list) for m in record["body"].get("messages", [])):
+        from ..attachments.describe import without_bytes
+
+        body = record["body"]
+        record["body"] = {**body, "messages": without_bytes(body["messages"], session.profile.model)}
     if session.profile.prompt and text is not None:
         record["prompt"] = text  # the filled template, as the user message will carry it
     render.print_json(record)
+
+
+def _question(
+    session: Any,
+    prompt: list[str] | None,
+    files: Any,
+    attach: list[str] | None,
+    atts: list[Any],
+    given: Any,
+    status: Any,
+) -> str:
+    """The user message: the prompt (arguments, files, stdin) through the profile's template; "" when
+    attachments alone are the question."""
+    from ..prompt_input import profile_prompt, read_stdin
+
+    prof = session.profile
+    stdin_text = "" if attach and "-" in attach else read_stdin()
+    if atts and not (prompt or files or stdin_text or prof.prompt):
+        return ""  # the attachments alone are the question
+    text, notes = profile_prompt(prof, prompt, files, stdin_text, given)
+    for w in notes:
+        status.warn(w)
+    return text

@@ -1,13 +1,15 @@
 """How ``gptcli ask`` shows a turn: streamed as it arrives, or whole; JSON, extracted code, the status line.
 
-``print_turn`` runs the turn and prints it; ``_stream`` (shared with ``gptcli cmd``) drives
-the session's events into a printer, with the thinking shown or folded.
+``print_turn`` runs the turn (or a tool loop) and prints it; ``_stream`` (shared with
+``gptcli cmd``) drives the session's events into a printer, with the thinking shown or folded.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+from .tool_flags import show_tool_event
 
 
 def print_turn(
@@ -23,6 +25,8 @@ def print_turn(
     output: Any = None,
     partial_ok: bool = False,
     extract: str | None = None,
+    tools: Any = None,
+    attachments: list[Any] | None = None,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
@@ -41,17 +45,31 @@ def print_turn(
     multi = prof.n > 1
     live = not json_out and not multi and output is None and extract is None
     # One estimate: the figure -v, --dry-run and --json show is the same (issue 15).
-    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled or json_out}
-    gen = (
-        session.retry(**kwargs, extra_body=extra_body)
-        if text is None
-        else session.turn(text, **kwargs, extra_body=extra_body)
-    )
+    kwargs: dict[str, Any] = {
+        "stream": stream and not json_out,
+        "max_cost": max_cost,
+        "exact": status.enabled or json_out,
+    }
+    atts = attachments or None
+    if tools is not None:
+        from ..tools.loop import run_turn
+
+        gen = run_turn(session, text, tools, **kwargs, extra_body=extra_body, attachments=atts)
+    elif text is None:
+        gen = session.retry(**kwargs, extra_body=extra_body)
+    else:
+        gen = session.turn(text, **kwargs, extra_body=extra_body, attachments=atts)
     shown = _Thinking(prof.show_reasoning)
-    from ..errors import GptcliError, StreamBroken
+    from ..errors import GptcliError, StreamBroken, ToolStepsError
 
     try:
         turn, streamed = _stream(gen, status, markdown if live else None, shown, partial_ok=partial_ok)
+    except ToolStepsError as e:
+        if json_out and e.turn is not None:  # the calls made so far, for scripts
+            from ..turn_records import turn_record
+
+            render.print_json(turn_record(e.turn, prof))
+        raise
     except GptcliError as e:
         detail = render.detail_text(e) if status.verbose else None
         if detail:
@@ -75,16 +93,26 @@ def print_turn(
             whole.feed(c.text)
         whole.close()
     if json_out:
-        from ..turn_records import turn_record
-
-        record = turn_record(turn, prof)
-        if code is not None:
-            record["extract"] = code
-        render.print_json(record)
+        _print_record(turn, prof, attachments, code)
     elif multi:
         _print_choices(c.texts, markdown)
     status(_status_line(turn))
     return turn
+
+
+def _print_record(turn: Any, prof: Any, attachments: list[Any] | None, code: str | None) -> None:
+    """``--json``: the turn as a record, with what each attachment was counted at and the extracted code."""
+    from .. import render
+    from ..turn_records import turn_record
+
+    record = turn_record(turn, prof)
+    if attachments:  # what each one was counted at; never its bytes
+        from ..attachments import describe, parts
+
+        record["attachments"] = [describe.describe_attachment(a, parts.part(a), prof.model) for a in attachments]
+    if code is not None:
+        record["extract"] = code
+    render.print_json(record)
 
 
 def _print_choices(texts: tuple[str, ...], markdown: bool) -> None:
@@ -163,6 +191,7 @@ def _stream(
 
     thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
     printer: Any = None
+    step_break = False
     spinner = thinking.spinner
     try:
         while True:
@@ -187,7 +216,13 @@ def _stream(
                     if markdown is not None:
                         if printer is None:
                             printer = render.MarkdownStream() if markdown else render.PlainStream()
+                        elif step_break:  # a tool loop's earlier step said something: a paragraph apart
+                            printer.feed("\n\n")
+                        step_break = False
                         printer.feed(event.text)
+            else:
+                step_break = step_break or printer is not None
+                show_tool_event(event, status, spinner)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.
