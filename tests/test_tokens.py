@@ -646,6 +646,7 @@ def test_chunks_stay_bounded(corpora: dict[str, str]) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+@pytest.mark.slow  # 24 MB counted on both cores in a real process
 def test_count_file_memory_is_bounded(tmp_path: Path, corpora: dict[str, str]) -> None:
     """24 MB counted whole would need ~1 GB (a Python int per token); chunked it stays small."""
     path = tmp_path / "big.txt"
