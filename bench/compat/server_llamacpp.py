@@ -101,6 +101,17 @@ def own_checks() -> list[Check]:
     ]
 
 
+def n_ignored(rows: list[Check]) -> None:
+    """This server drops ``n``: one choice arrives, and gptcli should say so once (issue 15, item 4)."""
+    for r in rows:
+        if r.id in ("ask-n2-stream", "ask-n2-no-stream"):
+            r.title += "; a server that ignores n: one choice, one warning"
+            r.stdout = verdicts.fewer_choices(2)
+        elif r.id == "ask-json-n2":
+            r.title += "; a server that ignores n: a list of one, a note"
+            r.stdout = verdicts.fewer_choices(2, as_json=True)
+
+
 def unknown_model_answered(rows: list[Check]) -> None:
     """This server answers any model name with its one model: no error exists for gptcli to report."""
     for r in rows:
@@ -144,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = checks.common(long_reply=["--max-tokens", "400"])
     rows = checks.with_models(rows, ALIAS)
     unknown_model_answered(rows)
+    n_ignored(rows)
     at = next(i for i, r in enumerate(rows) if r.id.startswith("err-"))
     rows[at:at] = own_checks()
     cmd = [
