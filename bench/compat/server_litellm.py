@@ -195,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         "keys": "a proxy with a master key and no database answers any other key (and gptcli's placeholder) with "
         "400 `No connected db.` (type `no_db_connection`), not 401: gptcli reads that type as a refused key "
         "(exit 4, the server's text, and the variable the key came from or, with no key set, the unset one)",
+        "interruptions": "the SIGINT row once failed (exit 0 after the whole reply) and passed when run by hand. "
+        "Reproduced and explained: the run had been started in the background by a shell without job control, "
+        "so every gptcli it started inherited SIGINT ignored (SigIgn in /proc) and Python installed no "
+        "KeyboardInterrupt handler; chat passed because it sets its own SIGINT handler during a reply. Not the "
+        "proxy and not a gptcli bug (a command a script starts with `&` should ignore SIGINT); the harness now "
+        "gives gptcli SIGINT as from a terminal, and gptcli keeps a signal ignored at start ignored (`nohup`)",
         "n": "streamed, LiteLLM relays one `finish_reason`, for choice 0 only; gptcli takes a stream in which "
         "some choice finished and every other one sent its text as whole (docs/errors.md)",
     }
