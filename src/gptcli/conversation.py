@@ -6,20 +6,29 @@ to the store as it happens. It yields events (``Preflight``, ``Notice``, ``Delta
 and returns a ``Turn``; it never prints. History always carries the assistant's
 replies, so the model sees its own earlier answers. The server is reached through a
 ``backend.Backend``: the profile's (``client.backend_for``) unless one is passed in.
+The request itself (its body, the stream, interruption and errors) is ``sending``; the
+records a turn leaves (the log's reply fields, ``--json``) are ``turn_records``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import budget, client, prices, reasoning, spend, store, tokens
+from . import budget, client, prices, reasoning, sending, spend, store, tokens, turn_records
 from .backend import Backend
-from .errors import GptcliError, IncompleteReply, Interrupted, StreamBroken, UsageError
-from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn, redact_url
+from .errors import GptcliError, UsageError
+from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
+from .sending import Content, text_of
+
+# Moved out in the house split (issue 13); still importable from here for code written before it.
+from .structured import check_output as check_output
+from .structured import with_json_hint as with_json_hint
+from .turn_records import dry_run_record as dry_run_record
+from .turn_records import estimate_record as estimate_record
+from .turn_records import turn_record as turn_record
 
 Event = Preflight | Notice | Delta
 
@@ -82,7 +91,7 @@ class Session:
             s.messages.insert(0, {"role": "system", "content": profile.system})  # a foreign file
         last = conv.records[-1] if conv.records else None
         if last is not None and last.get("failed"):
-            s.failed_turn = {"content": str(last.get("content") or ""), "error": last.get("error")}
+            s.failed_turn = {"content": last.get("content") or "", "error": last.get("error")}
         if not log:
             return s
         try:
@@ -121,7 +130,7 @@ class Session:
 
     # -- one turn -------------------------------------------------------------------------
 
-    def request_messages(self, user_text: str | None) -> list[dict[str, Any]]:
+    def request_messages(self, user_text: Content | None) -> list[dict[str, Any]]:
         """The history plus ``user_text``; for None (``retry``), the history without its last reply."""
         if user_text is None:
             end = len(self.messages) - (1 if self.messages and self.messages[-1]["role"] == "assistant" else 0)
@@ -129,21 +138,21 @@ class Session:
         return [*self.messages, {"role": "user", "content": user_text}]
 
     def dry_run(
-        self, user_text: str, *, max_cost: float | None = None, extra_body: dict[str, Any] | None = None
+        self, user_text: Content, *, max_cost: float | None = None, extra_body: dict[str, Any] | None = None
     ) -> DryRun:
         messages = self.request_messages(user_text)
         pre = budget.check(self.profile, messages, exact=True, max_cost=max_cost, counter=self._counter())
         built = client.build_body(spend.sending(self.profile, pre), messages, stream=False)
         body = {**built.body, **(extra_body or {})}
-        request = self._backend().describe_request(self.profile, body)
+        request = self.current_backend().describe_request(self.profile, body)
         return DryRun(body, pre, (*pre.notes, *built.notes), self.profile.server_url, request)
 
-    def _backend(self) -> Backend:
+    def current_backend(self) -> Backend:
         return self.backend or client.backend_for(self.profile)
 
     def turn(
         self,
-        user_text: str | None,
+        user_text: Content | None,
         *,
         stream: bool = True,
         max_cost: float | None = None,
@@ -165,7 +174,7 @@ class Session:
 
     def _turn(
         self,
-        user_text: str | None,
+        user_text: Content | None,
         *,
         stream: bool = True,
         max_cost: float | None = None,
@@ -183,7 +192,7 @@ class Session:
         resend = user_text is None and self.failed_turn is not None
         if resend:
             assert self.failed_turn is not None
-            user_text = str(self.failed_turn["content"])
+            user_text = self.failed_turn["content"]
         messages, omitted = self.fit(self.request_messages(user_text))
         warnings: list[str] = []
         if omitted:
@@ -193,36 +202,21 @@ class Session:
         pre, reservation = spend.preflight(self.profile, messages, exact=exact, max_cost=max_cost, counter=counter)
         with spend.settling(reservation) as settle:
             return (
-                yield from self._send(user_text, messages, pre, warnings, omitted, stream, extra_body, settle, resend)
+                yield from sending.send_turn(
+                    self, user_text, messages, pre, warnings, omitted, stream, extra_body, settle, resend
+                )
             )
 
-    def _send(
-        self,
-        user_text: str | None,
-        messages: list[dict[str, Any]],
-        pre: Preflight,
-        warnings: list[str],
-        omitted: int,
-        stream: bool,
-        extra_body: dict[str, Any] | None,
-        settle: spend.Settle,
-        resend: bool = False,
-    ) -> Generator[Event, None, Turn]:
-        for w in warnings:
-            yield Notice(w, "warning")
-        yield pre
-        built = client.build_body(spend.sending(self.profile, pre), messages, stream=stream)
-        body = {**built.body, **(extra_body or {})}
-        key = client.api_key(self.profile)
-        notices = [*pre.notes, *built.notes]
-        for note in notices:
-            yield Notice(note)
+    def log_question(
+        self, user_text: Content | None, notes: tuple[str, ...], omitted: int, resend: bool
+    ) -> store.Writer | None:
+        """The question into the history and the log (a new file on the first turn), with the request's notes."""
         if user_text is not None and not self._meta.get("title"):
-            self._meta["title"] = make_title(user_text)
+            self._meta["title"] = make_title(text_of(user_text))
         fresh = self._writer is None
         writer = self._ensure_writer()
         if writer is not None:
-            for note in built.notes:
+            for note in notes:
                 writer.note(note, kind="parameter")
             if omitted:
                 writer.note(self._trim_text(omitted), kind="trim", omitted=omitted)
@@ -233,126 +227,19 @@ class Session:
                 writer.message("user", user_text)
             self.messages.append({"role": "user", "content": user_text})
             self.failed_turn = None  # a new question: an earlier failed one stays history
+        return writer
 
-        retried: list[str] = []
-        texts: dict[int, list[str]] = {}
-        thoughts: dict[int, list[str]] = {}  # reasoning that came in a field of its own
-        # The thinking is told apart from the answer as it streams (reasoning.py).
-        tags = self._tags()
-        splitters: dict[int, reasoning.Splitter] = {}
-        start = time.monotonic()
-        try:
-            gen = client.send(self.profile, body, key=key, notice=retried.append, backend=self._backend())
-            while True:
-                try:
-                    event = next(gen)
-                except StopIteration as stop:
-                    completion: Completion = stop.value
-                    break
-                for r in retried:
-                    notices.append(r)
-                    if writer is not None:
-                        writer.note(r, kind="parameter")
-                    yield Notice(r, "warning")
-                retried.clear()
-                texts.setdefault(event.index, []).append(event.text)
-                thoughts.setdefault(event.index, []).append(event.reasoning)
-                answer, thought = splitters.setdefault(event.index, reasoning.Splitter(tags)).feed(event.text)
-                if answer or event.reasoning or thought:
-                    yield Delta(answer, event.index, event.reasoning + thought)
-            for i, splitter in splitters.items():
-                answer, thought = splitter.finish()
-                if answer or thought:
-                    yield Delta(answer, i, thought)
-        except KeyboardInterrupt:
-            partial = _partial(texts, thoughts, self.profile.model, time.monotonic() - start, interrupted=True)
-            partial = self._separate(partial)
-            if not partial.text:
-                # No answer yet: no empty reply in the history (a retry resends the question);
-                # thinking that arrived is kept in the note.
-                if writer is not None:
-                    writer.note("interrupted before the reply began", kind="interrupted", **_thought(partial))
-                self._failed("interrupted before the reply began")
-                raise Interrupted("interrupted before the reply began") from None
-            settle(self._keep(partial, pre, body, writer, messages)[0])
-            if writer is None:  # --no-log: in this session's memory only, never on disk
-                raise Interrupted("interrupted; the partial reply was not saved (--no-log)") from None
-            raise Interrupted("interrupted; the partial reply was kept") from None
-        except GptcliError as e:
-            for r in retried:  # a second chance that failed too: still say what was tried
-                if writer is not None:
-                    writer.note(r, kind="parameter")
-                yield Notice(r, "warning")
-            if isinstance(e, IncompleteReply):
-                # Not an answer: kept in the log, marked incomplete, never history.
-                partial = self._separate(e.partial)
-                if writer is not None:
-                    if any(partial.texts):
-                        settle(self._keep(partial, pre, body, writer, messages, error=e, history=False)[0])
-                    else:
-                        self._error_note(writer, e, model=self.profile.model, tag=self.tag, **_thought(partial))
-                self._failed(e.message)  # no answer: the question leaves the context (issue 14)
-                raise
-            kept: dict[str, Any] = {}
-            if isinstance(e, StreamBroken):
-                partial = self._separate(e.partial)
-                if partial.in_reasoning:
-                    e = StreamBroken(f"{e.message} (cut off while the model was still reasoning)", partial)
-                if partial.text:
-                    settle(self._keep(partial, pre, body, writer, messages)[0])
-                    raise e from None
-                kept = _thought(partial)  # no answer: no empty reply in the history, the thinking in the note
-            if writer is not None:
-                self._error_note(writer, e, model=self.profile.model, tag=self.tag, **kept)
-            self._failed(e.message)
-            raise e from None
-        for r in retried:
-            notices.append(r)
-            if writer is not None:
-                writer.note(r, kind="parameter")
-            yield Notice(r, "warning")
-        completion = self._separate(completion)
-        if completion.in_reasoning:
-            cut = _cut_in_reasoning(completion)
-            notices.append(cut)
-            yield Notice(cut, "warning")
-        asked = int(body.get("n") or 1)
-        if len(completion.texts) < asked:
-            short = f"the server returned {len(completion.texts)} of {asked} choices"
-            notices.append(short)
-            if writer is not None:
-                writer.note(short, kind="choices", asked=asked, returned=len(completion.texts))
-            yield Notice(short, "warning")
-        if pre.capped and "length" in completion.finish_reasons:
-            capped = f"the reply stopped at the --max-cost cap of {pre.max_output:,} output tokens"
-            notices.append(capped)
-            if writer is not None:
-                writer.note(capped, kind="capped")
-            yield Notice(capped, "warning")
-        cost, estimated = self._keep(completion, pre, body, writer, messages)
-        settle(cost)
-        return Turn(self.conversation_id, completion, cost, pre, body, tuple(notices), estimated)
-
-    @staticmethod
-    def _error_note(writer: store.Writer, e: GptcliError, *, tag: str | None = None, **more: Any) -> None:
-        extra: dict[str, Any] = {"exit_code": int(e.exit_code), **more}
-        if tag:
-            extra["tag"] = tag  # billed to this project (gptcli usage --by tag)
-        if e.detail:
-            extra["detail"] = e.detail  # the server's whole answer (the message is one line)
-        writer.note(f"error: {e.message}", kind="error", **extra)
-
-    def _failed(self, error: str) -> None:
+    def mark_failed(self, error: str) -> None:
         """The question just sent got no reply: out of the context, kept for ``retry``."""
         if self.messages and self.messages[-1]["role"] == "user":
             self.failed_turn = {"content": self.messages.pop()["content"], "error": error}
 
-    def _tags(self) -> tuple[str, str] | None:
+    def reasoning_tags(self) -> tuple[str, str] | None:
         return reasoning.profile_tags(self.profile.parse_reasoning_tags, self.profile.reasoning_tags)
 
-    def _separate(self, completion: Completion) -> Completion:
+    def separate(self, completion: Completion) -> Completion:
         """The reply's thinking apart from its text, and its reasoning tokens counted if not reported."""
-        completion = reasoning.separate(completion, self._tags())
+        completion = reasoning.separate(completion, self.reasoning_tags())
         return reasoning.with_reasoning_tokens(completion, self._count_text)
 
     def _count_text(self, text: str) -> int:
@@ -361,7 +248,7 @@ class Session:
         except tokens.EncodingUnavailable:
             return tokens.approx_tokens([{"role": "assistant", "content": text}]) - tokens.approx_tokens([])
 
-    def _keep(
+    def keep_reply(
         self,
         completion: Completion,
         pre: Preflight,
@@ -390,38 +277,9 @@ class Session:
         if history:
             self.messages.append({"role": "assistant", "content": completion.text})
         if writer is not None:
-            extra: dict[str, Any] = {
-                "model": completion.model,
-                "finish_reason": completion.finish_reason,
-                "usage": usage.to_dict() if usage else None,
-                "estimated_prompt_tokens": pre.prompt_tokens,
-                "estimate_exact": pre.exact,
-                "estimated_cost": [pre.cost_min, pre.cost_max],
-                "cost": cost,
-                "latency": round(completion.latency, 4),
-            }
-            if estimated:
-                extra["cost_estimated"] = True
-            if self.tag:
-                extra["tag"] = self.tag
-            if pre.capped:
-                extra["max_output_cap"] = pre.max_output
-            if len(completion.texts) > 1:
-                extra["choices"] = list(completion.texts)
-                extra["finish_reasons"] = list(completion.finish_reasons)
-            if completion.incomplete:
-                extra["incomplete"] = True
-            if completion.interrupted:
-                extra["interrupted"] = True
-            if any(completion.reasonings):
-                extra["reasoning"] = completion.reasoning
-                if len(completion.reasonings) > 1:
-                    extra["reasonings"] = list(completion.reasonings)
-            if completion.in_reasoning:
-                extra["in_reasoning"] = True
-            if error is not None:  # a failed turn: the log says so, and history leaves it out
-                extra["failed"] = True
-                extra["error"] = error.message
+            extra = turn_records.reply_record(
+                completion, pre, cost=cost, estimated=estimated, tag=self.tag, error=error
+            )
             writer.message("assistant", completion.text, **extra)
         return cost, estimated
 
@@ -577,122 +435,9 @@ def make_title(text: str) -> str:
     return title_from(text)
 
 
-def _partial(
-    texts: dict[int, list[str]], thoughts: dict[int, list[str]], model: str, latency: float, *, interrupted: bool
-) -> Completion:
-    n = max(texts) + 1 if texts else 1
-    joined = tuple("".join(texts.get(i, [])) for i in range(n))
-    thought = tuple("".join(thoughts.get(i, [])) for i in range(n))
-    return Completion(
-        joined, (None,) * n, model, None, latency, incomplete=True, interrupted=interrupted, reasonings=thought
-    )
-
-
-def _thought(c: Completion) -> dict[str, Any]:
-    """The note fields for a reply that ended before its answer began: the thinking, if any."""
-    return {"reasoning": c.reasoning, "in_reasoning": True} if c.reasoning else {}
-
-
-def _cut_in_reasoning(c: Completion) -> str:
-    why = f" (finish: {c.finish_reason})" if c.finish_reason else ""
-    hint = "; raise max_tokens: it counts the thinking too" if c.finish_reason == "length" else ""
-    return f"the reply was cut off while the model was still reasoning{why}: there is no answer{hint}"
-
-
 def load_for_continue(ref: str | None) -> store.Conversation:
     """The conversation ``ask -c`` / ``chat --resume`` continue (shared with replay)."""
     return store.load(ref)
-
-
-# --- ask: the turn as a value (appended for the cli split; the cli only prints these) ---------
-
-
-def with_json_hint(session: Session, text: str) -> tuple[str, str | None]:
-    """OpenAI refuses json_object mode unless a message says "JSON": add it if none does.
-
-    Returns the text to send and, when the hint was added, a note saying so.
-    """
-    from . import structured
-
-    if structured.mentions_json(session.request_messages(text)):
-        return text, None
-    note = f"--json-object: added {structured.JSON_HINT!r} to the prompt (the API wants the word JSON)"
-    return f"{text}\n\n{structured.JSON_HINT}", note
-
-
-def check_output(turn: Turn, output: Any) -> Turn:
-    """The turn with each choice checked against ``output`` (and unfenced); InvalidOutputError (9) if one fails."""
-    import dataclasses
-
-    from . import structured
-    from .errors import InvalidOutputError
-
-    c = turn.completion
-    texts = []
-    for i, choice in enumerate(c.texts):
-        where = "the reply" if len(c.texts) == 1 else f"choice {i + 1}"
-        reason = c.finish_reasons[i] if i < len(c.finish_reasons) else None
-        try:
-            structured.check(choice, output, finish_reason=reason, where=where)
-        except InvalidOutputError as e:
-            kept = f"; it is kept in conversation {turn.conversation_id}" if turn.conversation_id else ""
-            raise InvalidOutputError(e.message + kept) from None
-        texts.append(structured.unfence(choice))
-    return dataclasses.replace(turn, completion=dataclasses.replace(c, texts=tuple(texts)))
-
-
-def estimate_record(pre: Preflight | None) -> dict[str, Any] | None:
-    """The preflight estimate as ``--json`` and ``--dry-run`` print it."""
-    if pre is None:
-        return None
-    return {
-        "prompt_tokens": pre.prompt_tokens,
-        "exact": pre.exact,
-        # Always filled: the tokenizer counted with, or "approximate" (no encoding could be loaded).
-        "encoding": pre.encoding or "approximate",
-        "cost_min": pre.cost_min,
-        "cost_max": pre.cost_max,
-        "context_window": pre.context_window,
-        "max_output_tokens": pre.max_output,
-        "capped": pre.capped,
-    }
-
-
-def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
-    """One turn as ``ask --json`` prints it."""
-    c = turn.completion
-    multi = len(c.texts) > 1 or profile.n > 1  # a list whenever n > 1 was asked, however many came
-    return {
-        "text": list(c.texts) if multi else c.text,
-        "model": c.model,
-        "profile": profile.name,
-        "finish_reason": list(c.finish_reasons) if multi else c.finish_reason,
-        "usage": c.usage.to_dict() if c.usage else None,
-        "cost": turn.cost,
-        "cost_estimated": turn.cost_estimated,
-        "estimate": estimate_record(turn.preflight),
-        "conversation_id": turn.conversation_id,
-        "latency": round(c.latency, 4),
-        "incomplete": c.incomplete,
-        "reasoning": list(c.reasonings) if multi and c.reasonings else c.reasoning,
-        "in_reasoning": c.in_reasoning,
-        "notes": list(turn.notices),
-    }
-
-
-def dry_run_record(d: DryRun, profile: Profile) -> dict[str, Any]:
-    """What ``ask --dry-run`` prints: the request as it would be sent, its estimate and notes."""
-    # The profile's own [headers] too, through settings() so credential values stay redacted.
-    headers = {"Authorization": "Bearer [redacted]", "Content-Type": "application/json"}
-    headers.update(profile.settings()["headers"])
-    return {
-        "method": "POST",
-        "url": redact_url(d.base_url.rstrip("/")) + "/chat/completions",
-        "headers": headers,
-        "body": d.body,
-        "estimate": estimate_record(d.preflight),
-        "notes": list(d.notes),
-    }
 
 
 def lock_conversation(path: Path) -> Any:

@@ -19,3 +19,16 @@ def clean(text: str, *, keep_newlines: bool = False) -> str:
     if not keep_newlines:
         text = text.replace("\n", " ")
     return _CONTROL.sub("", text)
+
+
+_C0_C1 = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # control characters other than newline and tab
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters (newlines and tabs kept): a reply's thinking, a stored line."""
+    return _C0_C1.sub("", text)
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character but newline and tab shown as ``\\xNN`` (code to copy)."""
+    return _C0_C1.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -290,7 +290,7 @@ class Writer:
         except OSError as e:  # a full disk: one clear line, not a traceback
             raise ConfigError(f"cannot write the conversation log {self.path}: {e.strerror}") from None
 
-    def message(self, role: str, content: str, **extra: Any) -> None:
+    def message(self, role: str, content: str | list[dict[str, Any]], **extra: Any) -> None:
         record: dict[str, Any] = {"v": VERSION, "type": "message", "role": role, "content": content, "time": now_iso()}
         record.update(extra)  # None stays: "cost": null says "price unknown"
         self._write(record)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidOutputError, UsageError
+from .models import Turn
 
 # OpenAI: json_schema.name must match ^[a-zA-Z0-9_-]{1,64}$.
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_-]+")
@@ -134,3 +135,36 @@ def spec_for(want_object: bool, schema: Path | None) -> OutputSpec | None:
     if schema is not None:
         return from_schema_file(schema)
     return json_object() if want_object else None
+
+
+# --- ask: the question and the turn (moved from conversation.py) ---------------------------
+
+
+def with_json_hint(session: Any, text: str) -> tuple[str, str | None]:
+    """OpenAI refuses json_object mode unless a message says "JSON": add it if none does.
+
+    ``session`` is a ``conversation.Session`` (its messages with ``text`` are checked).
+    Returns the text to send and, when the hint was added, a note saying so.
+    """
+    if mentions_json(session.request_messages(text)):
+        return text, None
+    note = f"--json-object: added {JSON_HINT!r} to the prompt (the API wants the word JSON)"
+    return f"{text}\n\n{JSON_HINT}", note
+
+
+def check_output(turn: Turn, output: OutputSpec) -> Turn:
+    """The turn with each choice checked against ``output`` (and unfenced); InvalidOutputError (9) if one fails."""
+    import dataclasses
+
+    c = turn.completion
+    texts = []
+    for i, choice in enumerate(c.texts):
+        where = "the reply" if len(c.texts) == 1 else f"choice {i + 1}"
+        reason = c.finish_reasons[i] if i < len(c.finish_reasons) else None
+        try:
+            check(choice, output, finish_reason=reason, where=where)
+        except InvalidOutputError as e:
+            kept = f"; it is kept in conversation {turn.conversation_id}" if turn.conversation_id else ""
+            raise InvalidOutputError(e.message + kept) from None
+        texts.append(unfence(choice))
+    return dataclasses.replace(turn, completion=dataclasses.replace(c, texts=tuple(texts)))

@@ -158,7 +158,7 @@ def summarize(conv: Conversation, mtime: float) -> dict[str, Any]:
         "completion_tokens": completion_tokens,
         "first_prompt": shorten(first or ""),
     }
-    for key in ("replay_of", "continued_from", "source"):
+    for key in ("replay_of", "continued_from", "source", "comparison"):
         if isinstance(meta.get(key), str):
             out[key] = meta[key]
     if incomplete:

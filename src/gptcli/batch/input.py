@@ -57,6 +57,7 @@ class Item:
     prompt: str | None
     messages: list[dict[str, Any]] | None = None
     overrides: dict[str, Any] | None = None
+    target: str | None = None  # ``batch --models``: the model of this copy of the item
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from .. import budget, prices, tokens
 from ..models import Completion, Notice, Profile
-from . import openai_batch, output, plan, runner
+from . import fanout, openai_batch, output, plan, runner
 from .input import Item, Source
 from .output import Existing, Summary
 from .plan import Options, Plan
@@ -31,7 +31,9 @@ class Batch:
         self.profile = profile
         self.opts = options
         self.input_ref = input_ref
-        self.source = Source(input_ref, options.format, options.column, options.template)
+        self.source: Any = Source(input_ref, options.format, options.column, options.template)
+        if options.models or options.sample is not None:
+            self.source = fanout.Expanded(self.source, options.models)
         self.existing = Existing()
         self.infos: dict[str, prices.ModelInfo] = {}
         self._counters: dict[tuple[str, str | None], budget.Counter] = {}
@@ -154,7 +156,7 @@ class Batch:
         """The items still to do (bad lines and --resume's done items left out)."""
         done = self.existing.done
         for entry in self.source.entries():
-            if isinstance(entry, Item) and output.key(entry.id) not in done:
+            if isinstance(entry, Item) and output.item_key(entry) not in done:
                 yield entry
 
     def profile_for(self, item: Item) -> Profile:

@@ -52,6 +52,21 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class ModelSummary:
+    """``batch --models``: one model's share of a run."""
+
+    model: str
+    done: int
+    failed: int
+    cost: float | None
+    latency: float = 0.0  # summed over its answered records
+    prompt_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "done": self.done, "failed": self.failed, "cost": self.cost}
+
+
+@dataclass(frozen=True)
 class Summary:
     total: int  # items this run set out to do
     done: int
@@ -64,6 +79,7 @@ class Summary:
     retries: int = 0
     interrupted: bool = False
     batch_ids: tuple[str, ...] = ()
+    models: tuple[ModelSummary, ...] = ()  # ``--models``: per model, in the order given
 
     @property
     def missing(self) -> int:
@@ -82,6 +98,7 @@ class Summary:
             "interrupted": self.interrupted,
             "output": self.output,
             "batch_ids": list(self.batch_ids),
+            **({"models": [m.to_dict() for m in self.models]} if self.models else {}),
         }
 
 
@@ -103,8 +120,21 @@ def key(ident: Any) -> Any:
     return ident if isinstance(ident, str | int) and not isinstance(ident, bool) else json.dumps(ident)
 
 
+def item_key(item: Item) -> Any:
+    """An item's key in the resume state: its id, and its model with ``--models``."""
+    return key(item.id) if item.target is None else (key(item.id), item.target)
+
+
+def record_key(rec: dict[str, Any]) -> Any:
+    """A record's key in the resume state (``item_key`` of the item it answers)."""
+    target = rec.get("target")
+    return key(rec["id"]) if not isinstance(target, str) else (key(rec["id"]), target)
+
+
 def _head(item: Item, no_input: bool) -> dict[str, Any]:
     rec: dict[str, Any] = {"id": item.id, "line": item.line}
+    if item.target is not None:
+        rec["target"] = item.target  # the --models entry, whatever name the server answers with
     if no_input:
         rec["input_sha256"] = input_hash(item.input)
     else:
@@ -220,6 +250,9 @@ class Tally:
     failed: int = 0
     cost: float = 0.0
     priced: bool = False
+    latency: float = 0.0  # seconds, summed over the answered records
+    prompt_tokens: int = 0  # summed over the answered records
+    by_model: dict[str, Tally] = field(default_factory=dict)  # ``--models``: per target
 
     def count(self, record: dict[str, Any]) -> None:
         if record.get("error") is None:
@@ -230,6 +263,22 @@ class Tally:
         if cost is not None:
             self.cost += cost
             self.priced = True
+        if isinstance(record.get("latency"), int | float):
+            self.latency += record["latency"]
+        usage = record.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+            self.prompt_tokens += usage["prompt_tokens"]
+        target = record.get("target")
+        if isinstance(target, str):
+            self.by_model.setdefault(target, Tally(0)).count({**record, "target": None})
+
+    def per_model(self, order: tuple[str, ...]) -> tuple[ModelSummary, ...]:
+        """Each model's share, in ``order`` (the --models order)."""
+        out = []
+        for m in order:
+            t = self.by_model.get(m, Tally(0))
+            out.append(ModelSummary(m, t.done, t.failed, t.cost if t.priced else None, t.latency, t.prompt_tokens))
+        return tuple(out)
 
 
 class Stop(Exception):
@@ -313,7 +362,7 @@ class Existing:
 
     def add(self, rec: dict[str, Any]) -> None:
         """Take in one record of the file."""
-        k = key(rec["id"])
+        k = record_key(rec)
         if rec.get("error") is None and "text" in rec:
             if k in self.done:
                 self.untidy = True
@@ -373,7 +422,7 @@ def tidy_output(path: Path) -> None:
     seen: set[Any] = set()
     with jsonl.replacing(path, mode=None) as out, open(path, "rb") as src:
         for raw, rec in _records(src):
-            if rec is None or rec.get("error") is not None or "text" not in rec or key(rec["id"]) in seen:
+            if rec is None or rec.get("error") is not None or "text" not in rec or record_key(rec) in seen:
                 continue
-            seen.add(key(rec["id"]))
+            seen.add(record_key(rec))
             out.write(raw if raw.endswith(b"\n") else raw + b"\n")

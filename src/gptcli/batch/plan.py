@@ -18,7 +18,7 @@ from .. import budget, client, prices
 from ..errors import UsageError
 from ..models import Notice, Profile
 from .input import Invalid, Item, Note
-from .output import input_hash, key, short_hash
+from .output import input_hash, item_key, short_hash
 
 if TYPE_CHECKING:
     from .job import Batch
@@ -53,6 +53,9 @@ class Options:
     max_cost: float | None = None
     via: str = "local"
     tag: str | None = None  # --tag: stored in every record
+    models: tuple[str, ...] = ()  # --models: every item on each of these models
+    sample: int | None = None  # --sample N: only N items (chosen evenly), on each model
+    seed: int | None = None  # which N (--seed)
 
     def check(self) -> None:
         """UsageError for flags that contradict each other or are out of range."""
@@ -69,6 +72,12 @@ class Options:
             raise UsageError("--resume needs the output file: -o FILE")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other")
+        if self.models and self.via != "local":
+            raise UsageError("--models runs locally", hint="drop --via openai-batch, or run one model per batch")
+        if len(set(self.models)) < len(self.models):
+            raise UsageError("--models names a model twice")
+        if self.sample is not None and (self.sample < 1 or self.resume or self.via != "local"):
+            raise UsageError("--sample takes N of 1 or more, locally, without --resume")
 
     def check_output(self, input_ref: str) -> None:
         """UsageError for an -o that cannot be written, is the input, or exists without --resume."""
@@ -224,7 +233,7 @@ def scan(job: Batch, *, exact: bool, report: bool) -> Plan:
         else:
             s.items += 1
             _unique(job, s, entry)
-            recorded = done.get(key(entry.id))
+            recorded = done.get(item_key(entry))
             if recorded is None:
                 _add(job, s, entry, exact)
                 continue
@@ -280,7 +289,7 @@ def _invalid(job: Batch, s: _Scan, entry: Invalid, report: bool) -> None:
 def _unique(job: Batch, s: _Scan, item: Item) -> None:
     """UsageError for an id seen before: its records could not tell the two items apart,
     and every --resume would stop on them."""
-    first = s.lines.setdefault(key(item.id), item.line)
+    first = s.lines.setdefault(item_key(item), item.line)
     if first != item.line:
         raise UsageError(
             f"{job.source.name}:{item.line}: id {item.id!r} again (first on line {first}); ids must be unique",

@@ -21,7 +21,7 @@ from ..errors import APIError, AuthError, BudgetError, GptcliError, UsageError
 from ..models import Notice, Profile
 from .input import Item
 from .limits import MAX_RETRY_AFTER, Limiter, backoff
-from .output import Progress, Sink, Stop, StreamSink, Summary, Tally, Writer, error_kind, key, tidy_output
+from .output import Progress, Sink, Stop, StreamSink, Summary, Tally, Writer, error_kind, item_key, tidy_output
 
 if TYPE_CHECKING:
     # Outcome moves to gptcli.models with the backend seam (issue 13, item 1); import it from there then.
@@ -78,6 +78,7 @@ def run(job: Batch, plan: Plan, out: IO[str] | None = None) -> Summary:
         output=plan.output,
         retries=runner.retries,
         interrupted=interrupted,
+        models=t.per_model(job.opts.models) if job.opts.models else (),
     )
 
 
@@ -168,7 +169,7 @@ class _Runner:
         for entry in self.job.source.entries():
             if not isinstance(entry, Item):
                 continue
-            if key(entry.id) in done:
+            if item_key(entry) in done:
                 since_yield += 1
                 if since_yield >= 2000:  # keep signals responsive while skipping
                     since_yield = 0

@@ -65,6 +65,8 @@ FileOpt = Annotated[
 
   gptcli ask -x "Write a bash function that dedups lines" > dedup.sh
 
+  gptcli ask -m gpt-4.1-mini -m gpt-4o "Explain CRDTs"     # both at once, compared
+
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
 another conversation with --cid ID (the old `-c ID` spelling is gone). To send a
@@ -78,7 +80,11 @@ command line moves it, and when only the environment points elsewhere, --to-serv
 regenerates the last reply.
 """
 )
-@sampling()
+@sampling(
+    several=True,
+    model_help="Model name (overrides the profile). Repeat to ask several models at once and compare.",
+    profile_help="Profile name (default: $GPTCLI_PROFILE or 'default'). Repeat to compare profiles.",
+)
 def ask(
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The prompt; stdin is appended after a blank line.", metavar="PROMPT")
@@ -119,6 +125,10 @@ def ask(
             metavar="FILE",
         ),
     ] = None,
+    side_by_side: Annotated[
+        bool,
+        typer.Option("--side-by-side", help="Comparing models on a terminal: the answers in columns, side by side."),
+    ] = False,
     partial_ok: Annotated[
         bool,
         typer.Option(
@@ -127,7 +137,7 @@ def ask(
     ] = False,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
-    from .. import continuing, conversation, render
+    from .. import continuing, conversation, render, structured
     from ..backends import retry_notice
     from ..prompt_input import profile_prompt, read_stdin
 
@@ -137,6 +147,30 @@ def ask(
     output = _output_spec(json_object, schema)
     given = parse_vars(var)
     resume = continue_ or cid is not None
+    if overrides.several or side_by_side:
+        from . import fanout
+
+        one = {"-c/--cid": resume, "--retry": retry, "-x/--extract": which is not None, "--partial-ok": partial_ok}
+        fanout.refuse(overrides, side_by_side, {**one, "--show-reasoning": show_reasoning})
+        fanout.fan_out(
+            overrides,
+            prompt=prompt,
+            files=file,
+            given=given,
+            output=output,
+            side_by_side=side_by_side,
+            json_out=json_out,
+            raw=raw,
+            stream=not no_stream,
+            dry_run=dry_run,
+            log=not no_log,
+            title=title,
+            max_cost=max_cost,
+            budget=budget,
+            tag=tag,
+            verbose=verbose,
+        )
+        return
     if retry and not resume:
         raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
     if retry and (prompt or file):
@@ -179,14 +213,16 @@ def ask(
         for w in notes:
             status.warn(w)
     if output is not None and output.kind == "json_object" and text is not None:
-        text, note = conversation.with_json_hint(session, text)
+        text, note = structured.with_json_hint(session, text)
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
     if dry_run:
         failed = session.failed_turn["content"] if session.failed_turn else None
         d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
-        record = conversation.dry_run_record(d, session.profile)
+        from ..turn_records import dry_run_record
+
+        record = dry_run_record(d, session.profile)
         if prof.prompt and text is not None:
             record["prompt"] = text  # the filled template, as the user message will carry it
         render.print_json(record)
@@ -239,7 +275,7 @@ def print_turn(
     With ``extract`` ("first" or "all") only the reply's code is printed, plain, once the
     reply is whole (``gptcli.extract``).
     """
-    from .. import conversation, render
+    from .. import render, structured
     from ..render import thinking
 
     prof = session.profile
@@ -267,7 +303,7 @@ def print_turn(
             sys.stdout.flush()
         raise
     if output is not None:
-        turn = conversation.check_output(turn, output)
+        turn = structured.check_output(turn, output)
     c = turn.completion
     if not shown.shown and c.reasoning:  # not streamed: the whole thinking, then the answer
         shown.show(c.reasoning)
@@ -281,7 +317,9 @@ def print_turn(
             whole.feed(c.text)
         whole.close()
     if json_out:
-        record = conversation.turn_record(turn, prof)
+        from ..turn_records import turn_record
+
+        record = turn_record(turn, prof)
         if code is not None:
             record["extract"] = code
         render.print_json(record)

@@ -206,6 +206,21 @@ def batch(
     ] = False,
     budget: BudgetOpt = None,
     tag: TagOpt = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models", help="Run every item on each of these models (A,B,...); a summary per model.", metavar="A,B"
+        ),
+    ] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample",
+            help="Run only N items, chosen evenly (--seed picks which), on each model;"
+            " project the whole file's cost and time.",
+            metavar="N",
+        ),
+    ] = None,
 ) -> None:
     """Send every prompt of a file, concurrently, with rate limits, retries and resume."""
     from .. import batch as batches
@@ -224,21 +239,41 @@ def batch(
         retries = prof.max_retries if set_in_profile else batches.DEFAULT_RETRIES
     file_opts = {**asdict(files), "extract": extract_mode(files.extract, files.extract_all)}
     del file_opts["extract_all"]
+    targets = _models(models, prof.model if sample is not None else None)
     more = {"retries": retries, "max_cost": mode.max_cost, "via": via, "tag": check_tag(tag)}
+    more |= {"models": targets, "sample": sample, "seed": overrides.seed}
     opts = batches.Options(**file_opts, **{**asdict(limits), **more})
     progress = render.BatchProgress(verbose=verbose)
     with batches.Batch(prof, source, opts) as job:
         try:
-            summary = _run(job, mode, via, progress)
+            if sample is not None:
+                from .batch_sample import run_sample
+
+                summary, projections = run_sample(job, mode, progress, sample)
+            else:
+                summary, projections = _run(job, mode, via, progress), None
         finally:
             progress.stop()
     if summary is None:
         return
     if mode.json_out:
-        render.print_json(summary.to_dict())
+        extra = {"projection": [p.to_dict() for p in projections]} if projections is not None else {}
+        render.print_json({**summary.to_dict(), **extra})
     else:
         progress.notice(render.batch_summary_text(summary), "note")
+        for line in render.batch_models_text(summary, projections):
+            progress.notice(line, "note")
     _raise_for(summary, resumable=files.output is not None)
+
+
+def _models(spec: str | None, default: str | None) -> tuple[str, ...]:
+    """``--models A,B`` as names (``default``: the one model a lone --sample runs on)."""
+    if spec is None:
+        return (default,) if default else ()
+    names = tuple(m.strip() for m in spec.split(",") if m.strip())
+    if not names:
+        raise UsageError("--models needs model names, e.g. --models gpt-4.1-mini,gpt-4o")
+    return names
 
 
 def _run(job: Any, mode: Mode, via: str, progress: Any) -> Any:

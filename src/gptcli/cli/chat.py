@@ -6,6 +6,7 @@ arguments, so a word after ``--resume`` (the old ``--resume ID`` spelling) is re
 with a hint instead of being taken as anything.
 """
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -93,8 +94,8 @@ def chat(
         if not (continue_ or cid is not None):
             session = conversation.Session.start(overrides.resolve(), log=not no_log, title=title)
             _adjust(session, show_reasoning, budget)
-            return chat_use_case.main(session, log=not no_log, raw=raw, options=options)
-        if cid is None and chat_use_case.on_terminal():
+            return _run(session, log=not no_log, raw=raw, options=options)
+        if cid is None and _on_terminal():
             cid = _pick()
             if cid is None:
                 return 0
@@ -102,7 +103,7 @@ def chat(
             cid, overrides.settings(), overrides.profile, log=not no_log, to_server=to_server, title=title
         )
         _adjust(c.session, show_reasoning, budget)
-        return chat_use_case.main(
+        return _run(
             c.session,
             conv=c.conv,
             log=not no_log,
@@ -134,3 +135,49 @@ def _pick() -> str | None:
         raise NotFoundError("no saved conversations yet", hint="start one with: gptcli ask or gptcli chat")
     chosen = pick_list.pick(rows)
     return None if chosen is None else str(chosen.get("path") or chosen["id"])
+
+
+def _on_terminal() -> bool:
+    """Whether chat runs interactively: stdin and stdout both terminals."""
+    from .. import render
+
+    return render.isatty(sys.stdin) and render.isatty(sys.stdout)
+
+
+def _run(
+    session: Any,
+    *,
+    conv: Any = None,
+    log: bool = True,
+    raw: bool = False,
+    options: Any = None,
+    resume_lines: int = 3,
+    notices: tuple[str, ...] | list[str] = (),
+) -> int:
+    """Run a chat: on a terminal when stdin and stdout are both ttys, else line by line.
+
+    A resumed chat (``conv``) on a terminal first reprints its last ``resume_lines`` exchanges.
+    """
+    from .. import render
+    from ..chat import COMMANDS, Chat, Frontend
+    from ..render.chat_screen import LineFrontend, TerminalFrontend, reprint
+
+    chat = Chat(session, options)
+    ui: Frontend
+    words = [f"/{name}" for name in COMMANDS]
+    if _on_terminal():
+        ui = TerminalFrontend(toolbar=chat.toolbar, words=words, history=log, raw=raw)
+    elif render.isatty(sys.stdin) and render.isatty(sys.stderr):  # gptcli chat | tee log
+        ui = TerminalFrontend(toolbar=chat.toolbar, words=words, history=log, raw=True, replies_piped=True)
+    else:
+        ui = LineFrontend(sys.stdin.buffer, verbose=chat.options.verbose)
+    if conv is not None:
+        for w in conv.warnings:
+            ui.warn(w)
+        for n in notices:
+            ui.warn(n)
+        if ui.interactive and resume_lines:
+            reprint(ui, conv.records, resume_lines)
+    if session.profile.prompt:
+        ui.warn(f"profile {session.profile.name!r} has a prompt template; chat sends messages as typed (it is for ask)")
+    return chat.run(ui)

@@ -220,13 +220,17 @@ class Overrides:
     params: dict[str, Any] | None = None
     base_url: str | None = None
     deadline: float | None = None
+    # Every -p and -m given where a command takes several (``sampling(several=True)``):
+    # ``profile`` and ``model`` are then the first of each, ``targets()`` all of them.
+    profiles: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
 
     def settings(self) -> dict[str, Any]:
         """The settings given (not ``profile``), as ``profiles.resolve`` takes them."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name != "profile" and value is not None:
+            if f.name not in ("profile", "profiles", "models") and value is not None:
                 out[f.name] = list(value) if f.name == "stop" else value
         return out
 
@@ -242,6 +246,36 @@ class Overrides:
         if model is not None and self.model is None:
             flags["model"] = model
         return profiles.resolve(self.profile or profile, flags)
+
+    @property
+    def several(self) -> bool:
+        """More than one -p or -m was given (a comparison)."""
+        return len(self.profiles) > 1 or len(self.models) > 1
+
+    def targets(self) -> list["Overrides"]:
+        """One Overrides per comparison target: each -p, or each -m with the one profile.
+
+        ``-m a -m b`` with one profile (or none) is that profile with each model; several
+        -p with one -m (or none) is each profile with that model. Several of both is
+        refused: which model goes with which profile would be a guess.
+        """
+        from dataclasses import replace
+
+        if len(self.profiles) > 1 and len(self.models) > 1:
+            raise UsageError(
+                "give several -m or several -p, not both", hint="one profile with each model: -p P -m A -m B"
+            )
+        pairs: list[tuple[str | None, str | None]] = (
+            [(p, self.model) for p in self.profiles]
+            if len(self.profiles) > 1
+            else [(self.profile, m) for m in self.models] or [(self.profile, self.model)]
+        )
+        seen: set[tuple[str | None, str | None]] = set()
+        for pair in pairs:
+            if pair in seen:
+                raise UsageError(f"{pair[1] if len(self.models) > 1 else pair[0]} is given twice")
+            seen.add(pair)
+        return [replace(self, profile=p, model=m, profiles=(), models=()) for p, m in pairs]
 
 
 def with_budget(profile: Any, spec: str | None) -> Any:
@@ -329,23 +363,38 @@ def sampling(
     n: bool = True,
     profile_help: str | None = None,
     model_help: str | None = None,
+    several: bool = False,
 ) -> Callable[[Any], Any]:
     """The ``-p`` flag and the 11 sampling flags, handed to the command as ``overrides: Overrides``.
 
     ``n=False`` leaves out ``-n`` (chat shows one reply); the help texts can be reworded
-    for a command where the flags mean more (replay's listing filters).
+    for a command where the flags mean more (replay's listing filters). ``several``:
+    -p and -m are repeatable (a comparison: ``Overrides.targets``).
     """
+    kind: Any = list[str] | None if several else str | None
     profile_opt: Any = ProfileOpt
     model_opt: Any = ModelOpt
-    if profile_help:
+    if profile_help or several:
         profile_opt = Annotated[
-            str | None,
-            typer.Option("--profile", "-p", help=profile_help, metavar="NAME", autocompletion=complete_profile),
+            kind,
+            typer.Option(
+                "--profile",
+                "-p",
+                help=profile_help or "Profile name (default: $GPTCLI_PROFILE or 'default').",
+                metavar="NAME",
+                autocompletion=complete_profile,
+            ),
         ]
-    if model_help:
+    if model_help or several:
         model_opt = Annotated[
-            str | None,
-            typer.Option("--model", "-m", help=model_help, metavar="MODEL", autocompletion=complete_model),
+            kind,
+            typer.Option(
+                "--model",
+                "-m",
+                help=model_help or "Model name (overrides the profile).",
+                metavar="MODEL",
+                autocompletion=complete_model,
+            ),
         ]
     params = [
         _param("profile", profile_opt),
@@ -363,7 +412,19 @@ def sampling(
         _param("deadline", DeadlineOpt),
     ]
 
-    def build(param: list[str] | None = None, stop: list[str] | None = None, **values: Any) -> Overrides:
+    def build(
+        param: list[str] | None = None,
+        stop: list[str] | None = None,
+        profile: Any = None,
+        model: Any = None,
+        **values: Any,
+    ) -> Overrides:
+        if several:
+            profiles, models = tuple(profile or ()), tuple(model or ())
+            values.update(profile=profiles[0] if profiles else None, model=models[0] if models else None)
+            values.update(profiles=profiles, models=models)
+        else:
+            values.update(profile=profile, model=model)
         return Overrides(params=parse_params(param), stop=tuple(stop) if stop else None, **values)
 
     return group("overrides", params, build)

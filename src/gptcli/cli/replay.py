@@ -93,8 +93,9 @@ _RERUN = [
 """
 )
 @sampling(
-    profile_help="Listing: only this profile. --rerun: the profile to use.",
-    model_help="Listing: only this model (globs: 'gpt-4o*'). --rerun: the model to use.",
+    profile_help="Listing: only this profile. --rerun: the profile to use (repeat: one re-run each).",
+    model_help="Listing: only this model (globs: 'gpt-4o*'). --rerun: the model to use (repeat: one re-run each).",
+    several=True,
 )
 @group("flags", _RERUN, Rerun)
 def replay(
@@ -112,6 +113,10 @@ def replay(
         str | None, typer.Option("--since", help="Listing: active since 7d, 12h, 30m, 2w or a date.")
     ] = None,
     grep: Annotated[str | None, typer.Option("--grep", help="Listing: only those containing TEXT (any case).")] = None,
+    comparison: Annotated[
+        str | None,
+        typer.Option("--comparison", help="Listing: only the conversations of this comparison (ask -m A -m B)."),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="Listing: at most N (default: 20 on a terminal, else all; 0: all).")
     ] = None,
@@ -142,6 +147,8 @@ def replay(
     if check or expect or junit:
         if not check:
             raise UsageError("--expect and --junit go with --check")
+        if overrides.several:
+            raise UsageError("--check takes one -p (and one -m)")
         from .replay_check import run_checks
 
         run_checks(
@@ -164,11 +171,13 @@ def replay(
     if ref is None and not last:
         if flags.on or rerun_only:
             raise UsageError("--rerun and its options need a conversation", hint="gptcli replay ID --rerun -m MODEL")
+        if overrides.several:
+            raise UsageError("the listing filters on one -p and one -m", hint="a glob: -m 'gpt-4o*'")
         filters = (overrides.profile, overrides.model, since, grep, limit)
-        show_listing(rp, render, *filters, as_json, status)
+        show_listing(rp, render, *filters, as_json, status, comparison=comparison)
         return
-    if since is not None or grep is not None or limit is not None:
-        raise UsageError("--since, --grep and --limit filter the listing; drop the id to list")
+    if since is not None or grep is not None or limit is not None or comparison is not None:
+        raise UsageError("--since, --grep, --comparison and --limit filter the listing; drop the id to list")
     conv = rp.load(ref, last=last)
     for w in conv.warnings:
         status.warn(w)
@@ -179,6 +188,11 @@ def replay(
         return
     if format_ not in (None, "json", "text"):
         raise UsageError("--rerun prints text, or JSON with --json")
+    if overrides.several:
+        from .replay_targets import rerun_targets
+
+        rerun_targets(rp, render, conv, overrides, flags, status, exact=verbose or flags.dry_run, json_out=as_json)
+        return
     plan_and_rerun(rp, render, conv, overrides, flags, status, exact=verbose or flags.dry_run, json_out=as_json)
 
 
@@ -257,6 +271,8 @@ def show_listing(
     limit: int | None,
     json_out: bool,
     status: Any,
+    *,
+    comparison: str | None = None,
 ) -> None:
     from ..render import tables
 
@@ -266,7 +282,12 @@ def show_listing(
     if limit is None:
         limit = 20 if tty and not json_out else 0
     filters = rp.Filters(
-        model=model, profile=profile, since=rp.parse_since(since) if since else None, grep=grep, limit=limit
+        model=model,
+        profile=profile,
+        since=rp.parse_since(since) if since else None,
+        grep=grep,
+        limit=limit,
+        comparison=comparison,
     )
     found = rp.listing(filters)
     for problem in found.problems[:3]:

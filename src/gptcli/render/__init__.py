@@ -21,7 +21,7 @@ from __future__ import annotations
 from ..models import usd
 from .code import print_code, terminal_safe
 from .markdown import CODE_LINES, MarkdownStream, print_markdown
-from .progress import BatchProgress, batch_plan_text, batch_summary_text
+from .progress import BatchProgress, batch_models_text, batch_plan_text, batch_summary_text
 from .safe import clean, clean_for
 from .tables import iter_rows, local_time, print_table
 from .text import (
@@ -46,6 +46,7 @@ __all__ = [
     "ReasoningStream",
     "Spinner",
     "Status",
+    "batch_models_text",
     "batch_plan_text",
     "batch_summary_text",
     "clean",

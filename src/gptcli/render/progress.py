@@ -59,6 +59,24 @@ def batch_summary_text(s: Any) -> str:
     return f"{head}: {', '.join(counts)} · {' · '.join(tail)} -> {s.output}"
 
 
+def batch_models_text(s: Any, projections: Any = None) -> list[str]:
+    """``--models``: a line per model (done, failed, cost); with ``--sample`` its projection."""
+    from .compare import one_line
+
+    lines = []
+    for m in s.models:
+        cost = usd(m.cost) if m.cost is not None else "cost unknown"
+        lines.append(f"{one_line(m.model)}: {m.done:,} done, {m.failed:,} failed · {cost}")
+    for p in projections or ():
+        cost = f"~{usd(p.cost)}" if p.cost is not None else "cost unknown"
+        secs = f"~{p.seconds:.1f} s" if p.seconds is not None else "time unknown"
+        lines.append(
+            f"{one_line(p.model)}: the whole file ({p.items:,} items) would cost {cost} and take {secs}"
+            f" (from {p.sampled:,} sampled)"
+        )
+    return lines
+
+
 class BatchProgress:
     """Batch progress on stderr: a live bar on a terminal (done, failed, rate, ETA, cost);
     elsewhere nothing, or with -v a plain line every few seconds. Notices print above

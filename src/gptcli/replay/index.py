@@ -21,7 +21,7 @@ from ..transcript import summarize
 
 _new = tuple.__new__
 
-INDEX_VERSION = 3  # 2: rows carry "title" and "failed", or "spend"; 3: all three
+INDEX_VERSION = 4  # 2: rows carry "title" and "failed", or "spend"; 3: all three; 4: "comparison"
 INDEX_NAME = "replay-index.json"
 
 

@@ -52,11 +52,17 @@ class Filters:
     since: str | None = None  # index timestamp (see parse_since)
     grep: str | None = None  # case-insensitive text in any message
     limit: int | None = None  # None or 0: all
+    comparison: str | None = None  # the comparison id shared by an ``ask -m A -m B`` (a prefix will do)
 
     def match(self, e: IndexEntry) -> bool:
         """Whether an ``ok`` entry passes every filter but ``grep`` (which needs the file)."""
         if self.profile is not None and e.profile != self.profile:
             return False
+        if self.comparison is not None:
+            if self.comparison not in e.row_json:  # most rows: no parsing
+                return False
+            if not str(json.loads(e.row_json).get("comparison") or "").startswith(self.comparison):
+                return False
         if self.since is not None and e.updated < self.since:
             return False
         if self.model is not None:
@@ -90,7 +96,7 @@ def listing(filters: Filters, index: Index | None = None) -> Listing:
     rows: list[str] = []
     more = False
     needle = filters.grep.casefold() if filters.grep else None
-    narrowed = filters.profile is not None or filters.since is not None or filters.model is not None
+    narrowed = any(x is not None for x in (filters.profile, filters.since, filters.model, filters.comparison))
     for _, name, e in ok:
         if narrowed and not filters.match(e):
             continue
