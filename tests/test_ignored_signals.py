@@ -80,3 +80,22 @@ def test_batch_under_nohup_survives_a_closed_terminal(server, tmp_path: Path) ->
     assert proc.returncode == 0, err
     assert len(read_jsonl(out)) == 12
     assert b"interrupted" not in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
+def test_chat_keeps_ignoring_a_signal_ignored_at_start(server, isolated: Path, sig: int) -> None:
+    server.enqueue(Reply(tokens=200, chunk_delay=0.01))
+    proc = helpers.spawn("chat", stdin=subprocess.PIPE, preexec_fn=ignoring(sig))
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(b"tell me a long story\n")
+        proc.stdin.flush()
+        wait_streaming(server)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)  # stdin closes: the chat ends after the reply
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "".join(markdown_tokens(200)).strip() in out.decode()
+    assert b"interrupted" not in err
