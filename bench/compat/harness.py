@@ -71,7 +71,8 @@ class Server:
     def chat_requests(self) -> int | None:
         if self.log is None or not self.log.exists():
             return None
-        return self.log.read_bytes().count(b"POST /v1/chat/completions")
+        # uvicorn's access-log lines only: a server's traceback can quote the path too
+        return self.log.read_bytes().count(b'"POST /v1/chat/completions HTTP')
 
 
 @dataclass

@@ -228,8 +228,13 @@ def one_line(message: str, limit: int = LINE_LIMIT) -> str:
     for candidate in clean(text, keep_newlines=True).split("\n"):
         candidate = candidate.strip()
         if candidate and not _TRACE_LINE.match(candidate):
-            line = candidate
-            break
+            if not line:
+                line = candidate
+                if not line.endswith(":"):
+                    break
+            else:  # "1 validation error:" says what, the next line says where: keep both
+                line = f"{line} {candidate}"
+                break
     line = _PATH.sub("[path]", line)
     line = re.sub(r"\s+", " ", line)
     if len(line) > limit:
