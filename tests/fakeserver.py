@@ -5,7 +5,9 @@ stdlib-only imitation of the OpenAI REST API that listens on 127.0.0.1 and
 records every request it receives.  It implements
 
 * ``POST /v1/chat/completions`` (plain JSON and SSE streaming, ``n``, ``stop``,
-  ``max_tokens``/``max_completion_tokens``, ``stream_options.include_usage``),
+  ``max_tokens``/``max_completion_tokens``, ``stream_options.include_usage``;
+  multi-part user messages, ``image_url``/``file``/``input_audio`` parts, are
+  accepted and recorded as sent, and the echo reply uses their text parts),
 * ``GET /v1/models`` and ``GET /v1/models/{id}``,
 * the Files API (``POST/GET /v1/files``, ``GET/DELETE /v1/files/{id}``,
   ``GET /v1/files/{id}/content``) and the Batches API (``POST/GET
@@ -145,6 +147,14 @@ class Reply:
     no_finish: bool | tuple[int, ...] = False
     #: Answer at most this many choices, whatever ``n`` asked for.
     choices: int | None = None
+    #: Tool calls the model makes (the first choice): ``{"name", "arguments"}``
+    #: (arguments a JSON string or an object; ``"id"`` optional). Streamed as
+    #: ``delta.tool_calls`` deltas, the arguments split across several chunks and
+    #: the calls interleaved by index; finish_reason becomes "tool_calls" unless
+    #: set otherwise. ``text`` (default "") may come before them.
+    tool_calls: list[JSON] | None = None
+    #: Stream every call at index 0, told apart only by its id (Ollama).
+    tool_calls_same_index: bool = False
 
 
 @dataclass(frozen=True)
@@ -391,6 +401,8 @@ class _Plan:
     usage: JSON
     reasoning: list[str] = field(default_factory=list)  # pieces of the thinking, every choice alike
     reasoning_field: str = "reasoning_content"
+    tool_calls: list[JSON] = field(default_factory=list)  # the first choice's, as wire dicts
+    tool_calls_same_index: bool = False
 
 
 def _cut_at_stop(pieces: list[str], stops: list[str]) -> tuple[list[str], bool]:
@@ -434,7 +446,8 @@ def plan_completion(body: JSON, reply: Reply) -> _Plan:
     elif reply.tokens is not None:
         base = markdown_tokens(reply.tokens)
     else:
-        base_text = reply.text if reply.text is not None else "echo: " + _last_user_text(messages)
+        echo = "" if reply.tool_calls else "echo: " + _last_user_text(messages)
+        base_text = reply.text if reply.text is not None else echo
         base = split_pieces(base_text)
 
     choices: list[tuple[list[str], str]] = []
@@ -451,9 +464,13 @@ def plan_completion(body: JSON, reply: Reply) -> _Plan:
             finish = "length"
         choices.append((pieces, finish))
 
+    calls = _wire_calls(reply.tool_calls or [])
+    if calls and reply.finish_reason == "stop":
+        choices[0] = (choices[0][0], "tool_calls")
     thought = split_pieces(reply.reasoning) if reply.reasoning else []
     prompt = estimate_prompt_tokens(messages)
     completion = sum(len(p) + len(thought) for p, _ in choices)
+    completion += sum(len(split_pieces(c["function"]["arguments"])) + 1 for c in calls)
     usage: JSON = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -479,7 +496,42 @@ def plan_completion(body: JSON, reply: Reply) -> _Plan:
         usage=usage,
         reasoning=thought,
         reasoning_field=reply.reasoning_field,
+        tool_calls=calls,
+        tool_calls_same_index=reply.tool_calls_same_index,
     )
+
+
+def _wire_calls(calls: list[JSON]) -> list[JSON]:
+    """``Reply.tool_calls`` as the wire carries them: ids given, arguments a JSON string."""
+    out = []
+    for k, call in enumerate(calls):
+        args = call.get("arguments", {})
+        args = args if isinstance(args, str) else json.dumps(args)
+        ident = call.get("id") or f"call_{uuid.uuid4().hex[:8]}_{k}"
+        out.append({"id": ident, "type": "function", "function": {"name": call["name"], "arguments": args}})
+    return out
+
+
+def _tool_call_deltas(plan: _Plan) -> list[JSON]:
+    """The first choice's calls as stream deltas: each call's head (id, type, name), then its
+    arguments in pieces of a few characters, the calls interleaved by index."""
+    heads: list[JSON] = []
+    tails: list[list[JSON]] = []
+    for k, call in enumerate(plan.tool_calls):
+        index = 0 if plan.tool_calls_same_index else k
+        fn = call["function"]
+        heads.append(
+            {"index": index, "id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": ""}}
+        )
+        args = fn["arguments"]
+        pieces = [args[i : i + 5] for i in range(0, len(args), 5)]
+        tails.append([{"index": index, "function": {"arguments": p}} for p in pieces])
+    if plan.tool_calls_same_index:  # one call after the other: only the id tells them apart
+        return [d for head, tail in zip(heads, tails, strict=True) for d in (head, *tail)]
+    out = list(heads)
+    for step in range(max((len(t) for t in tails), default=0)):
+        out.extend(t[step] for t in tails if step < len(t))
+    return out
 
 
 def completion_object(plan: _Plan) -> JSON:
@@ -494,10 +546,11 @@ def completion_object(plan: _Plan) -> JSON:
                 "index": i,
                 "message": {
                     "role": "assistant",
-                    "content": "".join(pieces),
+                    "content": "".join(pieces) if pieces or not (i == 0 and plan.tool_calls) else None,
                     "refusal": None,
                     "annotations": [],
                     **({plan.reasoning_field: "".join(plan.reasoning)} if plan.reasoning else {}),
+                    **({"tool_calls": plan.tool_calls} if i == 0 and plan.tool_calls else {}),
                 },
                 "logprobs": None,
                 "finish_reason": finish,
@@ -564,6 +617,8 @@ def stream_events(
                     yield _EXTRA, b'data: {"id": "chatcmpl-broken", "choices": [{\n\n'
     if malformed_sse and not sent_broken:
         yield _EXTRA, b"data: this is not json\n\n"
+    for delta in _tool_call_deltas(plan):
+        yield _CONTENT, choice(0, json.dumps({"tool_calls": [delta]}))
     for i, (_, finish) in enumerate(plan.choices):
         if no_finish is True or (isinstance(no_finish, tuple) and i in no_finish):
             continue
@@ -1128,6 +1183,13 @@ class FakeServer:
         """A snapshot of every request received so far, in arrival order."""
         with self._lock:
             return list(self._requests)
+
+    def user_parts(self, index: int = -1) -> list[Any]:
+        """The content parts of the last user message of chat request ``index`` ([] for plain text)."""
+        body = self.chat_requests()[index]
+        users = [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "user"]
+        content = users[-1].get("content") if users else None
+        return content if isinstance(content, list) else []
 
     def chat_requests(self) -> list[Any]:
         """Bodies of the POST /v1/chat/completions requests, in order."""

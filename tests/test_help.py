@@ -8,8 +8,15 @@ import pytest
 
 from gptcli.cli import SUMMARIES, app
 
-COMMANDS = ["ask", "chat", "count", "replay", "batch", "models", "usage", "cmd", "profiles"]
-EVERY_HELP = [[], *([c] for c in COMMANDS), ["profiles", "list"], ["profiles", "show"], ["profiles", "new"]]
+COMMANDS = ["ask", "chat", "count", "replay", "batch", "models", "usage", "cmd", "profiles", "tools"]
+EVERY_HELP = [
+    [],
+    *([c] for c in COMMANDS),
+    ["profiles", "list"],
+    ["profiles", "show"],
+    ["profiles", "new"],
+    ["tools", "list"],
+]
 
 
 def help_of(gptcli, *words: str, columns: int = 100) -> str:

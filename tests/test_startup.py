@@ -61,6 +61,7 @@ def test_light_commands_never_import_openai(tmp_path: Path, argv: tuple[str, ...
     code, stdout, modules = fresh(tmp_path, *argv, env={"OPENAI_API_KEY": ""})
     assert code == 0, stdout
     assert "openai" not in top(modules)
+    assert not top(modules) & {"mcp", "mcp_types", "uvicorn", "starlette"}  # the MCP SDK: only when a tool runs
     # (--dry-run loads gptcli.backends.openai to describe the request; the SDK itself stays out.)
     if "--help" in argv or "--version" in argv:
         assert not top(modules) & {"rich", "tiktoken", "genai_prices", "prompt_toolkit"}

@@ -126,7 +126,20 @@ class Counter:
     def count(self, messages: Messages) -> PromptCount:
         """The count of one request, with its exactness and encoding."""
         n = self.tokens(messages)
-        return PromptCount(n, self.exact, None if self.approximate else self.encoding)
+        exact = self.exact and not _approximate_parts(messages, self.model)
+        return PromptCount(n, exact, None if self.approximate else self.encoding)
+
+
+def _approximate_parts(messages: Messages, model: str) -> bool:
+    """An attachment counted by estimate: an unfetched URL, a PDF, audio (README "Attachments")."""
+    parts = [p for m in messages if isinstance(m.get("content"), list) for p in m["content"]]
+    if not any(isinstance(p, Mapping) and p.get("type") not in ("text", None) for p in parts):
+        return False
+    from .attachments.media import part_tokens
+
+    return any(
+        not part_tokens(p, model).exact for p in parts if isinstance(p, Mapping) and p.get("type") not in ("text", None)
+    )
 
 
 def count(profile: Profile, messages: Messages, warn: Callable[[str], None] | None = None) -> PromptCount:

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
-from . import chat_commands, chat_extras, conversation
+from . import chat_attach, chat_commands, chat_extras, conversation
 from .chat_quotes import unquote
 from .errors import AuthError, ConfigError, GptcliError, Interrupted, StreamBroken
 from .models import Turn
@@ -89,6 +89,7 @@ class Options:
     max_cost: float | None = None
     verbose: bool = False
     tag: str | None = None  # --tag: every reply of the session is billed to it in the log
+    tools: Any = None  # a tools.loop.ToolRun: every message runs the tool loop (issue 20)
 
 
 class Chat:
@@ -103,6 +104,7 @@ class Chat:
         self.terminating = False
         self._context: conversation.Context | None = None
         self.last_reasoning: str | None = None  # /reasoning shows it
+        self.attached: list[Any] = []  # /attach: what the next message carries (chat_attach)
 
     # -- running --------------------------------------------------------------------------
 
@@ -153,8 +155,20 @@ class Chat:
         if not text.strip():
             return True
         text = chat_extras.with_context(self, text)  # the !command outputs the user added
-        self._exchange(self.session.turn(text, **self._turn_options()))
+        attached = chat_attach.take(self)  # /attach: the next message carries it
+        self._exchange(self.turn(text, attached))
         return True
+
+    def turn(self, text: str | None, attachments: Any = None) -> Generator[Any, None, Turn]:
+        """One message (None: ``/retry``), through the tool loop when tools are offered;
+        ``attachments`` (``/attach``) go with it."""
+        if self.options.tools is not None:
+            from .tools.loop import run_turn
+
+            return run_turn(self.session, text, self.options.tools, **self._turn_options(), attachments=attachments)
+        if text is None:
+            return self.session.retry(**self._turn_options())
+        return self.session.turn(text, **self._turn_options(), attachments=attachments)
 
     def _turn_options(self) -> dict[str, Any]:
         return {"stream": self.options.stream, "max_cost": self.options.max_cost, "exact": self.options.verbose}
@@ -166,13 +180,15 @@ class Chat:
         try:
             with self._sigint_cancels():
                 try:
-                    turn = _drive(gen, view.event)
+                    turn = _drive(gen, _with_tools(view, self.ui))
                 finally:
                     view.close()
         except (Interrupted, KeyboardInterrupt) as e:
             if self.terminating or not self.ui.interactive:
                 raise Interrupted(str(e) or "interrupted") from None
-            if "partial reply" not in str(e):
+            if "during the call" in str(e):  # a tool loop's call: what ran is kept
+                self.ui.warn(str(e))
+            elif "partial reply" not in str(e):
                 self.ui.warn("interrupted before the reply began (/retry sends the question again)")
             elif self.session.log:
                 self.ui.warn("interrupted: the partial reply is kept, marked interrupted (/retry regenerates it)")
@@ -284,3 +300,22 @@ def _drive(gen: Generator[Any, None, Turn], on_event: Callable[[Any], None]) -> 
         # Let the session keep what arrived (it raises Interrupted) before we give up.
         gen.throw(KeyboardInterrupt())
         raise
+
+
+def _with_tools(view: Any, ui: Any) -> Callable[[Any], None]:
+    """The view's event handler, with a tool loop's events: the spinner stops before a call is
+    decided (the user may be asked); a finished call is a status line, or a warning when it
+    went wrong."""
+    from .tools.calls import ToolFinished
+    from .tools.loop import ToolRequested
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, ToolRequested):
+            view.spinner.stop()
+        elif isinstance(event, ToolFinished):
+            warning = event.record.warning()
+            ui.warn(warning) if warning is not None else ui.status(event.record.line())
+        else:
+            view.event(event)
+
+    return on_event

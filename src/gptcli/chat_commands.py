@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from . import chat_extras, profiles
+from . import chat_attach, chat_extras, profiles
 from .chat_quotes import unquote
 from .errors import GptcliError, UsageError
 from .models import Profile, usd
@@ -45,11 +45,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("", "this session's cost so far"),
     "save-profile": ("NAME [--force]", "save the current settings as a TOML profile"),
     **chat_extras.COMMANDS,  # /copy, /edit
+    **chat_attach.COMMANDS,  # /attach, /attachments, /detach
     "exit": ("", "leave (also /quit, exit, quit, 退出, 再见, Ctrl-D)"),
 }
 _ALIASES = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
-# Keys /set refuses: secrets and tables of them belong in a profile file.
-_NO_SET = frozenset({"headers", "api_key_cmd"})
+# Keys /set refuses: secrets and tables of them belong in a profile file (MCP servers too: commands, env).
+_NO_SET = frozenset({"headers", "api_key_cmd", "mcp"})
 _UNSET_WORDS = frozenset({"none", "null", "default", "off", "unset"})
 
 
@@ -179,7 +180,7 @@ def cmd_undo(chat: Chat, arg: str) -> None:
 def cmd_retry(chat: Chat, arg: str) -> None:
     if chat.session.failed_turn is None and not any(m["role"] == "user" for m in chat.session.messages):
         raise UsageError("nothing to retry yet")  # a command's mistake, not a failed turn
-    turn = chat._exchange(chat.session.retry(**chat._turn_options()))
+    turn = chat._exchange(chat.turn(None))
     if turn is not None:
         chat.failed = None
 
@@ -332,4 +333,7 @@ HANDLERS: dict[str, Callable[[Chat, str], None]] = {
     "save-profile": cmd_save_profile,
     "copy": chat_extras.cmd_copy,
     "edit": chat_extras.cmd_edit,
+    "attach": chat_attach.cmd_attach,
+    "attachments": chat_attach.cmd_attachments,
+    "detach": chat_attach.cmd_detach,
 }

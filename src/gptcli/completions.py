@@ -169,6 +169,20 @@ def complete_model(ctx: Any, incomplete: str) -> Items:
     return [(m, about) for m, about in seen.items() if m.startswith(prefix)]
 
 
+@_guard
+def complete_server(ctx: Any, incomplete: str) -> Items:
+    """The MCP servers of the profile (``-p``, else the active one), each with its command or URL."""
+    from . import profiles
+    from .tools.config import servers
+
+    name = None
+    while ctx is not None and not name:  # -p after `list`, or given to the group: `tools -p dev list`
+        name = (getattr(ctx, "params", None) or {}).get("profile")
+        ctx = getattr(ctx, "parent", None)
+    prof = profiles.resolve(name if isinstance(name, str) else None, {})
+    return [(s.name, s.shown) for s in servers(prof) if s.name.startswith(incomplete or "")]
+
+
 def _price_data_models(base_url: str | None) -> Items:
     """Chat models genai-prices knows for the server at ``base_url`` (None: OpenAI); cached per day."""
     from . import prices

@@ -97,11 +97,16 @@ def _resolve(name: str | None, flags: Mapping[str, Any], *, given: bool) -> Prof
         return dataclasses.replace(profiles.resolve(None, flags), name=name)
 
 
+# Never taken from the log: a key command, the tool servers (their secrets are redacted there) and
+# what may run without asking (a profile tightened since must not be loosened by an old conversation).
+_PROFILE_ONLY = frozenset({"api_key_cmd", "mcp", "tools"})
+
+
 def _restored_values(s: Saved, base: Profile, flags: Mapping[str, Any]) -> dict[str, Any]:
     defaults = Profile()
     values: dict[str, Any] = {}
     for key, value in s.settings.items():
-        if key in _SPECIAL or key in flags or key not in profiles.VALIDATORS or key == "api_key_cmd":
+        if key in _SPECIAL or key in flags or key not in profiles.VALIDATORS or key in _PROFILE_ONLY:
             continue
         if value is None:
             if getattr(defaults, key, 0) is None:

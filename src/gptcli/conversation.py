@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import budget, client, prices, reasoning, sending, spend, store, tokens, turn_records
+from .attachments import capable, parts, stash
 from .backend import Backend
 from .errors import GptcliError, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
@@ -67,6 +68,7 @@ class Session:
     _trim_window: int = 0
     _counters: dict[tuple[str, str | None], budget.Counter] = field(default_factory=dict, repr=False)
     _lock: Any = None  # filelock.Lock on the conversation being continued (issue 17 #6)
+    _names: dict[str, str] = field(default_factory=dict)  # this turn's attachments: sha256 -> name given
     backend: Backend | None = None  # None: the profile's (client.backend_for), looked up per turn
     # The last user message if its reply failed: history (it stays in the log, marked failed),
     # not context (never sent again) unless ``retry`` resends it.
@@ -91,7 +93,7 @@ class Session:
             s.messages.insert(0, {"role": "system", "content": profile.system})  # a foreign file
         last = conv.records[-1] if conv.records else None
         if last is not None and last.get("failed"):
-            s.failed_turn = {"content": last.get("content") or "", "error": last.get("error")}
+            s.failed_turn = {"content": stash.logged_content(last), "error": last.get("error")}
         if not log:
             return s
         try:
@@ -138,9 +140,15 @@ class Session:
         return [*self.messages, {"role": "user", "content": user_text}]
 
     def dry_run(
-        self, user_text: Content, *, max_cost: float | None = None, extra_body: dict[str, Any] | None = None
+        self,
+        user_text: Content,
+        *,
+        max_cost: float | None = None,
+        extra_body: dict[str, Any] | None = None,
+        attachments: Any = None,
     ) -> DryRun:
-        messages = self.request_messages(user_text)
+        messages = self.request_messages(parts.with_attachments(user_text, attachments))
+        capable.check_messages(self.profile, messages)
         pre = budget.check(self.profile, messages, exact=True, max_cost=max_cost, counter=self._counter())
         built = client.build_body(spend.sending(self.profile, pre), messages, stream=False)
         body = {**built.body, **(extra_body or {})}
@@ -158,15 +166,33 @@ class Session:
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
+        extra_prompt_tokens: int = 0,
+        continuing: bool = False,
+        attachments: Any = None,
     ) -> Generator[Event, None, Turn]:
         """``_turn`` with the conversation file locked: another gptcli continuing the same
-        conversation waits, so a question and its answer stay together in the file."""
+        conversation waits, so a question and its answer stay together in the file.
+
+        ``continuing``: no new question; the history (ending with tool results) is sent as
+        it is (a tool loop's next step). ``extra_prompt_tokens``: the tool definitions'.
+        ``attachments`` (``attachments.detect.Attachment``) go with ``user_text`` as content parts.
+        """
+        self._names = {a.sha256: a.name for a in attachments or () if a.sha256}  # for the log's references
+        user_text = parts.with_attachments(user_text, attachments)
         lock = None
         if self._lock is None and self._writer is not None:
             lock = lock_conversation(self._writer.path)
         try:
             return (
-                yield from self._turn(user_text, stream=stream, max_cost=max_cost, exact=exact, extra_body=extra_body)
+                yield from self._turn(
+                    user_text,
+                    stream=stream,
+                    max_cost=max_cost,
+                    exact=exact,
+                    extra_body=extra_body,
+                    extra_prompt_tokens=extra_prompt_tokens,
+                    continuing=continuing,
+                )
             )
         finally:
             if lock is not None:
@@ -180,6 +206,8 @@ class Session:
         max_cost: float | None = None,
         exact: bool = False,
         extra_body: dict[str, Any] | None = None,
+        extra_prompt_tokens: int = 0,
+        continuing: bool = False,
     ) -> Generator[Event, None, Turn]:
         """Send one user message with the whole history; keep the reply in the history.
 
@@ -189,17 +217,25 @@ class Session:
         and a note in the log. A turn that fails before any text arrives leaves its
         question out of the history (``failed_turn``); the log keeps it, marked failed.
         """
-        resend = user_text is None and self.failed_turn is not None
-        if resend:
+        resend = continuing or (user_text is None and self.failed_turn is not None)
+        if resend and not continuing:
             assert self.failed_turn is not None
             user_text = self.failed_turn["content"]
-        messages, omitted = self.fit(self.request_messages(user_text))
+        messages, omitted = self.fit(list(self.messages) if continuing else self.request_messages(user_text))
+        capable.check_messages(self.profile, messages)  # exit 3 before anything is sent (README "Attachments")
         warnings: list[str] = []
         if omitted:
             warnings.append(self._trim_text(omitted))
         counter = self._counter()
         counter.warn_to(warnings.append)
-        pre, reservation = spend.preflight(self.profile, messages, exact=exact, max_cost=max_cost, counter=counter)
+        pre, reservation = spend.preflight(
+            self.profile,
+            messages,
+            exact=exact,
+            max_cost=max_cost,
+            counter=counter,
+            extra_prompt_tokens=extra_prompt_tokens,
+        )
         with spend.settling(reservation) as settle:
             return (
                 yield from sending.send_turn(
@@ -221,10 +257,11 @@ class Session:
             if omitted:
                 writer.note(self._trim_text(omitted), kind="trim", omitted=omitted)
         if user_text is None:
-            self._withdraw_reply()
+            if not resend:  # resend without a question: a tool loop's next step, nothing to withdraw
+                self._withdraw_reply()
         else:
             if writer is not None and (fresh or not resend):  # a resent question is in the log already
-                writer.message("user", user_text)
+                writer.message("user", user_text, names=self._names)
             self.messages.append({"role": "user", "content": user_text})
             self.failed_turn = None  # a new question: an earlier failed one stays history
         return writer
@@ -275,13 +312,24 @@ class Session:
         if cost is not None:
             self.total_cost += cost
         if history:
-            self.messages.append({"role": "assistant", "content": completion.text})
+            reply: dict[str, Any] = {"role": "assistant", "content": completion.text}
+            if completion.tool_calls:  # a tool loop's step: the calls are answered by tool messages next
+                reply = {**reply, "content": completion.text or None, "tool_calls": list(completion.tool_calls)}
+            self.messages.append(reply)
         if writer is not None:
             extra = turn_records.reply_record(
                 completion, pre, cost=cost, estimated=estimated, tag=self.tag, error=error
             )
+            if completion.tool_calls:
+                extra["tool_calls"] = list(completion.tool_calls)
             writer.message("assistant", completion.text, **extra)
         return cost, estimated
+
+    def add_tool_result(self, message: dict[str, Any], fields: dict[str, Any]) -> None:
+        """A tool loop's tool message (the answer to one call) into the history and the log."""
+        self.messages.append(message)
+        if self._writer is not None:
+            self._writer.message("tool", str(message.get("content") or ""), **fields)
 
     def with_profile(self, profile: Profile) -> None:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""

@@ -25,7 +25,8 @@ class Item:
     tokens: int
     characters: int
     bytes: int
-    kind: str = "text"  # text | request (a chat request counted with the message overheads)
+    kind: str = "text"  # text | request (a chat request counted with the message overheads) | image | pdf | audio
+    note: str | None = None  # how an attachment was counted when not by a published rule
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Report:
                     "characters": i.characters,
                     "bytes": i.bytes,
                     "input_cost": self.input_cost(i.tokens),
+                    **({"note": i.note} if i.note else {}),
                 }
                 for i in self.items
             ],
@@ -97,9 +99,11 @@ def count_inputs(
     text: str | None = None,
     files: list[Path] | None = None,
     stdin_text: str | None = None,
+    attachments: list[Any] | None = None,
 ) -> Report:
     encoding, exact = tokens.encoding_name(profile.model, profile.encoding)
     items: list[Item] = []
+    warnings: list[str] = []
     if text:
         items.append(_text_item("text", text, profile))
     if stdin_text:
@@ -110,9 +114,33 @@ def count_inputs(
         n = tokens.count_file(path, profile.model, profile.encoding)
         chars, size = _chars_of_file(path)
         items.append(Item(str(path), n, chars, size))
+    if attachments:
+        items.extend(_attachment_items(profile, attachments, warnings))
     if not items:
-        raise UsageError("nothing to count: pass text, -f FILE, --messages FILE, --conversation ID or pipe stdin")
-    return Report(profile.model, encoding, exact, tuple(items), _info(profile))
+        raise UsageError(
+            "nothing to count: pass text, -f FILE, -a FILE, --messages FILE, --conversation ID or pipe stdin"
+        )
+    return Report(profile.model, encoding, exact, tuple(items), _info(profile), tuple(warnings))
+
+
+def _attachment_items(profile: Profile, attachments: list[Any], warnings: list[str]) -> list[Item]:
+    """Each attachment as the request will carry it, counted by its rule (``attachments.media``)."""
+    from .attachments import capable, media, parts
+    from .errors import ConfigError
+
+    try:
+        capable.check(profile, [a.kind for a in attachments])
+    except ConfigError as e:
+        warnings.append(str(e).replace("; nothing was sent", ""))
+    items = []
+    for a in attachments:
+        if a.kind == "text":
+            items.append(_text_item(a.name, (a.data or b"").decode("utf-8"), profile))
+            continue
+        counted = media.part_tokens(parts.part(a), profile.model)
+        n = counted.tokens + (tokens.count_text(counted.text, profile.model, profile.encoding) if counted.text else 0)
+        items.append(Item(a.name, n, len(counted.text), a.size, a.kind, counted.note))
+    return items
 
 
 def _text_item(source: str, text: str, profile: Profile) -> Item:
@@ -172,6 +200,6 @@ def count_conversation(profile: Profile, ref: str | None) -> Report:
         messages.insert(0, {"role": "system", "content": profile.system})
     encoding, exact = tokens.encoding_name(profile.model, profile.encoding)
     n = tokens.count_messages(messages, profile.model, profile.encoding)
-    text = "".join(m["content"] for m in messages)
+    text = "".join(store.content_text(m["content"]) for m in messages)  # attachments: their text parts
     item = Item(f"conversation {conv.id}", n, len(text), len(text.encode("utf-8", "surrogatepass")), "request")
     return Report(profile.model, encoding, exact, (item,), _info(profile), tuple(conv.warnings))

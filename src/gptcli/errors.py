@@ -11,13 +11,15 @@ is the only place that turns them into stderr text and an exit status::
     ├── AuthError               4  missing or rejected API key
     ├── RateLimitError          5  429 / quota, after the retries
     ├── NetworkError            6  connection, timeout, 5xx
-    │   └── StreamBroken        6  the stream broke mid-reply (carries the partial reply)
-    │       └── IncompleteReply 6  the server ended the reply without a finish_reason
+    │   ├── StreamBroken        6  the stream broke mid-reply (carries the partial reply)
+    │   │   └── IncompleteReply 6  the server ended the reply without a finish_reason
+    │   └── ToolServerError     6  an MCP server did not start, stopped, or did not answer in time
     ├── BudgetError             7  the call could cost more than --max-cost
     ├── ContextLengthError      8  the request does not fit the context window
     ├── InvalidOutputError      9  --json-object / --schema reply is not valid
     ├── BatchFailedError       10  some batch items failed (the rest are written)
     ├── ChecksFailed           11  replay --check: some cases did not meet their expectations
+    ├── ToolStepsError         12  the tool loop hit --max-steps before a final answer
     ├── Interrupted           130  Ctrl-C / SIGTERM; what was received is kept
     └── APIError                1  a server answer no other class covers (e.g. a 400)
 
@@ -29,7 +31,7 @@ whole text (shown with -v and written to the log); the message is one line.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import Completion
@@ -48,6 +50,7 @@ class ExitCode(IntEnum):
     INVALID_OUTPUT = 9
     BATCH_FAILED = 10
     CHECKS_FAILED = 11
+    TOOL_STEPS = 12
     INTERRUPTED = 130
 
 
@@ -109,6 +112,11 @@ class IncompleteReply(StreamBroken):
     """
 
 
+class ToolServerError(NetworkError):
+    """An MCP server (gptcli.tools) did not start, stopped, or did not answer in time: one line
+    naming the server and the last line it wrote on stderr; ``detail`` has the rest (-v)."""
+
+
 class BudgetError(GptcliError):
     exit_code = ExitCode.BUDGET
 
@@ -127,6 +135,16 @@ class BatchFailedError(GptcliError):
 
 class ChecksFailed(GptcliError):
     exit_code = ExitCode.CHECKS_FAILED
+
+
+class ToolStepsError(GptcliError):
+    """The model still called tools when ``--max-steps`` requests had been made: no final answer.
+
+    ``turn`` is the loop so far (its calls, its cost), for ``--json``.
+    """
+
+    exit_code = ExitCode.TOOL_STEPS
+    turn: Any = None  # a models.Turn
 
 
 class Interrupted(GptcliError):

@@ -45,6 +45,18 @@ def redact_url(text: str | None) -> str | None:
     return _USERINFO.sub(hide, text)
 
 
+def _redact_server(table: dict[str, Any]) -> dict[str, Any]:
+    """An ``[mcp.servers.NAME]`` table as it may be shown or logged: the values of env, headers
+    and their ``*_cmd`` commands are ``[redacted]`` (their names stay), a URL's password ``***``."""
+    out = dict(table)
+    for key in ("env", "headers", "env_cmd", "headers_cmd"):
+        if key in out:
+            out[key] = dict.fromkeys(out[key], "[redacted]")
+    if "url" in out:
+        out["url"] = redact_url(out["url"])
+    return out
+
+
 # Keys of a profile that are request parameters (sent to the API when set).
 SAMPLING_KEYS = (
     "temperature",
@@ -115,8 +127,14 @@ class Profile:
     # the generic reasoning row, ``false`` the plain one. Unset: found from the model name.
     reasoning: bool | None = None
     family: str | None = None
+    # What the model takes as input (text, image, pdf, audio); unset: models.dev's answer
+    # (gptcli.attachments.capable). For local and aliased models the data does not know.
+    modalities: tuple[str, ...] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # Tools (issue 20, gptcli.tools.config): {"servers": {NAME: {command|url, ...}}} and [tools].
+    mcp: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, Any] = field(default_factory=dict)
     # key -> where its value came from ("flag", "env GPTCLI_MODEL", "profiles/coder.toml:3", "default")
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -151,6 +169,8 @@ class Profile:
                 value = {k: ("[redacted]" if _SECRET_HEADER.search(k) else v) for k, v in value.items()}
             elif f.name == "base_url":
                 value = redact_url(value)  # a password in the URL is a secret too
+            elif f.name == "mcp" and value:
+                value = {"servers": {n: _redact_server(t) for n, t in value.get("servers", {}).items()}}
             out[f.name] = value
         return out
 
@@ -183,6 +203,9 @@ class Completion:
     # Each choice's thinking, apart from its text (() when none; see reasoning.py).
     reasonings: tuple[str, ...] = ()
     in_reasoning: bool = False  # cut off while still thinking: no answer began
+    # The first choice's tool calls, as the wire carries them back to the server:
+    # ``{"id", "type": "function", "function": {"name", "arguments"}}`` (issue 20).
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     @property
     def text(self) -> str:
@@ -293,6 +316,10 @@ class Turn:
     request: dict[str, Any]
     notices: tuple[str, ...] = ()
     cost_estimated: bool = False  # the server sent no usage: priced from counted tokens
+    # A tool loop (issue 20): every call made on the way (``CallRecord.to_dict``), and how
+    # many requests it took; the completion is the final answer, its usage the loop's sum.
+    tool_calls: tuple[dict[str, Any], ...] | None = None
+    steps: int = 1
 
 
 def usd(x: float | None) -> str:

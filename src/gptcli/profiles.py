@@ -24,6 +24,7 @@ from typing import Any
 from . import settings
 from .errors import ConfigError, NotFoundError, UsageError
 from .models import Price, Profile
+from .tools import config as tools_config
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ALIASES = {"stop_sequences": "stop"}
@@ -212,6 +213,15 @@ def _family(v: Any) -> str:
     return str(v)
 
 
+_MODALITIES = ("text", "image", "pdf", "audio")
+
+
+def _modalities(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x in _MODALITIES for x in v):
+        raise ValueError(f"must be a list of: {', '.join(repr(m) for m in _MODALITIES)}")
+    return tuple(v)
+
+
 def _backend(v: Any) -> str:
     from . import backends
 
@@ -255,8 +265,11 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "token_limit_param": _token_param,
     "reasoning": _boolean,
     "family": _family,
+    "modalities": _modalities,
     "params": _table,
     "headers": _headers,
+    "mcp": tools_config.parse_mcp,
+    "tools": tools_config.parse_tools,
 }
 PROFILE_KEYS = frozenset(VALIDATORS) | {"extends"}
 assert PROFILE_KEYS - {"extends"} <= {f.name for f in fields(Profile)}
@@ -360,7 +373,7 @@ def read_file(pf: ProfileFile) -> dict[str, tuple[Any, str]]:
 
 
 def _line_of(lines: list[str], key: str) -> int | None:
-    pattern = re.compile(rf"^\s*(\[\s*)?[\"']?{re.escape(key)}[\"']?\s*(=|\])")
+    pattern = re.compile(rf"^\s*(\[\s*)?[\"']?{re.escape(key)}[\"']?\s*(=|\]|\.)")
     for i, line in enumerate(lines, start=1):
         if pattern.match(line):
             return i
@@ -381,6 +394,8 @@ def _merge(base: dict[str, tuple[Any, str]], top: dict[str, tuple[Any, str]]) ->
             merged = dict(out[key][0])
             merged.update(value)
             out[key] = (merged, src)
+        elif key in ("mcp", "tools") and key in out:
+            out[key] = (tools_config.merge(key, out[key][0], value), src)
         elif key == "price" and key in out:
             old: Price = out[key][0]
             new = Price(**{f.name: getattr(value, f.name) or getattr(old, f.name) for f in fields(Price)})
@@ -504,7 +519,7 @@ def write_user_profile(name: str, table: dict[str, Any], *, force: bool = False)
     if path.exists() and not force:
         raise UsageError(f"{display_path(path)} exists", hint="use --force to replace it")
     directory.mkdir(parents=True, exist_ok=True)
-    # A key command or headers may carry a credential: then the file is the user's alone.
-    private = bool(table.get("api_key_cmd") or table.get("headers"))
+    # A key command, headers or MCP servers (their env) may carry a credential: then the file is the user's alone.
+    private = bool(table.get("api_key_cmd") or table.get("headers") or table.get("mcp"))
     atomic_write(path, tomli_w.dumps(table), mode=0o600 if private else 0o644)
     return path

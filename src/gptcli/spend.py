@@ -39,17 +39,39 @@ def preflight(
     max_cost: float | None = None,
     counter: budget.Counter | None = None,
     info: prices.ModelInfo | None = None,
+    extra_prompt_tokens: int = 0,
 ) -> tuple[Preflight, Reservation | None]:
-    """``budget.check`` of one request, inside the shared budget when there is one."""
+    """``budget.check`` of one request, inside the shared budget when there is one.
+
+    ``extra_prompt_tokens``: what the request carries besides its messages (a tool loop's
+    tool definitions, counted by the caller).
+    """
     if not profile.budget:
-        return budget.check(profile, messages, exact=exact, max_cost=max_cost, counter=counter, info=info), None
+        pre = budget.check(
+            profile,
+            messages,
+            exact=exact,
+            max_cost=max_cost,
+            counter=counter,
+            info=info,
+            extra_prompt_tokens=extra_prompt_tokens,
+        )
+        return pre, None
     from .ledger import Ledger, parse_budget
 
     cap = parse_budget(profile.budget)
 
     def fit(left: float) -> tuple[Preflight, float]:
         limit = left if max_cost is None else min(max_cost, left)
-        pre = budget.check(profile, messages, exact=exact, max_cost=limit, counter=counter, info=info)
+        pre = budget.check(
+            profile,
+            messages,
+            exact=exact,
+            max_cost=limit,
+            counter=counter,
+            info=info,
+            extra_prompt_tokens=extra_prompt_tokens,
+        )
         return pre, pre.cost_max or 0.0
 
     pre, ident = Ledger().reserve(cap, fit)

@@ -63,7 +63,8 @@ class Conversation:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """The messages as the API takes them (role and content, name when set).
+        """The messages as the API takes them (role and content, name when set; a tool loop's
+        assistant ``tool_calls`` and the tool messages' ``tool_call_id``).
 
         A user message whose reply failed (``"failed"``, set by ``load``) is history, not
         context: it is left out.
@@ -73,8 +74,18 @@ class Conversation:
             if r.get("failed"):
                 continue
             m: dict[str, Any] = {"role": r["role"], "content": r.get("content") or ""}
+            if r.get("attachments"):  # the stored bytes back as content parts (README "Attachments")
+                from .attachments import stash
+
+                m["content"], missing = stash.join(m["content"], r["attachments"])
+                self.warnings.extend(w for w in missing if w not in self.warnings)
             if r.get("name"):
                 m["name"] = r["name"]
+            if r["role"] == "assistant" and isinstance(r.get("tool_calls"), list) and r["tool_calls"]:
+                m["tool_calls"] = r["tool_calls"]  # a tool loop's step: its calls are answered next
+                m["content"] = m["content"] or None
+            elif r["role"] == "tool":
+                m["tool_call_id"] = str(r.get("tool_call_id") or "")
             out.append(m)
         return out
 
@@ -264,6 +275,11 @@ def _from_openai(path: Path, rows: list[tuple[int, dict[str, Any]]], warnings: l
     return Conversation(path.stem, path, meta, records, warnings)
 
 
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the text parts of multi-part content."""
+    return _content_text(content)
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -290,7 +306,15 @@ class Writer:
         except OSError as e:  # a full disk: one clear line, not a traceback
             raise ConfigError(f"cannot write the conversation log {self.path}: {e.strerror}") from None
 
-    def message(self, role: str, content: str | list[dict[str, Any]], **extra: Any) -> None:
+    def message(self, role: str, content: str | list[Any], names: dict[str, str] | None = None, **extra: Any) -> None:
+        """Append a message; multi-part content keeps its text here and its attachments in the
+        stash, referred to by hash (``names``: sha256 -> the name the user gave)."""
+        if isinstance(content, list):
+            from .attachments import stash
+
+            content, refs = stash.split(content, names)
+            if refs:
+                extra = {"attachments": refs, **extra}
         record: dict[str, Any] = {"v": VERSION, "type": "message", "role": role, "content": content, "time": now_iso()}
         record.update(extra)  # None stays: "cost": null says "price unknown"
         self._write(record)

@@ -244,6 +244,12 @@ class Message:
     error: str | None = None  # why it failed
     interrupted: bool = False
     reasoning: str | None = None  # a reasoning model's thinking, kept apart from the content
+    # A tool loop (issue 20): an assistant step's calls (``tool {json arguments}``), and a
+    # tool message's tool and how the call went (``ok``, ``refused``, ...).
+    calls: tuple[str, ...] = ()
+    tool: str | None = None
+    tool_status: str | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the log's references (README "Attachments")
 
 
 def messages(conv: Conversation) -> list[Message]:
@@ -267,9 +273,33 @@ def messages(conv: Conversation) -> list[Message]:
                 str(r["error"]) if r.get("failed") and r.get("error") else None,
                 bool(r.get("interrupted")),
                 r["reasoning"] if isinstance(r.get("reasoning"), str) and r["reasoning"] else None,
+                _calls(r.get("tool_calls")),
+                str(r["tool"]) if r["role"] == "tool" and r.get("tool") else None,
+                _tool_status(r) if r["role"] == "tool" else None,
+                tuple(a for a in r.get("attachments") or () if isinstance(a, dict)),
             )
         )
     return out
+
+
+def _calls(calls: Any) -> tuple[str, ...]:
+    """An assistant record's ``tool_calls`` as ``name arguments`` lines (the wire names)."""
+    if not isinstance(calls, list):
+        return ()
+    out = []
+    for c in calls:
+        fn = c.get("function") if isinstance(c, dict) else None
+        if isinstance(fn, dict):
+            out.append(f"{fn.get('name') or '?'} {' '.join(str(fn.get('arguments') or '{}').split())}")
+    return tuple(out)
+
+
+def _tool_status(r: dict[str, Any]) -> str:
+    status = str(r.get("status") or "ok")
+    if status == "ok" and r.get("is_error"):
+        status = "error"
+    duration = r.get("duration")
+    return status + (f", {duration:.2f} s" if isinstance(duration, int | float) and status in ("ok", "error") else "")
 
 
 # --- a re-run -------------------------------------------------------------------------------
@@ -285,6 +315,7 @@ class OldTurn:
     usage: dict[str, Any] | None = None
     cost: float | None = None
     latency: float | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the question's, as the log refers to them
 
 
 def old_turns(conv: Conversation) -> list[OldTurn]:
@@ -292,7 +323,7 @@ def old_turns(conv: Conversation) -> list[OldTurn]:
     turns: list[OldTurn] = []
     for m in messages(conv):
         if m.role == "user":
-            turns.append(OldTurn(m.content, None))
+            turns.append(OldTurn(m.content, None, attachments=m.attachments))
         elif m.role == "assistant" and turns:
             turns[-1] = replace(turns[-1], text=m.content, model=m.model, usage=m.usage, cost=m.cost, latency=m.latency)
     return turns

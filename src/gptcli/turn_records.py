@@ -107,6 +107,7 @@ def turn_record(turn: Turn, profile: Profile) -> dict[str, Any]:
         "reasoning": list(c.reasonings) if multi and c.reasonings else c.reasoning,
         "in_reasoning": c.in_reasoning,
         "notes": list(turn.notices),
+        **({"tool_calls": list(turn.tool_calls), "steps": turn.steps} if turn.tool_calls is not None else {}),
     }
 
 

@@ -77,6 +77,10 @@ def set_summaries(app: Any, summaries: dict[str, str]) -> None:
     for name, info in _commands(app):
         if name in summaries:
             info.short_help = summaries[name]
+    for group in app.registered_groups:  # "tools list": a sub-command whose name another group uses too
+        for name, info in _commands(group.typer_instance):
+            if f"{group.name} {name}" in summaries:
+                info.short_help = summaries[f"{group.name} {name}"]
     for group in app.registered_groups:
         if group.name in summaries:
             group.short_help = summaries[group.name]

@@ -54,7 +54,7 @@ def completion_from_dict(data: dict[str, Any]) -> Completion:
     if isinstance(values.get("usage"), dict):
         usage_fields = {f.name for f in fields(Usage)}
         values["usage"] = Usage(**{k: v for k, v in values["usage"].items() if k in usage_fields})
-    for name in ("texts", "finish_reasons"):
+    for name in ("texts", "finish_reasons", "reasonings", "tool_calls"):
         if name in values:
             values[name] = tuple(values[name])
     return Completion(**values)

@@ -43,6 +43,9 @@ class Reply:
     model: str | None = None  # the model the server names (default: the body's)
     broken: str | None = None  # a stream that breaks after its chunks: the StreamBroken message
     reasoning: str = ""  # thinking in a field of its own (reasoning_content), streamed before the text
+    # Tool calls the model makes: ``(name, arguments)`` pairs (arguments a JSON string or
+    # an object) or whole wire dicts; finish_reason then defaults to "tool_calls".
+    tool_calls: tuple[Any, ...] = ()
 
     @property
     def pieces(self) -> tuple[str, ...]:
@@ -50,10 +53,28 @@ class Reply:
 
     def completion(self, body: dict[str, Any], *, incomplete: bool = False) -> Completion:
         text = "".join(self.pieces) if self.chunks is not None else self.text
-        reason = None if incomplete else self.finish_reason
+        calls = self.wire_calls()
+        finish = "tool_calls" if calls and self.finish_reason == "stop" else self.finish_reason
+        reason = None if incomplete else finish
         model = self.model or str(body.get("model", ""))
         thought = (self.reasoning,) if self.reasoning else ()
-        return Completion((text,), (reason,), model, self.usage, 0.0, incomplete=incomplete, reasonings=thought)
+        return Completion(
+            (text,), (reason,), model, self.usage, 0.0, incomplete=incomplete, reasonings=thought, tool_calls=calls
+        )
+
+    def wire_calls(self) -> tuple[dict[str, Any], ...]:
+        import json
+
+        from .tool_deltas import wire_call
+
+        out = []
+        for k, call in enumerate(self.tool_calls):
+            if isinstance(call, dict):
+                out.append(call)
+                continue
+            name, args = call
+            out.append(wire_call(f"call_{k}", name, args if isinstance(args, str) else json.dumps(args)))
+        return tuple(out)
 
 
 Item = Reply | GptcliError

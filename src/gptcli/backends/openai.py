@@ -40,6 +40,7 @@ from . import openai_wire as wire
 from .classify import classify
 from .hints import connection_hint
 from .openai_wire import describe_exception, error_fields, scrub
+from .tool_deltas import ToolCallParts, message_calls
 
 if TYPE_CHECKING:
     import openai
@@ -232,6 +233,7 @@ def _consume(
     texts: dict[int, list[str]] = {}  # by choice index: only the choices that arrived
     thoughts: dict[int, list[str]] = {}  # reasoning in a field of its own, by choice index
     reasons: dict[int, str] = {}
+    calls = ToolCallParts()  # the first choice's tool calls, assembled by index (issue 20)
     usage: Usage | None = None
     model = body["model"]
 
@@ -245,6 +247,7 @@ def _consume(
             time.monotonic() - start,
             incomplete=incomplete,
             reasonings=tuple("".join(thoughts.get(i, [])) for i in order),
+            tool_calls=calls.calls(),
         )
 
     try:
@@ -264,6 +267,8 @@ def _consume(
                     parts.append(content)
                 if content or thought:
                     yield Delta(content or "", i, thought)
+                if i == 0 and choice.delta is not None and choice.delta.tool_calls:
+                    calls.feed(choice.delta.tool_calls)
                 if choice.finish_reason:
                     reasons[i] = choice.finish_reason
     except (KeyboardInterrupt, GeneratorExit):
@@ -329,6 +334,7 @@ def _from_response(resp: Any, model: str, latency: float) -> Completion:
         _usage(resp.usage) if getattr(resp, "usage", None) else None,
         latency,
         reasonings=tuple(wire.reasoning_field(c.message) for c in choices),
+        tool_calls=message_calls(choices[0].message) if choices else (),
     )
     why = wire.incomplete_choices(completion, len(choices))
     if why:

@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..models import BatchResult, Completion, Profile, Usage
 from .classify import Classified, classify
+from .tool_deltas import message_calls
 
 
 def describe_exception(e: BaseException) -> str:
@@ -272,6 +273,7 @@ def completion_from_dict(data: Any, model: str, latency: float) -> Completion:
         _usage_from_dict(data.get("usage")),
         latency,
         reasonings=tuple(thoughts) if any(thoughts) else (),
+        tool_calls=message_calls(ordered[0].get("message")) if ordered else (),
     )
     why = incomplete_choices(completion, len(texts))
     if why:

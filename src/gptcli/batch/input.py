@@ -30,7 +30,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,6 +58,7 @@ class Item:
     messages: list[dict[str, Any]] | None = None
     overrides: dict[str, Any] | None = None
     target: str | None = None  # ``batch --models``: the model of this copy of the item
+    attach: tuple[str, ...] = ()  # --attach-column: paths (relative to the input file) or URLs
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,7 @@ def read(
     *,
     column: str | None = None,
     template: Template | None = None,
+    attach_column: str | None = None,
 ) -> Iterator[Entry]:
     """The items of ``stream`` in order, with invalid lines and notes in between.
 
@@ -116,15 +118,35 @@ def read(
     from a CSV header) raise ``UsageError`` before the first item.
     """
     if fmt == "txt":
-        if column is not None:
-            raise UsageError("--column needs a CSV, TSV or JSONL input (or --format csv)")
+        if column is not None or attach_column is not None:
+            option = "--column" if column is not None else "--attach-column"
+            raise UsageError(f"{option} needs a CSV, TSV or JSONL input (or --format csv)")
         if template is not None and set(template.fields) - {"text"}:
             unknown = sorted(set(template.fields) - {"text"})[0]
             raise UsageError(f"--template: {{{unknown}}} is not a field of a text file; each line is {{text}}")
         return _read_txt(stream, template)
     if fmt == "jsonl":
-        return _read_jsonl(stream, column or "prompt", template)
-    return _read_csv(stream, "\t" if fmt == "tsv" else ",", column, template)
+        return _with_attachments(_read_jsonl(stream, column or "prompt", template), attach_column, None)
+    return _read_csv(stream, "\t" if fmt == "tsv" else ",", column, template, attach_column)
+
+
+def _with_attachments(entries: Iterator[Entry], key: str | None, header: list[str] | None) -> Iterator[Entry]:
+    """Each item with the attachments its ``key`` field names (a path or URL; in JSONL also a list)."""
+    if key is None:
+        yield from entries
+        return
+    if header is not None and key not in header:
+        raise UsageError(f"--attach-column {key!r} is not in the CSV header ({', '.join(header)})")
+    for e in entries:
+        if not isinstance(e, Item) or not isinstance(e.input, dict):
+            yield e
+            continue
+        value = e.input.get(key)
+        specs = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        if value is not None and not all(isinstance(v, str) for v in specs):
+            yield Invalid(e.line, f"{key!r} must be a path or URL (or, in JSONL, a list of them)")
+            continue
+        yield replace(e, attach=tuple(s.strip() for s in specs if s.strip()))
 
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -271,7 +293,9 @@ def _has_surrogates(values: list[str]) -> bool:
     return False
 
 
-def _read_csv(stream: IO[bytes], delimiter: str, column: str | None, template: Template | None) -> Iterator[Entry]:
+def _read_csv(
+    stream: IO[bytes], delimiter: str, column: str | None, template: Template | None, attach: str | None = None
+) -> Iterator[Entry]:
     # A prompt cell may be long; the csv module's default cap is 128 KiB.
     csv.field_size_limit(1 << 30)
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
@@ -299,7 +323,7 @@ def _read_csv(stream: IO[bytes], delimiter: str, column: str | None, template: T
         if len(header) != 1:
             raise UsageError(f"--column NAME is needed to pick the prompt column ({shown}), or use --template")
         column = header[0]
-    return _csv_rows(reader, header, column, template)
+    return _with_attachments(_csv_rows(reader, header, column, template), attach, header)
 
 
 def _csv_rows(reader: Any, header: list[str], column: str | None, template: Template | None) -> Iterator[Entry]:
@@ -340,11 +364,14 @@ def _csv_rows(reader: Any, header: list[str], column: str | None, template: Temp
 class Source:
     """One run's input: a path, or "-" for stdin, read as ``Entry`` values."""
 
-    def __init__(self, ref: str, fmt: str | None, column: str | None, template: str | None) -> None:
+    def __init__(
+        self, ref: str, fmt: str | None, column: str | None, template: str | None, attach_column: str | None = None
+    ) -> None:
         self.ref = ref
         self.name = "stdin" if ref == "-" else ref
         self.format = detect_format(self.name, fmt)
         self.column = column
+        self.attach_column = attach_column
         self.template = Template(template) if template is not None else None
         self._spool: Path | None = None
         if ref != "-":
@@ -376,4 +403,6 @@ class Source:
 
     def entries(self) -> Iterator[Entry]:
         with self._open() as stream:
-            yield from read(stream, self.format, column=self.column, template=self.template)
+            yield from read(
+                stream, self.format, column=self.column, template=self.template, attach_column=self.attach_column
+            )

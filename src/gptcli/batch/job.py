@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import IO, Any
 
 from .. import budget, prices, tokens
@@ -31,9 +32,10 @@ class Batch:
         self.profile = profile
         self.opts = options
         self.input_ref = input_ref
-        self.source: Any = Source(input_ref, options.format, options.column, options.template)
+        self.source: Any = Source(input_ref, options.format, options.column, options.template, options.attach_column)
         if options.models or options.sample is not None:
             self.source = fanout.Expanded(self.source, options.models)
+        self._checked: set[tuple[str, frozenset[str]]] = set()  # (model, kinds) a capability check passed
         self.existing = Existing()
         self.infos: dict[str, prices.ModelInfo] = {}
         self._counters: dict[tuple[str, str | None], budget.Counter] = {}
@@ -174,14 +176,32 @@ class Batch:
                 self._profiles[cache_key] = prof
         return prof
 
-    @staticmethod
-    def messages(item: Item, prof: Profile) -> list[dict[str, Any]]:
+    def messages(self, item: Item, prof: Profile) -> list[dict[str, Any]]:
         if item.messages is not None:
             if prof.system and not any(m.get("role") in ("system", "developer") for m in item.messages):
                 return [{"role": "system", "content": prof.system}, *item.messages]
             return item.messages
-        user = {"role": "user", "content": item.prompt}
+        user = {"role": "user", "content": self._content(item, prof)}
         return [{"role": "system", "content": prof.system}, user] if prof.system else [user]
+
+    def _content(self, item: Item, prof: Profile) -> Any:
+        """The prompt, with the item's attachments as content parts (README "Attachments")."""
+        if not item.attach:
+            return item.prompt
+        from ..attachments import capable, detect, parts
+
+        base = Path(self.input_ref).resolve().parent if self.input_ref != "-" else Path.cwd()
+        from ..errors import UsageError
+
+        try:
+            atts = [detect.load(spec, base=base, detail=self.opts.detail) for spec in item.attach]
+        except UsageError as e:
+            raise UsageError(f"{self.source.name}:{item.line}: {e.message}", hint=e.hint) from None
+        kinds = frozenset(a.kind for a in atts)
+        if (prof.model, kinds) not in self._checked:
+            capable.check(prof, kinds)  # ConfigError (3) while planning: before anything is sent
+            self._checked.add((prof.model, kinds))
+        return parts.content(item.prompt or "", atts)
 
     def info(self, prof: Profile) -> prices.ModelInfo:
         """Price and window of the item's model (``prices.info_for``: the profile's own

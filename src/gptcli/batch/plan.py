@@ -39,6 +39,8 @@ class Options:
     output: Path | None = None  # None: records go to the ``out`` stream (stdout)
     format: str | None = None
     column: str | None = None
+    attach_column: str | None = None  # a column (or JSONL key) of attachments: paths or URLs
+    detail: str | None = None  # --detail for the attached images
     template: str | None = None
     extract: str | None = None  # "first" / "all": each record gets an "extract" field (gptcli.extract)
     strict: bool = False

@@ -96,7 +96,7 @@ def _root(
 # The commands register themselves on ``app`` when imported; the order is --help's order
 # (the everyday commands first; Typer lists the ``profiles`` group after them).
 from . import ask, chat, count, replay, batch, models, usage, cmd  # noqa: E402, I001
-from . import profiles  # noqa: E402
+from . import profiles, tools  # noqa: E402
 from .options import METAVARS_BY_FLAG, METAVARS_BY_TYPE  # noqa: E402
 
 # Whole one-line summaries for the command list (Click would cut the docstrings' with "...").
@@ -113,13 +113,29 @@ SUMMARIES = {
     "list": "List every profile (a broken one with its error).",
     "show": "Show a profile's settings and where each one came from.",
     "new": "Create a user profile and print its path.",
+    "tools": "List the tools of a profile's MCP servers.",
+    "tools list": "List every tool of every MCP server, with its description.",
 }
 compat.set_summaries(app, SUMMARIES)
 compat.examples_unwrapped(app)
 compat.uniform_metavars(app, METAVARS_BY_FLAG, METAVARS_BY_TYPE)
 compat.plain_argument_usage()
 
-__all__ = ["app", "ask", "batch", "chat", "cmd", "count", "main", "models", "profiles", "replay", "run", "usage"]
+__all__ = [
+    "app",
+    "ask",
+    "batch",
+    "chat",
+    "cmd",
+    "count",
+    "main",
+    "models",
+    "profiles",
+    "replay",
+    "run",
+    "tools",
+    "usage",
+]
 
 
 def _sigterm(signum: int, frame: Any) -> None:

@@ -14,9 +14,11 @@ import typer
 from ..errors import UsageError
 from . import app
 from .options import (
+    AttachOpt,
     BudgetOpt,
     CidOpt,
     ContinueOpt,
+    DetailOpt,
     ExtractAllOpt,
     ExtractOpt,
     MaxCostOpt,
@@ -30,12 +32,14 @@ from .options import (
     ToServerOpt,
     VarOpt,
     VerboseOpt,
+    check_detail,
     check_tag,
     extract_mode,
     parse_vars,
     sampling,
     with_budget,
 )
+from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt, show_tool_event, tool_run
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -67,6 +71,12 @@ FileOpt = Annotated[
 
   gptcli ask -m gpt-4.1-mini -m gpt-4o "Explain CRDTs"     # both at once, compared
 
+  gptcli ask -p dev --tools fs --allow 'fs.*' --max-steps 5 --json "Which files define a CLI?"
+
+  gptcli ask -a screenshot.png "What is wrong in this UI?"
+
+  curl -s https://example.com/cat.jpg | gptcli ask -a - "Describe it"
+
 -c/--continue takes no value: `ask -c 2024 was a good year` continues the last
 conversation with "2024 was a good year", wherever -c stands among the words. Name
 another conversation with --cid ID (the old `-c ID` spelling is gone). To send a
@@ -91,6 +101,8 @@ def ask(
     ] = None,
     overrides: Overrides = Overrides(),
     file: FileOpt = None,
+    attach: AttachOpt = None,
+    detail: DetailOpt = None,
     var: VarOpt = None,
     extract: ExtractOpt = False,
     extract_all: ExtractAllOpt = False,
@@ -135,6 +147,9 @@ def ask(
             "--partial-ok", help="When the reply breaks off unfinished, still print what arrived (exit 6 all the same)."
         ),
     ] = False,
+    tools: ToolsOpt = None,
+    allow: AllowOpt = None,
+    max_steps: MaxStepsOpt = 10,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
     from .. import continuing, conversation, render, structured
@@ -151,6 +166,8 @@ def ask(
         from . import fanout
 
         one = {"-c/--cid": resume, "--retry": retry, "-x/--extract": which is not None, "--partial-ok": partial_ok}
+        one["--tools/--allow/--max-steps"] = bool(tools or allow) or max_steps != 10  # the tool loop: one model
+        one["-a/--attach"] = bool(attach)  # not compared across models yet (issue 19)
         fanout.refuse(overrides, side_by_side, {**one, "--show-reasoning": show_reasoning})
         fanout.fan_out(
             overrides,
@@ -173,8 +190,9 @@ def ask(
         return
     if retry and not resume:
         raise UsageError("--retry needs a conversation", hint="gptcli ask -c --retry, or --cid ID --retry")
-    if retry and (prompt or file):
+    if retry and (prompt or file or attach):
         raise UsageError("--retry sends the conversation's last question again; it takes no prompt")
+    atts = _attachments(attach, detail)
     status = render.Status(verbose)
     if resume:
         c = continuing.open_session(
@@ -205,42 +223,90 @@ def ask(
     if which is not None and prof.n > 1:
         raise UsageError("-x/--extract takes one reply; drop -n (or n in the profile)")
     text: str | None = None
+    notes: tuple[str, ...] = ()
     if retry:
         if session.failed_turn is None and not any(m["role"] == "user" for m in session.messages):
             raise UsageError("nothing to retry yet")
     else:
-        text, notes = profile_prompt(prof, prompt, file, read_stdin(), given)
+        stdin_text = "" if attach and "-" in attach else read_stdin()
+        if atts and not (prompt or file or stdin_text or prof.prompt):
+            text = ""  # the attachments alone are the question
+        else:
+            text, notes = profile_prompt(prof, prompt, file, stdin_text, given)
         for w in notes:
             status.warn(w)
+    if atts:
+        from ..attachments import capable
+
+        capable.check(prof, [a.kind for a in atts])  # exit 3 before anything is sent, or stored
+        _show_attachments(atts, prof.model, status)
     if output is not None and output.kind == "json_object" and text is not None:
         text, note = structured.with_json_hint(session, text)
         if note:
             status(note)
     extra_body = output.extra_body() if output is not None else None
-    if dry_run:
-        failed = session.failed_turn["content"] if session.failed_turn else None
-        d = session.dry_run(text if text is not None else failed, max_cost=max_cost, extra_body=extra_body)
-        from ..turn_records import dry_run_record
+    run = tool_run(session.profile, tools, allow, max_steps, warn=status.warn)  # None: no tools offered
+    if run is not None and dry_run:
+        extra_body = {**(extra_body or {}), "tools": run.definitions()}
+    try:
+        if dry_run:
+            failed = session.failed_turn["content"] if session.failed_turn else None
+            d = session.dry_run(
+                text if text is not None else failed, max_cost=max_cost, extra_body=extra_body, attachments=atts
+            )
+            from ..turn_records import dry_run_record
 
-        record = dry_run_record(d, session.profile)
-        if prof.prompt and text is not None:
-            record["prompt"] = text  # the filled template, as the user message will carry it
-        render.print_json(record)
+            record = dry_run_record(d, session.profile)
+            if any(isinstance(m.get("content"), list) for m in record["body"].get("messages", [])):
+                from ..attachments.describe import without_bytes
+
+                body = record["body"]
+                record["body"] = {**body, "messages": without_bytes(body["messages"], session.profile.model)}
+            if prof.prompt and text is not None:
+                record["prompt"] = text  # the filled template, as the user message will carry it
+            render.print_json(record)
+            return
+        with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
+            print_turn(
+                session,
+                text,
+                status=status,
+                json_out=json_out,
+                raw=raw,
+                stream=not no_stream,
+                max_cost=max_cost,
+                extra_body=extra_body,
+                output=output,
+                partial_ok=partial_ok,
+                extract=which,
+                tools=run,
+                attachments=atts,
+            )
+    finally:
+        if run is not None:
+            run.toolbox.close()  # the MCP servers stop here
+
+
+def _attachments(specs: list[str] | None, detail: str | None) -> list[Any]:
+    check_detail(detail)
+    if not specs:
+        return []
+    from ..attachments.detect import load_all
+
+    return load_all(specs, detail=detail)
+
+
+def _show_attachments(atts: list[Any], model: str, status: Any) -> None:
+    """-v: each attachment as ``{type, name, bytes, sha256, tokens}`` (never its bytes)."""
+    if not status.enabled:
         return
-    with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
-        print_turn(
-            session,
-            text,
-            status=status,
-            json_out=json_out,
-            raw=raw,
-            stream=not no_stream,
-            max_cost=max_cost,
-            extra_body=extra_body,
-            output=output,
-            partial_ok=partial_ok,
-            extract=which,
-        )
+    from ..attachments import describe, parts
+
+    for a in atts:
+        d = describe.describe_attachment(a, parts.part(a), model)
+        tokens = "" if d["tokens"] is None else f" · {'~' if d.get('note') else ''}{d['tokens']:,} tokens"
+        sha = f" · sha256 {d['sha256'][:12]}" if d["sha256"] else ""
+        status(f"attached {d['name']}: {d['type']} · {d['bytes'] or 0:,} bytes{sha}{tokens}")
 
 
 def _output_spec(json_object: bool, schema: Path | None) -> Any:
@@ -264,6 +330,8 @@ def print_turn(
     output: Any = None,
     partial_ok: bool = False,
     extract: str | None = None,
+    tools: Any = None,
+    attachments: list[Any] | None = None,
 ) -> Any:
     """Run one turn, printing as it streams; return the Turn.
 
@@ -283,17 +351,31 @@ def print_turn(
     multi = prof.n > 1
     live = not json_out and not multi and output is None and extract is None
     # One estimate: the figure -v, --dry-run and --json show is the same (issue 15).
-    kwargs = {"stream": stream and not json_out, "max_cost": max_cost, "exact": status.enabled or json_out}
-    gen = (
-        session.retry(**kwargs, extra_body=extra_body)
-        if text is None
-        else session.turn(text, **kwargs, extra_body=extra_body)
-    )
+    kwargs: dict[str, Any] = {
+        "stream": stream and not json_out,
+        "max_cost": max_cost,
+        "exact": status.enabled or json_out,
+    }
+    atts = attachments or None
+    if tools is not None:
+        from ..tools.loop import run_turn
+
+        gen = run_turn(session, text, tools, **kwargs, extra_body=extra_body, attachments=atts)
+    elif text is None:
+        gen = session.retry(**kwargs, extra_body=extra_body)
+    else:
+        gen = session.turn(text, **kwargs, extra_body=extra_body, attachments=atts)
     shown = _Thinking(prof.show_reasoning)
-    from ..errors import GptcliError, StreamBroken
+    from ..errors import GptcliError, StreamBroken, ToolStepsError
 
     try:
         turn, streamed = _stream(gen, status, markdown if live else None, shown, partial_ok=partial_ok)
+    except ToolStepsError as e:
+        if json_out and e.turn is not None:  # the calls made so far, for scripts
+            from ..turn_records import turn_record
+
+            render.print_json(turn_record(e.turn, prof))
+        raise
     except GptcliError as e:
         detail = render.detail_text(e) if status.verbose else None
         if detail:
@@ -320,6 +402,10 @@ def print_turn(
         from ..turn_records import turn_record
 
         record = turn_record(turn, prof)
+        if attachments:  # what each one was counted at; never its bytes
+            from ..attachments import describe, parts
+
+            record["attachments"] = [describe.describe_attachment(a, parts.part(a), prof.model) for a in attachments]
         if code is not None:
             record["extract"] = code
         render.print_json(record)
@@ -389,6 +475,7 @@ def _stream(
 
     thinking = thinking or _Thinking(False)  # the spinner, at least (cmd uses this too)
     printer: Any = None
+    step_break = False
     spinner = thinking.spinner
     try:
         while True:
@@ -413,7 +500,13 @@ def _stream(
                     if markdown is not None:
                         if printer is None:
                             printer = render.MarkdownStream() if markdown else render.PlainStream()
+                        elif step_break:  # a tool loop's earlier step said something: a paragraph apart
+                            printer.feed("\n\n")
+                        step_break = False
                         printer.feed(event.text)
+            else:
+                step_break = step_break or printer is not None
+                show_tool_event(event, status, spinner)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM) landed here, while printing, not inside the turn: hand it to the
         # session so that it keeps the partial reply and raises Interrupted.

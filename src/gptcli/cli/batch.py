@@ -17,10 +17,12 @@ from ..errors import Interrupted, UsageError
 from . import app
 from .options import (
     BudgetOpt,
+    DetailOpt,
     ExtractAllOpt,
     ExtractOpt,
     Overrides,
     TagOpt,
+    check_detail,
     check_tag,
     extract_mode,
     group,
@@ -43,6 +45,8 @@ class Files:
     format: str | None = None
     column: str | None = None
     template: str | None = None
+    attach_column: str | None = None
+    detail: str | None = None
     extract: bool = False
     extract_all: bool = False
     strict: bool = False
@@ -80,6 +84,18 @@ _FILES = [
             typer.Option("--template", help='Build each prompt, e.g. "Classify: {text}" ({field}: a column or key).'),
         ],
     ),
+    _flag(
+        "attach_column",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--attach-column",
+                help="CSV/TSV column (or JSONL key) naming each item's attachment: a path (relative to INPUT) or URL.",
+                metavar="NAME",
+            ),
+        ],
+    ),
+    _flag("detail", DetailOpt),
     _flag("extract", ExtractOpt, False),
     _flag("extract_all", ExtractAllOpt, False),
     _flag(
@@ -176,6 +192,8 @@ _MODE = [
 
   gptcli batch reviews.csv --column text --template "Classify the sentiment: {text}" -o labels.jsonl
 
+  gptcli batch photos.csv --column prompt --attach-column image -o captions.jsonl
+
   gptcli batch prompts.txt -o results.jsonl --resume
 
   gptcli batch big.jsonl --dry-run
@@ -238,12 +256,19 @@ def batch(
         set_in_profile = prof.sources.get("max_retries", "default") != "default"
         retries = prof.max_retries if set_in_profile else batches.DEFAULT_RETRIES
     file_opts = {**asdict(files), "extract": extract_mode(files.extract, files.extract_all)}
+    check_detail(files.detail)
     del file_opts["extract_all"]
     targets = _models(models, prof.model if sample is not None else None)
     more = {"retries": retries, "max_cost": mode.max_cost, "via": via, "tag": check_tag(tag)}
     more |= {"models": targets, "sample": sample, "seed": overrides.seed}
     opts = batches.Options(**file_opts, **{**asdict(limits), **more})
     progress = render.BatchProgress(verbose=verbose)
+    from ..tools.source import declares_tools
+
+    if declares_tools(prof):  # issue 20: tools are for ask, chat and replay --rerun
+        progress.notice(
+            "batch runs no tools: the profile's MCP servers are not used, requests carry no tools", "warning"
+        )
     with batches.Batch(prof, source, opts) as job:
         try:
             if sample is not None:

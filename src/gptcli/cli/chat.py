@@ -6,7 +6,9 @@ arguments, so a word after ``--resume`` (the old ``--resume ID`` spelling) is re
 with a hint instead of being taken as anything.
 """
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -27,6 +29,7 @@ from .options import (
     sampling,
     with_budget,
 )
+from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt, tool_run
 
 
 @app.command(
@@ -79,6 +82,9 @@ def chat(
     tag: TagOpt = None,
     verbose: VerboseOpt = False,
     show_reasoning: ShowReasoningOpt = False,
+    tools: ToolsOpt = None,
+    allow: AllowOpt = None,
+    max_steps: MaxStepsOpt = 10,
 ) -> int:
     """Talk with a model: history, live Markdown, slash commands; scriptable through stdin."""
     from .. import chat as chat_use_case
@@ -90,11 +96,13 @@ def chat(
             f"chat takes no arguments (got {' '.join(ctx.args)!r})", hint="continue one conversation with --cid ID"
         )
     options = chat_use_case.Options(stream=not no_stream, max_cost=max_cost, verbose=verbose, tag=check_tag(tag))
+    flags = (tools, allow, max_steps)
     with retry_notice.shown(render.Status(verbose)):  # retries said on a terminal (or with -v), not a silent wait
         if not (continue_ or cid is not None):
             session = conversation.Session.start(overrides.resolve(), log=not no_log, title=title)
             _adjust(session, show_reasoning, budget)
-            return _run(session, log=not no_log, raw=raw, options=options)
+            with _tools(session, options, flags, verbose):
+                return _run(session, log=not no_log, raw=raw, options=options)
         if cid is None and _on_terminal():
             cid = _pick()
             if cid is None:
@@ -103,15 +111,30 @@ def chat(
             cid, overrides.settings(), overrides.profile, log=not no_log, to_server=to_server, title=title
         )
         _adjust(c.session, show_reasoning, budget)
-        return _run(
-            c.session,
-            conv=c.conv,
-            log=not no_log,
-            raw=raw,
-            options=options,
-            resume_lines=resume_lines,
-            notices=c.notices,
-        )
+        with _tools(c.session, options, flags, verbose):
+            return _run(
+                c.session,
+                conv=c.conv,
+                log=not no_log,
+                raw=raw,
+                options=options,
+                resume_lines=resume_lines,
+                notices=c.notices,
+            )
+
+
+@contextlib.contextmanager
+def _tools(session: Any, options: Any, flags: tuple[Any, Any, int], verbose: bool) -> Iterator[None]:
+    """The chat's tool loop (``--tools``, ``--allow``, ``--max-steps``, the profile's servers),
+    its servers stopped when the chat ends."""
+    from ..render import Status
+
+    options.tools = tool_run(session.profile, *flags, warn=Status(verbose).warn)
+    try:
+        yield
+    finally:
+        if options.tools is not None:
+            options.tools.toolbox.close()
 
 
 def _adjust(session: Any, show_reasoning: bool, budget: str | None) -> None:

@@ -7,7 +7,7 @@ import typer
 
 from ..completions import complete_conversation
 from . import app
-from .options import ModelOpt, ProfileOpt
+from .options import AttachOpt, DetailOpt, ModelOpt, ProfileOpt, check_detail
 
 
 @app.command(
@@ -20,6 +20,8 @@ from .options import ModelOpt, ProfileOpt
   cat big.log | gptcli count -m gpt-4.1 --json
 
   gptcli count --messages chat.jsonl -m gpt-4o
+
+  gptcli count -a photo.jpg -m gpt-4o "Describe"
 """
 )
 def count(
@@ -46,6 +48,8 @@ def count(
             autocompletion=complete_conversation,
         ),
     ] = None,
+    attach: AttachOpt = None,
+    detail: DetailOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Count tokens and the input cost before any call: exact, with tiktoken."""
@@ -65,7 +69,14 @@ def count(
         data = read_stdin() if messages == "-" else read_file_text(Path(messages))
         report = counting.count_messages(prof, data, "stdin" if messages == "-" else messages)
     else:
-        report = counting.count_inputs(prof, text=" ".join(text) if text else None, files=file, stdin_text=read_stdin())
+        atts = None
+        if attach:
+            from ..attachments.detect import load_all
+
+            atts = load_all(attach, detail=check_detail(detail))
+        stdin_text = "" if attach and "-" in attach else read_stdin()
+        joined = " ".join(text) if text else None
+        report = counting.count_inputs(prof, text=joined, files=file, stdin_text=stdin_text, attachments=atts)
     for w in report.warnings:
         render.Status().warn(w)
     if json_out:
@@ -88,6 +99,7 @@ def show_count(report: Any) -> None:
         item = report.items[0]
         rows = [
             ["tokens", f"{item.tokens:,}" + (" (whole request)" if item.kind == "request" else "")],
+            *([["counted", item.note]] if item.note else []),
             ["characters", f"{item.characters:,}"],
             ["encoding", label],
             ["model", report.model + _source(report.info)],
@@ -97,7 +109,13 @@ def show_count(report: Any) -> None:
         render.print_table(["field", "value"], rows, header_on_terminal=False)
         return
     rows = [
-        [i.source, f"{i.tokens:,}", f"{i.characters:,}", render.usd(report.input_cost(i.tokens)), share(i.tokens)]
+        [
+            i.source + (" ~" if i.note else ""),
+            f"{i.tokens:,}",
+            f"{i.characters:,}",
+            render.usd(report.input_cost(i.tokens)),
+            share(i.tokens),
+        ]
         for i in report.items
     ]
     total = report.total_tokens
@@ -107,6 +125,9 @@ def show_count(report: Any) -> None:
     render.print_table(
         ["source", "tokens", "characters", "input cost", "context"], rows, title=f"{report.model} · {label}{per_m}"
     )
+    for i in report.items:
+        if i.note:
+            render.Status(True)(f"~ {i.source}: {i.note}")
 
 
 def _source(info: Any) -> str:

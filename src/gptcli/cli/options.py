@@ -144,6 +144,31 @@ VarOpt = Annotated[
         metavar="NAME=VALUE",
     ),
 ]
+AttachOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--attach",
+        "-a",
+        help="Attach an image, PDF, audio or text file, an image URL, or - for stdin (repeatable).",
+        metavar="FILE|URL|-",
+    ),
+]
+DetailOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--detail",
+        help="Image detail: low, high or auto (the server's default when unset).",
+        metavar="low|high|auto",
+    ),
+]
+
+
+def check_detail(detail: str | None) -> str | None:
+    if detail is not None and detail not in ("low", "high", "auto"):
+        raise UsageError(f"--detail must be low, high or auto, not {detail!r}")
+    return detail
+
+
 # ``--extract all`` as two words would be ambiguous with a prompt word (``ask -x all the files``),
 # so every-block extraction is its own flag.
 ExtractOpt = Annotated[

@@ -31,6 +31,9 @@ class Rerun:
     no_stream: bool = False
     no_log: bool = False
     dry_run: bool = False
+    reuse_tool_results: bool = False
+    allow: list[str] | None = None
+    max_steps: int = 10
 
     @property
     def on(self) -> bool:
@@ -39,7 +42,8 @@ class Rerun:
     def given(self) -> list[str]:
         """The re-run-only flags given (each needs --rerun and an id)."""
         set_ = self.max_cost is not None or self.no_stream or self.no_log or self.dry_run
-        return ["max_cost/no_stream/no_log/dry_run"] if set_ else []
+        tools = self.reuse_tool_results or bool(self.allow) or self.max_steps != 10
+        return ["max_cost/no_stream/no_log/dry_run"] * set_ + ["reuse_tool_results/allow/max_steps"] * tools
 
 
 def _opt(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
@@ -76,6 +80,31 @@ _RERUN = [
             bool, typer.Option("--dry-run", help="Print the re-run's profile, turns and cost estimate; send nothing.")
         ],
         False,
+    ),
+    _opt(
+        "reuse_tool_results",
+        Annotated[
+            bool,
+            typer.Option(
+                "--reuse-tool-results",
+                help="Answer the model's tool calls with the original's recorded results (no server is started).",
+            ),
+        ],
+        False,
+    ),
+    _opt(
+        "allow",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--allow", help="Re-run tools matching PATTERN without asking (repeatable).", metavar="PATTERN"
+            ),
+        ],
+    ),
+    _opt(
+        "max_steps",
+        Annotated[int, typer.Option("--max-steps", help="A tool loop makes at most N requests per turn.", min=1)],
+        10,
     ),
 ]
 
@@ -224,18 +253,26 @@ def plan_and_rerun(
             }
         )
         return
-    run_rerun(
-        rp,
-        render,
-        plan,
-        est,
-        status,
-        max_cost=flags.max_cost,
-        stream=not flags.no_stream,
-        log=not flags.no_log,
-        diff=flags.diff,
-        json_out=json_out,
-    )
+    from .tool_flags import rerun_tools
+
+    tools = rerun_tools(conv, plan.profile, flags.reuse_tool_results, flags.allow, flags.max_steps, status.warn)
+    try:
+        run_rerun(
+            rp,
+            render,
+            plan,
+            est,
+            status,
+            max_cost=flags.max_cost,
+            stream=not flags.no_stream,
+            log=not flags.no_log,
+            diff=flags.diff,
+            json_out=json_out,
+            tools=tools,
+        )
+    finally:
+        if tools is not None:
+            tools.toolbox.close()
 
 
 def show(rp: Any, render: Any, conv: Any, fmt: str | None, verbose: bool) -> None:
@@ -320,6 +357,7 @@ def run_rerun(
     log: bool,
     diff: bool,
     json_out: bool,
+    tools: Any = None,
 ) -> None:
     """Drive a re-run: stream the new transcript, or collect it for --diff / --json."""
     from ..models import Delta, Notice, Preflight
@@ -328,7 +366,7 @@ def run_rerun(
     show = not diff and not json_out
     markdown = show and render.isatty(sys.stdout)
     printer: Any = None
-    gen = rp.rerun(plan, result, max_cost=max_cost, stream=stream, log=log, exact=status.enabled)
+    gen = rp.rerun(plan, result, max_cost=max_cost, stream=stream, log=log, exact=status.enabled, tools=tools)
     try:
         for event in gen:
             if isinstance(event, rp.TurnStart):
@@ -354,6 +392,10 @@ def run_rerun(
                     printer.close()
                     printer = None
                 status(rp.reply_stats(event.new.model, event.new.usage, event.new.cost, event.new.latency))
+            elif tools is not None:
+                from .tool_flags import show_tool_event
+
+                show_tool_event(event, status, None)
     except GptcliError as e:
         if printer is not None:
             printer.close()

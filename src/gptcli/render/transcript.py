@@ -43,6 +43,23 @@ def _failure(m: Message) -> str:
     return f"failed: {m.error or 'no reply'}; not sent in later requests"
 
 
+def attachment_line(ref: dict[str, Any]) -> str:
+    """One attachment of a message, as ``replay`` lists it (never its bytes)."""
+    if ref.get("url"):
+        return f"{ref.get('type') or 'image'} {ref['url']} (URL)" + (
+            f" · detail {ref['detail']}" if ref.get("detail") else ""
+        )
+    size = ref.get("size")
+    bits = [
+        f"{ref.get('type') or 'file'} {ref.get('name') or '?'}",
+        str(ref.get("mime") or ""),
+        f"{size:,} bytes" if isinstance(size, int) else "",
+        f"sha256 {str(ref.get('sha256') or '')[:12]}",
+        f"detail {ref['detail']}" if ref.get("detail") else "",
+    ]
+    return " · ".join(b for b in bits if b)
+
+
 def to_text(conv: Conversation, *, verbose: bool = False) -> str:
     """Plain text: a header line, then ``[role]`` and the content of each message."""
     lines = [f"conversation {conv.id} · " + " · ".join(header_parts(conv)), ""]
@@ -55,12 +72,16 @@ def to_text(conv: Conversation, *, verbose: bool = False) -> str:
                 head += " (interrupted)" if m.interrupted else " (incomplete)"
         if m.failed:
             head += f" ({_failure(m)})"
+        if m.tool:
+            head = f"[tool {m.tool}] ({m.tool_status})"
         lines.append(head)
+        lines.extend(f"(calls {c})" for c in m.calls)
         if verbose and m.reasoning:
             lines.append("[reasoning]")
             lines.append(m.reasoning)
             lines.append("[answer]")
         lines.append(m.content)
+        lines.extend(f"[attachment] {attachment_line(a)}" for a in m.attachments)
         lines.append("")
     return "\n".join(lines)
 
@@ -69,9 +90,11 @@ def to_markdown(conv: Conversation, *, verbose: bool = False) -> str:
     """Markdown source: a title, the header in italics, a ``###`` heading per message."""
     out = [f"# Conversation {conv.id}", "", "*" + " · ".join(header_parts(conv)) + "*", ""]
     for m in messages(conv):
-        out.append(f"### {m.role.capitalize()}")
+        out.append(f"### Tool `{m.tool}`" if m.tool else f"### {m.role.capitalize()}")
         out.append("")
-        notes = []
+        notes = [f"calls `{c}`" for c in m.calls]
+        if m.tool_status:
+            notes.append(m.tool_status)
         if m.role == "assistant" and verbose:
             notes.append(reply_stats(m.model, m.usage, m.cost, m.latency, priced=m.priced))
         if m.incomplete:
@@ -89,6 +112,9 @@ def to_markdown(conv: Conversation, *, verbose: bool = False) -> str:
             out.append("</details>")
             out.append("")
         out.append(m.content)
+        if m.attachments:
+            out.append("")
+            out.extend(f"- attachment: {attachment_line(a)}" for a in m.attachments)
         out.append("")
     return "\n".join(out)
 

@@ -51,7 +51,7 @@ def estimate(plan: Plan, *, exact: bool = False, warn: Callable[[str], None] | N
     cost_max: float | None = 0.0
     cost_exp: float | None = 0.0
     for i, t in enumerate(plan.turns):
-        user = count([{"role": "user", "content": t.user}]) - base
+        user = count([{"role": "user", "content": _content(t)}]) - base
         if i:
             p_min += empty_reply
             p_exp += empty_reply
@@ -195,3 +195,12 @@ def fit_budget(
     capped, est = best
     note = f"output capped at {lo:,} tokens per reply by --max-cost"
     return replace(capped, notes=(*capped.notes, note)), est
+
+
+def _content(turn: Any) -> Any:
+    """A turn's question as it will be sent: with its attachments' parts (the stash's bytes)."""
+    if not turn.attachments:
+        return turn.user
+    from ..attachments import stash
+
+    return stash.join(turn.user, list(turn.attachments))[0]

@@ -99,11 +99,13 @@ def rerun(
     stream: bool = True,
     log: bool = True,
     exact: bool = False,
+    tools: Any = None,
 ) -> Generator[Any, None, RerunResult]:
     """Send the plan's user turns in order; yield TurnStart, the Session's events and TurnDone.
 
-    ``result`` is filled as turns finish, so a caller still has the finished turns when a
-    later one fails. Each turn is also checked against what is left of ``max_cost``.
+        ``result`` is filled as turns finish, so a caller still has the finished turns when a
+        later one fails. Each turn is also checked against what is left of ``max_cost``.
+    ``tools`` (a ``tools.loop.ToolRun``): each turn runs the tool loop.
     """
     from .. import conversation
 
@@ -118,7 +120,17 @@ def rerun(
         for i, old in enumerate(plan.turns):
             yield TurnStart(i, total, old.user)
             remaining = None if max_cost is None else max(max_cost - spent, 0.0)
-            turn = yield from session.turn(old.user, stream=stream, max_cost=remaining, exact=exact)
+            attached = _attachments(old)
+            if tools is not None:  # a tools.loop.ToolRun: the calls run again, or answered from the log
+                from ..tools.loop import run_turn
+
+                turn = yield from run_turn(
+                    session, old.user, tools, stream=stream, max_cost=remaining, exact=exact, attachments=attached
+                )
+            else:
+                turn = yield from session.turn(
+                    old.user, stream=stream, max_cost=remaining, exact=exact, attachments=attached
+                )
             result.conversation_id = session.conversation_id
             spent += turn.cost or 0.0
             new = NewTurn.from_turn(turn)
@@ -128,3 +140,15 @@ def rerun(
         result.conversation_id = session.conversation_id
         session.close()
     return result
+
+
+def _attachments(old: OldTurn) -> list[Any] | None:
+    """The question's attachments, the same bytes read back from the stash; UsageError if one is gone."""
+    if not old.attachments:
+        return None
+    from ..attachments import stash
+
+    atts, missing = stash.attachments(list(old.attachments))
+    if missing:
+        raise UsageError(missing[0], hint="the re-run would not send what the original sent")
+    return atts

@@ -54,6 +54,7 @@ def _request_parts(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None,
     oh: _Overheads,
+    model: str | None = None,
 ) -> tuple[list[str], int]:
     """Every string the formula counts, and the sum of its constant overheads.
 
@@ -70,13 +71,20 @@ def _request_parts(
                 if key == "name":
                     overhead += oh.per_name
             elif key == "content" and isinstance(value, list):
-                # Multi-part content: text parts count as text; images and audio are
-                # not modelled here (estimate them separately).
+                # Multi-part content: text parts count as text; images, PDFs and audio
+                # by their own rules (gptcli.attachments.media; a PDF's text as text).
                 for part in value:
                     if isinstance(part, Mapping) and isinstance(part.get("text"), str):
                         strings.append(part["text"])
                     elif isinstance(part, str):
                         strings.append(part)
+                    elif isinstance(part, Mapping):
+                        from gptcli.attachments.media import part_tokens
+
+                        counted = part_tokens(part, model)
+                        overhead += counted.tokens
+                        if counted.text:
+                            strings.append(counted.text)
             elif key == "tool_calls" and isinstance(value, list):
                 # Not in the cookbook; the function name and JSON arguments are what
                 # the model reads back.
@@ -122,7 +130,7 @@ def count_messages(
     cookbook) for text on gpt-3.5-turbo, gpt-4, gpt-4o and gpt-4o-mini; an estimate else.
     """
     name = encoding_name(model, encoding)[0]
-    strings, overhead = _request_parts(messages, tools, _overheads(model, name))
+    strings, overhead = _request_parts(messages, tools, _overheads(model, name), model)
     return overhead + count_strings(strings, name)
 
 
@@ -139,7 +147,7 @@ def upper_bound_tokens(
     # With a model, its message constants, but the larger (cl100k) tool constants: the
     # encoding is not looked up here.
     oh = _overheads(model, "cl100k_base") if model is not None else _overheads(None, None)
-    strings, overhead = _request_parts(messages, tools, oh)
+    strings, overhead = _request_parts(messages, tools, oh, model)
     return overhead + sum(len(utf8(s)) for s in strings)
 
 
