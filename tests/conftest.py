@@ -2,7 +2,8 @@
 
 ``isolated`` (autouse) points HOME, the XDG dirs and GPTCLI_HOME at tmp_path and removes
 OPENAI_* / GPTCLI_* variables, so no test can read or write the real user's files or
-reach a real API. ``server`` is a live OpenAI-compatible server on 127.0.0.1.
+reach a real API; the home starts with gptcli's rank cache warm (hard links to files built
+once per test process), as after a user's first token count. ``server`` is a live OpenAI-compatible server on 127.0.0.1.
 ``gptcli`` runs the real command (in this process; ``process=True`` for a real one, see
 helpers.py) and returns its stdout, stderr and code. The helpers are re-exported here.
 """
@@ -27,8 +28,11 @@ from helpers import (  # noqa: E402, F401  (re-exported: the test files import t
     SRC,
     TIKTOKEN_CACHE,
     Result,
+    build_rank_cache_seed,
+    check_rank_cache_seed,
     conversations,
     env_for_subprocess,
+    link_rank_cache,
     read_jsonl,
     run_gptcli,
     spawn,
@@ -36,8 +40,16 @@ from helpers import (  # noqa: E402, F401  (re-exported: the test files import t
 )
 
 
+@pytest.fixture(scope="session")
+def _rank_cache_seed(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, tuple[int, int, int]]:
+    """gptcli's rank cache, built once per test process (see helpers.build_rank_cache_seed)."""
+    return build_rank_cache_seed(tmp_path_factory.mktemp("rank-cache-seed"))
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _rank_cache_seed: dict[Path, tuple[int, int, int]]
+) -> Iterator[Path]:
     home = tmp_path / "home"
     home.mkdir()
     for var in list(os.environ):
@@ -51,7 +63,11 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", TIKTOKEN_CACHE)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("COLUMNS", "100")
-    return tmp_path
+    # The home's rank cache is warm, as after a user's first count: building it costs each
+    # fresh home 1-2 s (more under load). Tests of a cold cache point GPTCLI_HOME elsewhere.
+    link_rank_cache(_rank_cache_seed, tmp_path)
+    yield tmp_path
+    check_rank_cache_seed(_rank_cache_seed)
 
 
 @pytest.fixture(scope="session")

@@ -179,8 +179,34 @@ def _std(fd: int, mode: str, errors: str) -> IO[str]:
     return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, newline="\n", write_through=fd == 2)
 
 
+def _command_tree_once() -> None:
+    """Build the Click command tree of a Typer app once per test process, not once per command.
+
+    A real process builds it once (``Typer.__call__`` -> ``typer.main.get_command``: about
+    50 signatures inspected, 15-20 ms); in-process commands would rebuild the same tree
+    every time. The tree depends only on the app, which gptcli sets up at import.
+    """
+    import typer.main
+
+    if getattr(typer.main.get_command, "_built_once", False):
+        return
+    build = typer.main.get_command
+    built: dict[int, tuple[Any, Any]] = {}  # id(app) -> (app, command): the app is kept alive
+
+    def get_command(typer_instance: Any) -> Any:
+        hit = built.get(id(typer_instance))
+        if hit is None or hit[0] is not typer_instance:
+            hit = built[id(typer_instance)] = (typer_instance, build(typer_instance))
+        return hit[1]
+
+    get_command._built_once = True  # type: ignore[attr-defined]
+    typer.main.get_command = get_command
+
+
 def _call_main(args: list[str]) -> int:
     from gptcli.__main__ import main
+
+    _command_tree_once()
 
     sys.stdin = _std(0, "r", "surrogateescape")
     sys.stdout = _std(1, "w", "surrogateescape")
@@ -229,8 +255,11 @@ class _ProcessState:
         for s, handler in self.signals.items():
             if handler is not None:
                 signal.signal(s, handler)
-        if self.gc_frozen == 0 and gc.get_freeze_count():
-            gc.unfreeze()  # frozen_imports() freezes everything alive, this test's objects too
+        if self.gc_frozen == 0:
+            # frozen_imports() freezes everything alive, this test's objects too. Unfreezing
+            # nothing is a no-op, and asking first would cost more: get_freeze_count() walks
+            # every frozen object (the whole test process, 30-100 ms a command).
+            gc.unfreeze()
         (gc.enable if self.gc_enabled else gc.disable)()
         root = logging.getLogger()
         root.setLevel(self.logging[0])
@@ -285,3 +314,70 @@ def expect_on_pty(child: Any, seen: list[str], pattern: str, what: str = "gptcli
             raise AssertionError(f"{what} ended while waiting for {pattern!r}: {''.join(seen)[-2000:]!r}")
         else:
             return str(child.after)
+
+
+# ---------------------------------------------------------------------------------------
+# gptcli's rank cache, built once per test process and linked into every test's home
+
+RANK_CACHE_SUBDIR = Path("gptcli") / "cache" / "tiktoken"  # under the ``isolated`` tmp_path
+
+
+def build_rank_cache_seed(seed_home: Path) -> dict[Path, tuple[int, int, int]]:
+    """gptcli's own rank cache (marshal + index of the encodings it ships) in ``seed_home``.
+
+    A fresh home builds it on its first token count: parsing the ranks and writing the
+    index takes 1-2 s on a quiet machine (5 s and more under load), and every test has a
+    fresh home. Built here by gptcli's own code (``tokens.encodings._full_ranks``), once per
+    process; ``link_rank_cache`` gives each test's home hard links to these files. Returns
+    each file's (inode, size, mtime) for ``check_rank_cache_seed``.
+    """
+    from gptcli.tokens import bundled, encodings
+
+    saved = os.environ.get("GPTCLI_HOME")
+    os.environ["GPTCLI_HOME"] = str(seed_home)
+    try:
+        for name in bundled.PUBLISHED:
+            full_ranks = getattr(encodings, "_full_ranks", None)
+            if full_ranks is not None:
+                full_ranks(encodings._spec(name), False)  # writes the files, builds no Encoding
+            else:
+                encodings.get_encoding(name, download=False)
+    finally:
+        if saved is None:
+            del os.environ["GPTCLI_HOME"]
+        else:
+            os.environ["GPTCLI_HOME"] = saved
+        encodings.clear_cache()
+    seed = seed_home / "cache" / "tiktoken"
+    return {p: _stamp(p) for p in sorted(seed.iterdir()) if p.is_file()}
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def link_rank_cache(seed: dict[Path, tuple[int, int, int]], tmp_path: Path) -> None:
+    """Hard links to the seed's files in the home of the test at ``tmp_path``.
+
+    gptcli replaces its cache files atomically (write a temporary file, rename it over the
+    name), which swaps the link and leaves the shared file alone; a damaged file fails its
+    CRC and is rebuilt, never trusted. Tests about a cold or damaged cache use a home of
+    their own (or unlink these files first). A copy instead of a link if they cannot be made.
+    """
+    target = tmp_path / RANK_CACHE_SUBDIR
+    target.mkdir(parents=True, exist_ok=True)
+    for src in seed:
+        try:
+            os.link(src, target / src.name)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(src, target / src.name)
+
+
+def check_rank_cache_seed(seed: dict[Path, tuple[int, int, int]]) -> None:
+    """Fail the test that wrote into a shared seed file in place (through its hard link)."""
+    for path, stamp in seed.items():
+        now = _stamp(path) if path.exists() else None
+        assert now == stamp, f"a test changed the shared rank cache file {path} in place; write to a copy"

@@ -241,6 +241,7 @@ def test_bom_in_a_profile_file(server, gptcli, isolated: Path) -> None:
     assert body["temperature"] == 0.3 and body["model"] == "gpt-4o"
 
 
+@pytest.mark.slow  # 50 MB of text, tokenised: ~5 s of CPU on its own
 def test_50mb_prompt_is_refused_before_sending(server, gptcli, isolated: Path) -> None:
     """With the default model's window (gpt-4o-mini: 128k) a 50 MB prompt fails fast with exit 8."""
     write_profile(isolated, "w", 'extends = "default"\ncontext_window = 128000\n')

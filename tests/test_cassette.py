@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import SECRET_KEY, SRC
 
 SCRIPT = """\
@@ -29,6 +31,7 @@ def _run_script(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProc
     return subprocess.run(["bash", "-c", SCRIPT], env=full, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # a shell script run twice: eight real gptcli processes
 def test_a_script_run_twice_replays_byte_identical_with_the_server_gone(server, tmp_path: Path) -> None:
     tape = tmp_path / "cassettes" / "summarise.jsonl"
     first = _run_script(tmp_path, {"GPTCLI_CASSETTE": str(tape)})

@@ -165,6 +165,7 @@ def _ledger_total(home: Path) -> tuple[float, int]:
     return sum(r["actual"] for r in data["records"]), len(data["records"])
 
 
+@pytest.mark.slow  # 12 real processes through xargs -P 8, then a batch at -j 64
 def test_shared_budget_across_processes_and_a_wide_batch(server: Any, tmp_path: Path) -> None:
     home = Path(os.environ["GPTCLI_HOME"])
     env = env_for_subprocess({"GPTCLI_BUDGET": "0.003/day"})

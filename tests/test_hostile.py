@@ -209,6 +209,7 @@ def test_a_second_batch_on_the_same_output_is_refused(server, gptcli, isolated: 
 # --- #6 parallel ask -c on one conversation --------------------------------------------------
 
 
+@pytest.mark.slow  # four real processes continuing one conversation at once
 def test_parallel_ask_c_keeps_each_question_with_its_answer(server, gptcli, isolated: Path) -> None:
     assert gptcli("ask", "q0").code == 0
     server.default = Reply(delay=0.4)
@@ -456,7 +457,9 @@ def _into_head(args: list[str], stdin: bytes = b"") -> int:
 
 def test_chat_and_replay_into_head_exit_0(server, gptcli, isolated: Path) -> None:
     big = "word " * 16000  # more than a pipe holds (64 KiB)
-    server.default = Reply(text=big)
+    # Streamed in 100 pieces of 800 bytes: the same reply as 16,000 one-word events, without
+    # paying the SDK's per-event parsing 16,000 times per turn (the pipe is what is tested).
+    server.default = Reply(pieces=[big[i : i + 800] for i in range(0, len(big), 800)])
     assert _into_head(["chat"], b"one\ntwo\n") == 0
     (path,) = conversations(isolated)
     assert _into_head(["replay", path.stem, "--format", "text"]) == 0

@@ -226,7 +226,9 @@ def _spawn_ask(*args: str) -> pexpect.spawn:
 
 
 def test_spinner_shows_while_waiting_and_is_gone_before_the_answer(server: Any) -> None:
-    server.enqueue(Reply(text=ANSWER, reasoning="hmm " * 5, chunk_delay=0.3, delay=1.2))
+    # The spinner draws a frame every 0.1 s: 0.5 s of waiting and 0.15 s between thinking
+    # chunks leave it several frames of each (it was 1.2 s and 0.3 s: 2.5 s more per run).
+    server.enqueue(Reply(text=ANSWER, reasoning="hmm " * 5, chunk_delay=0.15, delay=0.5))
     child = _spawn_ask("q")
     child.expect(r"waiting \d+ s")
     child.expect(r"thinking \d+ s")
@@ -258,7 +260,7 @@ def test_show_reasoning_replaces_the_spinner(server: Any) -> None:
 def test_chat_on_a_terminal_spins_then_folds_and_unfolds_the_thinking(server: Any) -> None:
     from test_chat import Term
 
-    server.enqueue(Reply(text=ANSWER, reasoning=THOUGHT, chunk_delay=0.2, delay=1.2))
+    server.enqueue(Reply(text=ANSWER, reasoning=THOUGHT, chunk_delay=0.15, delay=0.5))  # frames every 0.1 s
     t = Term("--raw")
     t.prompt()
     t.send("what is six times seven?\r")

@@ -393,6 +393,7 @@ def test_prompts_through_xargs_P8(server, isolated: Path) -> None:
     assert len(seen) == n
 
 
+@pytest.mark.slow  # eight real processes appending to one file at once
 def test_parallel_continuations_of_one_conversation_never_interleave(server, gptcli, isolated: Path) -> None:
     """Eight processes append to the same file at once: every line stays one whole record."""
     assert gptcli("ask", "start").code == 0

@@ -259,16 +259,39 @@ def test_fewer_choices_than_asked_warns_once_and_prints_no_empty_block(server, g
 
 
 def test_a_second_choice_without_finish_is_judged_on_its_own(server, gptcli, isolated: Path) -> None:
+    # LiteLLM's shape: choice 1 finishes, choice 2 sends all its text and no finish_reason.
     server.enqueue(Reply(text="x y", no_finish=(1,)))
     r = gptcli("ask", "-n", "2", "hi")
-    assert r.code == 6
-    assert "without finishing it (choice 2 of 2)" in only_line(r.stderr)
-    server.enqueue(Reply(text="x y"))
-    r = gptcli("ask", "-n", "2", "hi")
     assert r.code == 0 and r.stderr == ""
-    last = sorted(conversations(isolated), key=lambda p: p.stat().st_mtime)[-1]
-    (assistant,) = [m for m in read_jsonl(last) if m.get("role") == "assistant"]
-    assert "incomplete" not in assistant and assistant["finish_reasons"] == ["stop", "stop"]
+    assert r.stdout == "--- choice 1 of 2 ---\nx y\n--- choice 2 of 2 ---\nx y [1]\n"  # the loopback marks choice 2
+    (assistant,) = [m for m in log_of(isolated) if m.get("role") == "assistant"]
+    assert "incomplete" not in assistant and assistant["finish_reasons"] == ["stop", None]
+    # Not streamed, a choice without finish_reason is unfinished (no proxy sends that shape).
+    server.enqueue(Reply(text="x y", no_finish=(1,)))
+    r = gptcli("ask", "-n", "2", "--no-stream", "hi")
+    assert r.code == 6 and "without finishing it (choice 2 of 2)" in only_line(r.stderr)
+
+
+def test_a_second_choice_with_no_text_and_no_finish_fails(server, gptcli, isolated: Path) -> None:
+    def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": choices}
+
+    server.enqueue(
+        Reply(
+            events=[
+                chunk([{"index": 0, "delta": {"role": "assistant", "content": "x y"}, "finish_reason": None}]),
+                chunk([{"index": 1, "delta": {"role": "assistant"}, "finish_reason": None}]),
+                chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+                "[DONE]",
+            ]
+        )
+    )
+    r = gptcli("ask", "-n", "2", "hi")
+    assert r.code == 6
+    assert only_line(r.stderr) == (
+        "gptcli: error: the server ended the reply without finishing it (choice 2 of 2); 3 characters received"
+    )
+    assert r.stdout == ""
 
 
 # --- 3. second chance for any phrasing; reasoning / family profile keys ----------------------

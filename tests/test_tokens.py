@@ -255,14 +255,22 @@ def test_unknown_encoding_is_a_config_error() -> None:
 # 4. fast loading, still exact
 
 
-def test_rank_cache_matches_tiktoken(reference: dict[str, Any]) -> None:
-    for name in ("o200k_base", "cl100k_base"):
-        ours = tokens.get_encoding(name)
-        theirs = reference[name]
-        assert ours._mergeable_ranks == theirs._mergeable_ranks
-        assert ours._special_tokens == theirs._special_tokens
-        assert ours._pat_str == theirs._pat_str
-    files = sorted(p.name for p in (Path(os.environ["GPTCLI_HOME"]) / "cache" / "tiktoken").iterdir())
+def test_rank_cache_matches_tiktoken(
+    reference: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cold home (the test's own starts warm, see conftest): the cache is written here.
+    monkeypatch.setenv("GPTCLI_HOME", str(tmp_path / "cold"))
+    tokens.clear_cache()
+    try:
+        for name in ("o200k_base", "cl100k_base"):
+            ours = tokens.get_encoding(name)
+            theirs = reference[name]
+            assert ours._mergeable_ranks == theirs._mergeable_ranks
+            assert ours._special_tokens == theirs._special_tokens
+            assert ours._pat_str == theirs._pat_str
+    finally:
+        tokens.clear_cache()
+    files = sorted(p.name for p in (tmp_path / "cold" / "cache" / "tiktoken").iterdir())
     assert any(f.endswith(".marshal") for f in files) and any(f.endswith(".index") for f in files)
 
 
@@ -640,6 +648,7 @@ def test_chunks_stay_bounded(corpora: dict[str, str]) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+@pytest.mark.slow  # 24 MB counted on both cores in a real process
 def test_count_file_memory_is_bounded(tmp_path: Path, corpora: dict[str, str]) -> None:
     """24 MB counted whole would need ~1 GB (a Python int per token); chunked it stays small."""
     path = tmp_path / "big.txt"

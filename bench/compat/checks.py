@@ -139,7 +139,7 @@ def common(
         rows += [
             Check(
                 "err-bad-key",
-                "error: wrong API key (exit 4, or 1 where the server answers 400)",
+                "error: wrong API key (exit 4)",
                 [*ASK, PROMPT],
                 key="sk-wrong-key-0000",
                 expect_exit=bad_key_exit,

@@ -71,7 +71,8 @@ class Server:
     def chat_requests(self) -> int | None:
         if self.log is None or not self.log.exists():
             return None
-        return self.log.read_bytes().count(b"POST /v1/chat/completions")
+        # uvicorn's access-log lines only: a server's traceback can quote the path too
+        return self.log.read_bytes().count(b'"POST /v1/chat/completions HTTP')
 
 
 @dataclass
@@ -200,6 +201,18 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
+def as_from_a_terminal() -> None:
+    """In the child, before exec: SIGINT as a shell with job control leaves it (not ignored).
+
+    A command started in the background by a shell without job control (``cmd &`` in a
+    script, a CI step) inherits SIGINT *ignored*, and Python then installs no
+    KeyboardInterrupt handler: ``gptcli ask`` rightly keeps ignoring it, as any program
+    should. The harness may itself run that way; the checks send SIGINT as a user's
+    Ctrl-C would reach a program started from a terminal, so the children get it back.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def gptcli_env(home: Path, key: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GPTCLI_"))}
     env.update(
@@ -245,6 +258,7 @@ def gptcli(server: Server, check: Check, home: Path, workdir: Path) -> Run:
                 env=env,
                 cwd=workdir,
                 timeout=check.timeout,
+                preexec_fn=as_from_a_terminal,
             )
             code, out, err = p.returncode, p.stdout, p.stderr
         except subprocess.TimeoutExpired as e:
@@ -265,7 +279,9 @@ def _run_on_pty(argv: list[str], env: dict[str, str], cwd: Path, check: Check) -
     master, slave = pty.openpty()
     err_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the child is gone)
     stdin = subprocess.PIPE if check.stdin is not None else subprocess.DEVNULL
-    proc = subprocess.Popen(argv, stdin=stdin, stdout=slave, stderr=err_file, env=env, cwd=cwd)
+    proc = subprocess.Popen(
+        argv, stdin=stdin, stdout=slave, stderr=err_file, env=env, cwd=cwd, preexec_fn=as_from_a_terminal
+    )
     os.close(slave)
     if check.stdin is not None and proc.stdin:
         proc.stdin.write(check.stdin.encode())
@@ -296,6 +312,7 @@ def _run_on_pty(argv: list[str], env: dict[str, str], cwd: Path, check: Check) -
                         stderr=subprocess.DEVNULL,
                         env=env,
                         cwd=cwd,
+                        preexec_fn=as_from_a_terminal,
                     )
                 sent = True
         elif proc.poll() is not None:

@@ -115,7 +115,8 @@ def render(servers: list[dict[str, Any]], ran: str) -> str:
         "do not edit by hand. Each check is one gptcli command with a throw-away `GPTCLI_HOME` and a profile",
         "pointing at the server; a cell is **ok** when the exit code, stderr (one `gptcli: error:` line for errors,",
         "no tracebacks or server source paths) and stdout are what the README promises, and the numbered note",
-        "under the table says what gptcli did otherwise, and what it should do.",
+        "under the table says what gptcli did otherwise, and what it should do. **n/a**: a check only the other",
+        "server's script runs (an error only that server can be made to give, such as LiteLLM's mock timeout).",
         "",
         f"- **Run**: {ran}",
         f"- **gptcli**: {gptcli_version()} when this file was written, Python {platform.python_version()}, "

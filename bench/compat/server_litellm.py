@@ -28,36 +28,32 @@ MASTER_KEY = "sk-compat-master"
 MOCK_TEXT = "Hello from the LiteLLM mock."
 LONG_TEXT = " ".join(f"w{i}" for i in range(3000))  # ~10,000 stream chunks: many seconds to stream
 
-# Why a check fails today, shown under the table when (and only when) it fails.
+# Why a check can fail: shown under the table when (and only when) it fails.
 NOTES = {
-    "ask-n2-stream": "LiteLLM's mock stream sends `finish_reason` for choice 0 only. The two choices print whole, "
-    "but the log marks the reply incomplete although it arrived whole: completion should be judged per choice, "
-    "and a choice the server never finishes reported as such (issue 15, item 4).",
-    "ask-json-n2": "The same stream: choice 2 never gets a `finish_reason` (issue 15, item 4).",
-    "err-unknown-model": "LiteLLM answers an unknown model with 400 `Invalid model name passed in model=...`; "
-    "gptcli exits 1 with no hint. It should exit 3 and point to `gptcli models -p PROFILE` (issue 15, item 2).",
-    "err-context": "LiteLLM's 400 `ContextWindowExceededError` carries no OpenAI `code`; gptcli exits 1. It should "
-    "exit 8 with the numbers the server gave (issue 15, item 2).",
-    "err-context-no-stream": "As above, without streaming (issue 15, item 2).",
-    "err-no-key": "With no key set gptcli sends its placeholder key, which this proxy (no database) answers with "
-    "400 `No connected db.`; gptcli should say that COMPAT_API_KEY (the profile's `api_key_env`) is unset "
-    "(issue 15, item 6).",
+    "ask-n2-stream": "LiteLLM's stream wrapper relays one `finish_reason`, for choice 0 only (it keeps a single "
+    "`received_finish_reason`), whatever the model behind it. gptcli takes such a stream as whole when some choice "
+    "finished and every other one sent its text (docs/errors.md); a failure here means that rule broke.",
+    "ask-json-n2": "The same stream as `ask -n 2` (choice 2 never gets a `finish_reason`).",
+    "err-unknown-model": "LiteLLM answers an unknown model with 400 `Invalid model name passed in model=...`: "
+    "gptcli should exit 3 and point to `gptcli models -p PROFILE` (classify.py, rule unknown_model).",
+    "err-context": "LiteLLM's 400 `ContextWindowExceededError` carries no OpenAI `code`: gptcli should exit 8 with "
+    "the numbers the server gave (`Max Input Tokens=..., Got=...`).",
+    "err-context-no-stream": "As above, without streaming.",
+    "err-bad-key": "A proxy with a master key and no database answers any other key with 400 `No connected db.` "
+    "(type `no_db_connection`): gptcli should read it as a refused key (exit 4).",
+    "err-no-key": "With no key set gptcli sends its placeholder key, which this proxy answers with 400 `No connected "
+    "db.`: gptcli should exit 4 and say that COMPAT_API_KEY (the profile's `api_key_env`) is unset.",
     "err-unsupported-param": "`reasoner` is an alias of o3-mini: LiteLLM refuses `temperature=0.3` with 400 "
-    '`UnsupportedParamsError: O-series models don\'t support temperature=0.3` (`param: null`, `code: "400"`). '
-    "gptcli's second chance does not recognise that phrasing, so it exits 1 instead of retrying without "
-    "`temperature` (issue 15, item 3).",
-    "err-timeout": "LiteLLM's 408 `litellm.Timeout` is not retried and exits 1; it should be retried and end "
-    "with exit 6 (issue 15, item 2).",
-    "err-rate-limit": "The exit code is right, but the error takes two lines (LiteLLM's message has a blank line "
-    "and a `model group ... failed` sentence): it should be the server's first meaningful line, cut at about 200 "
-    "characters (issue 15, item 5).",
-    "err-server": "As above: exit 6 is right, the message should be one line (issue 15, item 5).",
-    "sigint-ask": "Not explained yet, and not on issue 15's list. In the full run the SIGINT, sent as soon as the "
-    "first reply text reached the terminal, did not stop the reply: exit 0 after the whole 3,000-word stream, and "
-    "the log keeps the reply as complete. Run by hand (four times against a fresh proxy, with the same "
-    "flags, with and without the profile's `max_retries`) the same command exits 130 with the partial reply kept; "
-    "run with `--only err-server,sigint-ask` it fails again. A SIGINT that `ask` can lose at some moment of a "
-    "stream would be a bug worth its own issue; `chat` was interrupted correctly in every run.",
+    '`UnsupportedParamsError: O-series models don\'t support temperature=0.3` (`param: null`, `code: "400"`): '
+    "gptcli's second chance should retry once without `temperature`.",
+    "err-timeout": "LiteLLM's 408 `litellm.Timeout` should be retried and end with exit 6, on one line.",
+    "err-rate-limit": "Exit 5 after retries, on one line (LiteLLM's message has a blank line and a `model group ... "
+    "failed` sentence: only the first meaningful line is shown).",
+    "err-server": "Exit 6 after retries, on one line.",
+    "sigint-ask": "The SIGINT is sent as soon as reply text reaches the terminal. If it is lost, check first that "
+    "the harness was not started by a shell without job control (`... &` in a script): its children then inherit "
+    "SIGINT ignored, and Python installs no KeyboardInterrupt handler (the harness resets SIGINT for gptcli, "
+    "harness.as_from_a_terminal).",
 }
 
 
@@ -171,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_extra="max_retries = 2",
         log=work / "server.log",
     )
-    rows = checks.common(
-        text=verdicts.exactly(MOCK_TEXT), max_tokens=verdicts.json_reply(), long_reply=["-m", "long"], bad_key_exit=1
-    )
+    rows = checks.common(text=verdicts.exactly(MOCK_TEXT), max_tokens=verdicts.json_reply(), long_reply=["-m", "long"])
     rows = checks.with_models(rows, "mock-gpt")
     at = next(i for i, r in enumerate(rows) if r.id.startswith("sigint"))
     rows[at:at] = own_checks()
@@ -199,8 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         "broken = LiteLLM's mock timeout, rate limit and internal error; long = a 3,000-word mock reply",
         "max_tokens": "the mock ignores max_tokens: the row checks the reply arrives whole and well-formed",
         "keys": "a proxy with a master key and no database answers any other key (and gptcli's placeholder) with "
-        "400 `No connected db.` (type `no_db_connection`), not 401: gptcli cannot tell that from any other 400, "
-        "so the key rows expect exit 1 with the server's text (and, with no key set, the unset variable named)",
+        "400 `No connected db.` (type `no_db_connection`), not 401: gptcli reads that type as a refused key "
+        "(exit 4, the server's text, and the variable the key came from or, with no key set, the unset one)",
+        "interruptions": "the SIGINT row once failed (exit 0 after the whole reply) and passed when run by hand. "
+        "Reproduced and explained: the run had been started in the background by a shell without job control, "
+        "so every gptcli it started inherited SIGINT ignored (SigIgn in /proc) and Python installed no "
+        "KeyboardInterrupt handler; chat passed because it sets its own SIGINT handler during a reply. Not the "
+        "proxy and not a gptcli bug (a command a script starts with `&` should ignore SIGINT); the harness now "
+        "gives gptcli SIGINT as from a terminal, and gptcli keeps a signal ignored at start ignored (`nohup`)",
+        "n": "streamed, LiteLLM relays one `finish_reason`, for choice 0 only; gptcli takes a stream in which "
+        "some choice finished and every other one sent its text as whole (docs/errors.md)",
     }
     path = runner.save_results(server, results, NOTES, about, partial=bool(args.only))
     print(f"{sum(r.ok for r in results)}/{len(results)} ok; {path}", file=sys.stderr)

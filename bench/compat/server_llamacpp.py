@@ -30,7 +30,14 @@ API_KEY = "sk-compat-llama"
 ALIAS = "tiny"
 N_CTX = 512
 
-NOTES: dict[str, str] = {}
+NOTES: dict[str, str] = {
+    "err-context": "Not something gptcli can read: streamed, this server checks the prompt's length only after "
+    "it has sent the 200 and the event-stream headers, and the exception then ends the stream with no event and "
+    "no error (its log shows the ValueError). gptcli reports what it saw, in one line (the server ended the reply "
+    "without finishing it; 0 characters received), sends the request again as for a dropped connection (nothing "
+    "had arrived), and exits 6. The same prompt with --no-stream gets the server's 400 and exits 8 with its "
+    "numbers (the next row); a profile's `context_window` lets gptcli refuse it before sending (exit 8).",
+}
 
 # What llama-cpp-python's server does, read in its source (llama_cpp/server/app.py, errors.py, types.py,
 # settings.py and llama.py of the 0.3.36 sdist): shown in the document until the checks have run here.
@@ -101,6 +108,17 @@ def own_checks() -> list[Check]:
     ]
 
 
+def n_ignored(rows: list[Check]) -> None:
+    """This server drops ``n``: one choice arrives, and gptcli should say so once (issue 15, item 4)."""
+    for r in rows:
+        if r.id in ("ask-n2-stream", "ask-n2-no-stream"):
+            r.title += "; a server that ignores n: one choice, one warning"
+            r.stdout = verdicts.fewer_choices(2)
+        elif r.id == "ask-json-n2":
+            r.title += "; a server that ignores n: a list of one, a note"
+            r.stdout = verdicts.fewer_choices(2, as_json=True)
+
+
 def unknown_model_answered(rows: list[Check]) -> None:
     """This server answers any model name with its one model: no error exists for gptcli to report."""
     for r in rows:
@@ -138,12 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{base}/v1",
         ALIAS,
         api_key=API_KEY,
-        profile_extra="max_retries = 2",
+        # The random model never ends a reply by itself: unbounded, the first reply fills the 512-token
+        # context and the next turn (ask -c, chat) would not fit. Checks that need more say so.
+        profile_extra="max_retries = 2\nmax_tokens = 48",
         log=work / "server.log",
     )
     rows = checks.common(long_reply=["--max-tokens", "400"])
     rows = checks.with_models(rows, ALIAS)
     unknown_model_answered(rows)
+    n_ignored(rows)
     at = next(i for i, r in enumerate(rows) if r.id.startswith("err-"))
     rows[at:at] = own_checks()
     cmd = [
@@ -177,7 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         "model names": "llama-cpp-python serves its one model under any name (an unknown name falls back to the "
         "default model), so the unknown-model row expects a reply",
         "interruptions": "with `interrupt_requests` (its default) a request that arrives while a stream runs cuts "
-        "that stream off: `[DONE]` with no `finish_reason`",
+        "that stream off: `[DONE]` with no `finish_reason` (gptcli sends it again within `max_retries`: the "
+        "stream-cut row)",
+        "n": 'dropped from every request: `-n 2` gets one choice; gptcli prints it with one warning ("the server '
+        "returned 1 of 2 choices\") and `--json`'s `text` stays a list",
+        "context": "--no-stream: 400 `context_length_exceeded` with the numbers (exit 8); streamed: a 200 event "
+        "stream that ends with no event (the check runs after the headers are sent), see the note",
+        "max_tokens": "the profile sets max_tokens = 48: the random model never ends a reply by itself, and an "
+        "unbounded first reply would fill the 512-token context before the next turn",
+        "errors": "a request validation error is a 500 `internal_server_error` whose message is a pydantic dump and "
+        "the server's source path; gptcli shows its first two lines as one (no path) and does not retry it",
     }
     path = runner.save_results(server, results, NOTES, about, partial=bool(args.only))
     print(f"{sum(r.ok for r in results)}/{len(results)} ok; {path}", file=sys.stderr)

@@ -117,3 +117,29 @@ def models_list(model: str) -> Verdict:
         return None if model in ids else f"{model!r} not among {ids[:5]}"
 
     return v
+
+
+def fewer_choices(asked: int, got: int = 1, *, as_json: bool = False) -> Verdict:
+    """A server that ignores ``n``: what arrived, printed as such, and one warning on stderr."""
+    warning = f"the server returned {got} of {asked} choices"
+
+    def v(run: Run) -> str | None:
+        if as_json:
+            try:
+                obj = json.loads(run.stdout)
+            except ValueError:
+                return "not one JSON object"
+            text = obj.get("text")
+            if not isinstance(text, list) or len(text) != got or not all(text):
+                return f"text is {str(text)[:60]!r}, expected a list of {got} non-empty (the README: a list when n > 1)"
+            if warning not in (obj.get("notes") or []):
+                return f"no note {warning!r} in --json"
+            return None
+        blocks = [p.strip() for p in re.split(r"^--- choice \d+ of \d+ ---$", run.stdout, flags=re.M)[1:]]
+        if len(blocks) > got or not run.stdout.strip() or not all(blocks):
+            return f"{len(blocks)} choice blocks ({sum(1 for b in blocks if not b)} empty), expected {got}"
+        if sum(warning in line for line in run.stderr.splitlines()) != 1:
+            return f"no single warning {warning!r} on stderr"
+        return None
+
+    return v

@@ -219,8 +219,12 @@ class Chat:
 
     @contextlib.contextmanager
     def _sigint_cancels(self) -> Iterator[None]:
-        """During a reply, the first Ctrl-C cancels it; more are ignored until it is cleaned up."""
-        if threading.current_thread() is not threading.main_thread():
+        """During a reply, the first Ctrl-C cancels it; more are ignored until it is cleaned up.
+
+        SIGINT ignored when gptcli started (a chat a script started with ``&``) stays ignored.
+        """
+        ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        if threading.current_thread() is not threading.main_thread() or ignored:
             yield
             return
 
@@ -244,13 +248,14 @@ class Chat:
             self.terminating = True
             raise KeyboardInterrupt
 
-        old = signal.signal(signal.SIGTERM, terminate)
-        old_hup = signal.signal(signal.SIGHUP, terminate)  # a closed terminal ends the chat the same way
+        # A closed terminal ends the chat as SIGTERM does; a signal ignored at start (nohup) stays ignored.
+        sigs = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) is not signal.SIG_IGN]
+        old = {s: signal.signal(s, terminate) for s in sigs}
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, old)
-            signal.signal(signal.SIGHUP, old_hup)
+            for s, handler in old.items():
+                signal.signal(s, handler)
 
     # -- status --------------------------------------------------------------------------
 

@@ -70,9 +70,10 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         4,
         False,
         (401, 403),
-        frozenset({"invalid_api_key", "authentication_error", "auth_error", "permission_denied"}),
+        frozenset({"invalid_api_key", "authentication_error", "auth_error", "permission_denied", "no_db_connection"}),
         None,
-        seen_in="all (401/403; llama.cpp 'Invalid API Key', vLLM 'Unauthorized', LiteLLM auth_error)",
+        seen_in="all (401/403; llama.cpp 'Invalid API Key', vLLM 'Unauthorized', LiteLLM auth_error; LiteLLM"
+        " without a database answers any key but its master key with 400 no_db_connection 'No connected db.')",
     ),
     ErrorRule(
         "quota",
@@ -227,8 +228,13 @@ def one_line(message: str, limit: int = LINE_LIMIT) -> str:
     for candidate in clean(text, keep_newlines=True).split("\n"):
         candidate = candidate.strip()
         if candidate and not _TRACE_LINE.match(candidate):
-            line = candidate
-            break
+            if not line:
+                line = candidate
+                if not line.endswith(":"):
+                    break
+            else:  # "1 validation error:" says what, the next line says where: keep both
+                line = f"{line} {candidate}"
+                break
     line = _PATH.sub("[path]", line)
     line = re.sub(r"\s+", " ", line)
     if len(line) > limit:
@@ -245,6 +251,8 @@ _NUMBER_PATTERNS = (
     ),
     # llama.cpp: "request (4476 tokens) exceeds the available context size (4096 tokens)"
     re.compile(r"\((?P<prompt>\d+) tokens?\)\s*exceeds the available context size\s*\((?P<window>\d+) tokens?\)", re.I),
+    # LiteLLM's own check (router pre-call checks): "Max Input Tokens=2000, Got=16054"
+    re.compile(r"Max Input Tokens\s*=\s*(?P<window>\d+),\s*Got\s*=\s*(?P<prompt>\d+)", re.IGNORECASE),
     # Anthropic through a proxy: "prompt is too long: 215000 tokens > 200000 maximum"
     re.compile(r"(?P<prompt>\d+) tokens\s*>\s*(?P<window>\d+)", re.IGNORECASE),
 )

@@ -183,16 +183,25 @@ def _key_hint(key: str, profile: Profile) -> str:
     return f"the key came from ${profile.api_key_env}"
 
 
-def incomplete_choices(completion: Completion, asked: int) -> str | None:
+def incomplete_choices(completion: Completion, asked: int, *, stream: bool = False) -> str | None:
     """Why a reply the server sent whole is not finished, or None when it is.
 
     Every choice that arrived needs a finish_reason; a reply with no choice, or with no
     content and no finish at all, is not an answer (an over-long prompt answered with an
     empty stream). Choices that never arrived are not judged here (the caller warns).
+
+    One exception, for streams: when some choice finished and every other one sent text,
+    the stream is whole. LiteLLM's proxy relays one finish_reason per stream, on choice 0
+    only (its stream wrapper keeps a single ``received_finish_reason``; recorded in
+    tests/fixtures/servers/litellm/ask-n2-stream.json), so with ``-n 2`` the second choice
+    never gets one. A stream cut short sends no finish_reason at all.
     """
     chars = sum(len(t) for t in completion.texts)
     if not completion.texts or (chars == 0 and not any(completion.finish_reasons)):
         return f"the server ended the reply without finishing it; {chars} characters received"
+    reasons, texts = completion.finish_reasons, completion.texts
+    if stream and any(reasons) and all(r or t for r, t in zip(reasons, texts, strict=False)):
+        return None
     if not all(completion.finish_reasons):
         missing = [str(i + 1) for i, r in enumerate(completion.finish_reasons) if not r]
         which = f" (choice {', '.join(missing)} of {max(asked, len(completion.texts))})" if asked > 1 else ""

@@ -325,7 +325,7 @@ def run_loop(make: Callable[[], Coroutine[Any, Any, None]]) -> bool:
     """Run the coroutine on a fresh event loop; SIGINT and SIGTERM cancel it cleanly.
 
     Returns True if it was interrupted. The signal handlers in place before (cli.main's
-    SIGTERM -> KeyboardInterrupt) are restored afterwards.
+    SIGTERM -> KeyboardInterrupt) are restored afterwards; a signal ignored before stays ignored.
     """
     loop = asyncio.new_event_loop()
     interrupted = False
@@ -341,6 +341,8 @@ def run_loop(make: Callable[[], Coroutine[Any, Any, None]]) -> bool:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
             previous = signal.getsignal(sig)
+            if previous is signal.SIG_IGN:
+                continue  # ignored when gptcli started (``nohup``, ``&`` in a script): it stays so
             loop.add_signal_handler(sig, on_signal)
             installed.append((sig, previous))
         except (ValueError, RuntimeError, NotImplementedError):  # not the main thread

@@ -9,6 +9,8 @@ SIGTERM (and SIGHUP) to 130, and anything else to exit 1 with no traceback unles
 GPTCLI_DEBUG=1) is given. It is the one place that installs a process-wide signal
 handler (SIGTERM raises KeyboardInterrupt, so it is handled as Ctrl-C is); ``chat`` and
 ``batch`` narrow SIGINT/SIGTERM while a turn or a batch runs and restore them after.
+A signal ignored when gptcli started (SIGHUP under ``nohup``; SIGINT for a command a
+script started with ``&``, where Python installs no KeyboardInterrupt handler) stays ignored.
 
 No ``from __future__ import annotations`` in this package, on purpose: Typer reads every
 command's annotations on every run, and string annotations are compiled again by each
@@ -145,7 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         signal.signal(signal.SIGTERM, _sigterm)
         # A closed terminal or a dropped SSH session: as SIGTERM, the partial reply is kept (exit 130).
-        signal.signal(signal.SIGHUP, _sigterm)
+        # Unless it was ignored when we started (``nohup gptcli ...``): then it stays ignored.
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, _sigterm)
     except ValueError:
         pass  # not the main thread (tests calling main() in a thread)
     sys.exit(run(args))

@@ -115,7 +115,7 @@ def _consume(
         message = _broken_stream_message(e, key, profile)
         raise StreamBroken(scrub(message, key), completion(True)) from None
     done = completion(False)
-    why = wire.incomplete_choices(done, asked)
+    why = wire.incomplete_choices(done, asked, stream=True)
     if why:
         raise IncompleteReply(why, replace(done, incomplete=True))
     return done
