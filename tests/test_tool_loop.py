@@ -532,15 +532,6 @@ def test_the_tool_definitions_are_counted_in_each_preflight() -> None:
     assert expected > 30 and with_tools == without + expected
 
 
-def test_batch_says_it_runs_no_tools(server: FakeServer, gptcli: Any, tools: Any, tmp_path: Any) -> None:
-    src = tmp_path / "in.txt"
-    src.write_text("one\n", encoding="utf-8")
-    r = gptcli("batch", str(src), "-o", str(tmp_path / "out.jsonl"))
-    assert r.code == 0, r.stderr
-    assert "batch runs no tools" in r.stderr
-    assert all("tools" not in b for b in server.chat_requests())
-
-
 def test_dry_run_shows_the_tools_and_a_wrong_name_is_one_line(server: FakeServer, gptcli: Any, tools: Any) -> None:
     r = gptcli("ask", "--dry-run", "--tools", "fs.read", "hello")
     assert r.code == 0, r.stderr

@@ -46,6 +46,7 @@ class Batch:
         self._profiles: dict[str, Profile] = {}
         self._notes: set[str] = set()
         self.cap: int | None = None  # the output limit --max-cost imposed on every item
+        self.tools: Any = None  # tooling.BatchTools: the items' tools (started once), None: no tools
 
     def __enter__(self) -> Batch:
         return self

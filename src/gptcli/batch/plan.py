@@ -311,12 +311,16 @@ def _add(job: Batch, s: _Scan, item: Item, exact: bool) -> None:
         s.all_exact = s.all_exact and job.counter(prof).exact
     else:
         n_tokens = budget.bound(msgs, model=prof.model).tokens
+    # The tool definitions go with every request (each step of a loop is another request: the note says so).
+    extra = job.tools.tokens(prof) if job.tools is not None else 0
+    reserve += extra
     if window is not None and n_tokens + reserve > window:
         if not exact:
             n_tokens = job.count(msgs, prof)
         if n_tokens + reserve > window:
             s.too_long += 1
             return
+    n_tokens += extra
     s.prompt += n_tokens
     allowance = budget.allowance(prof, info, n_tokens)
     group = s.groups.setdefault((prof.model, info.price_for(n_tokens)), _Group())

@@ -22,6 +22,7 @@ from ..models import Notice, Profile
 from .input import Item
 from .limits import MAX_RETRY_AFTER, Limiter, backoff
 from .output import Progress, Sink, Stop, StreamSink, Summary, Tally, Writer, error_kind, item_key, tidy_output
+from .tooling import STEPS_KIND, Steps
 
 if TYPE_CHECKING:
     # Outcome moves to gptcli.models with the backend seam (issue 13, item 1); import it from there then.
@@ -189,6 +190,8 @@ class _Runner:
         """The request body, less what the server already rejected for this model."""
         built = client.build_body(prof, msgs, stream=False)
         body = built.body
+        if self.job.tools is not None:
+            body["tools"] = self.job.tools.definitions()
         for note in built.notes:
             self.job.note(f"{prof.model}: {note}")
         for param in self.dropped.get(prof.model, ()):
@@ -241,8 +244,37 @@ class _Runner:
     async def _send(
         self, item: Item, prof: Profile, msgs: list[dict[str, Any]], body: dict[str, Any], sender: Any, limiter: Limiter
     ) -> dict[str, Any]:
+        """The item's record; with tools, each step of its loop is one request (``batch.tooling``)."""
+        tools = self.job.tools
+        if tools is None:
+            return await self._request(item, prof, msgs, body, sender, limiter, None)
+        steps = Steps()
+        for step in range(1, tools.max_steps + 1):
+            rec = await self._request(item, prof, msgs, body, sender, limiter, steps)
+            reply = rec.pop("_reply", None)
+            if reply is None:  # an answer, or a failure
+                return rec if rec.get("error") is None else {**rec, **steps.fields()}
+            if step == tools.max_steps:
+                why = tools.stopped(steps, reply)
+                failed = self.job.failure(item, prof, STEPS_KIND, why, rec["attempts"])
+                return {**failed, **steps.fields(), "steps": len(steps.completions)}
+            msgs = await tools.answer(steps, reply, msgs)
+            body = {**body, "messages": msgs}
+        raise AssertionError("unreachable: max_steps >= 1")
+
+    async def _request(
+        self,
+        item: Item,
+        prof: Profile,
+        msgs: list[dict[str, Any]],
+        body: dict[str, Any],
+        sender: Any,
+        limiter: Limiter,
+        steps: Steps | None,
+    ) -> dict[str, Any]:
         reserve = (prof.max_tokens or 0) * max(1, prof.n)
-        charge = self.job.count(msgs, prof) + reserve if limiter.tokens is not None else 0
+        extra = self.job.tools.tokens(prof) if self.job.tools is not None else 0
+        charge = self.job.count(msgs, prof) + extra + reserve if limiter.tokens is not None else 0
         attempts = 0
         rejected: set[str] = set()
         while True:
@@ -253,7 +285,11 @@ class _Runner:
             if c is not None:
                 limiter.settle(charge, c.usage.total_tokens if c.usage else None)
                 self.streak = 0
-                return self.job.success(item, prof, c, attempts)
+                if steps is None:
+                    return self.job.success(item, prof, c, attempts)
+                if c.tool_calls:
+                    return {"_reply": c, "attempts": attempts}
+                return {**self.job.success(item, prof, steps.final(c), attempts), **steps.fields()}
             error = outcome.error
             assert error is not None
             if self._second_chance(error, body, prof, rejected):

@@ -29,6 +29,7 @@ from .options import (
     sampling,
     with_budget,
 )
+from .tool_flags import AllowOpt, ToolsOpt
 
 P = inspect.Parameter
 
@@ -239,6 +240,14 @@ def batch(
             metavar="N",
         ),
     ] = None,
+    tools: ToolsOpt = None,
+    allow: AllowOpt = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps", help="An item's tool loop makes at most N requests (default 10; the item fails).", min=1
+        ),
+    ] = None,
 ) -> None:
     """Send every prompt of a file, concurrently, with rate limits, retries and resume."""
     from .. import batch as batches
@@ -263,22 +272,25 @@ def batch(
     more |= {"models": targets, "sample": sample, "seed": overrides.seed}
     opts = batches.Options(**file_opts, **{**asdict(limits), **more})
     progress = render.BatchProgress(verbose=verbose)
-    from ..tools.source import declares_tools
+    from .batch_tools import batch_tools, refused_warnings
 
-    if declares_tools(prof):  # issue 20: tools are for ask, chat and replay --rerun
-        progress.notice(
-            "batch runs no tools: the profile's MCP servers are not used, requests carry no tools", "warning"
-        )
-    with batches.Batch(prof, source, opts) as job:
-        try:
-            if sample is not None:
-                from .batch_sample import run_sample
+    box = None if mode.collect else batch_tools(prof, tools, allow, max_steps, via, progress)
+    try:
+        with batches.Batch(prof, source, opts) as job:
+            job.tools = box
+            try:
+                if sample is not None:
+                    from .batch_sample import run_sample
 
-                summary, projections = run_sample(job, mode, progress, sample)
-            else:
-                summary, projections = _run(job, mode, via, progress), None
-        finally:
-            progress.stop()
+                    summary, projections = run_sample(job, mode, progress, sample)
+                else:
+                    summary, projections = _run(job, mode, via, progress), None
+            finally:
+                progress.stop()
+    finally:
+        if box is not None:
+            box.close()  # the MCP servers, started once for the whole batch
+    refused_warnings(box, progress)
     if summary is None:
         return
     if mode.json_out:

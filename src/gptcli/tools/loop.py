@@ -171,6 +171,17 @@ def _run_calls(
             raise Interrupted(f"interrupted during the call of {name}; the calls so far are kept") from None
 
 
+def run_call(run: ToolRun, call: c.ToolCall) -> c.CallRecord:
+    """One call decided and run, with nobody to tell (batch: the policy never asks)."""
+    steps = _one(run, call)
+    try:
+        while True:
+            next(steps)
+    except StopIteration as done:
+        record: c.CallRecord = done.value
+        return record
+
+
 def _one(run: ToolRun, call: c.ToolCall) -> Generator[ToolRequested, None, c.CallRecord]:
     spec = run.lookup(call.name)
     arguments, bad = call.parsed()
