@@ -136,3 +136,25 @@ def test_dry_run_counts_the_definitions(
     assert without.code == 0, without.stderr
     extra = with_tools.json()["prompt_tokens"] - without.json()["prompt_tokens"]
     assert extra > 30
+
+
+def test_a_real_mcp_server_starts_once_for_concurrent_items(
+    server: FakeServer, gptcli: Any, isolated: Path, tmp_path: Path
+) -> None:
+    """The tests' stdio MCP server from the profile: both items call it, from two workers at once."""
+    from conftest import write_profile
+    from mcp_servers import stdio_toml
+
+    write_profile(isolated, "dev", stdio_toml("notes") + '[tools]\nallow = ["notes.pid"]\n')
+    for _ in range(2):
+        server.enqueue(Reply(tool_calls=[{"name": "notes__pid", "arguments": {}}]))
+    for _ in range(2):
+        server.enqueue(Reply(text="done"))
+    out = tmp_path / "out.jsonl"
+    r = gptcli("batch", str(_input(tmp_path, "a", "b")), "-p", "dev", "-o", str(out), "-j", "2", "--max-steps", "3")
+    assert r.code == 0, r.stderr
+    records = _records(out)
+    calls = [c for rec in records for c in rec["tool_calls"]]
+    assert [rec["error"] for rec in records] == [None, None]
+    assert len(calls) == 2 and {c["status"] for c in calls} == {"ok"}
+    assert len({c["result"] for c in calls}) == 1  # one server process answered both
