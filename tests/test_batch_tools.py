@@ -102,6 +102,8 @@ def test_max_steps_fails_the_item(server: FakeServer, gptcli: Any, tools: Any, t
     assert rec["error"]["kind"] == "tool_steps"
     assert "stopped at --max-steps 2: the model still called fs.list" in rec["error"]["message"]
     assert [c["status"] for c in rec["tool_calls"]] == ["ok", "not_run"]
+    assert rec["usage"]["prompt_tokens"] > 0 and rec["cost"] > 0  # the steps were paid for
+    assert "batch: 0 done, 1 failed · $0.00000" in r.stderr  # in the summary's cost too
     assert len(server.chat_requests()) == 2
     # --resume retries the failed item, tools and all
     server.enqueue(Reply(text="a.txt b.txt"))

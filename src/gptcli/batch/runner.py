@@ -238,7 +238,7 @@ class _Runner:
                 body = self._body(spend.sending(prof, pre), msgs)
         with spend.settling(reservation) as settle:
             rec = await self._send(item, prof, msgs, body, sender, limiter)
-            settle(rec.get("cost") if rec.get("error") is None else 0.0)
+            settle(rec.get("cost") or 0.0)  # a failed tool loop's steps were paid for
             return rec
 
     async def _send(
@@ -253,11 +253,11 @@ class _Runner:
             rec = await self._request(item, prof, msgs, body, sender, limiter, steps)
             reply = rec.pop("_reply", None)
             if reply is None:  # an answer, or a failure
-                return rec if rec.get("error") is None else {**rec, **steps.fields()}
+                return rec if rec.get("error") is None else {**rec, **steps.fields(), **steps.spent(self.job, prof)}
             if step == tools.max_steps:
                 why = tools.stopped(steps, reply)
                 failed = self.job.failure(item, prof, STEPS_KIND, why, rec["attempts"])
-                return {**failed, **steps.fields(), "steps": len(steps.completions)}
+                return {**failed, **steps.fields(), "steps": len(steps.completions), **steps.spent(self.job, prof)}
             msgs = await tools.answer(steps, reply, msgs)
             body = {**body, "messages": msgs}
         raise AssertionError("unreachable: max_steps >= 1")

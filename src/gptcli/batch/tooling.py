@@ -30,6 +30,7 @@ from ..tools import calls as c
 if TYPE_CHECKING:
     from ..models import Profile
     from ..tools.loop import ToolRun
+    from .job import Batch
 
 STEPS_KIND = "tool_steps"  # a record's error.kind when --max-steps stopped its loop (ask's exit 12)
 
@@ -48,6 +49,18 @@ class Steps:
         done = [*self.completions, last]
         usage = _sum_usage([x.usage for x in done])
         return replace(last, usage=usage, latency=sum(x.latency for x in done))
+
+    def spent(self, job: Batch, prof: Profile) -> dict[str, Any]:
+        """The usage and cost of the steps answered so far (a failed item's record: the money is spent)."""
+        from .. import prices
+        from ..tools.loop import _sum_usage
+
+        usage = _sum_usage([x.usage for x in self.completions]) if self.completions else None
+        if usage is None:
+            return {}
+        price = job.info(prof).price_for(usage.prompt_tokens)
+        cost = prices.cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        return {"usage": usage.to_dict(), "cost": cost}
 
     def fields(self) -> dict[str, Any]:
         return {"tool_calls": [r.to_dict() for r in self.records], "steps": len(self.completions) + 1}
