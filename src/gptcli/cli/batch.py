@@ -203,9 +203,12 @@ _MODE = [
 
   gptcli batch huge.jsonl --via openai-batch -o out.jsonl
 
+  gptcli batch tasks.txt -p dev --allow notes.add -o out.jsonl   # tools: only allowed calls run
+
 Exit codes: 0 every item done, 10 some items failed (their records carry "error";
---resume retries them), 7 over --max-cost (nothing sent), 2 bad flags or (with --strict)
-a bad input line, 130 interrupted (the output is intact; --resume continues).
+a tool loop that hit --max-steps is error.kind tool_steps; --resume retries them),
+7 over --max-cost (nothing sent), 2 bad flags or (with --strict) a bad input line,
+130 interrupted (the output is intact; --resume continues).
 """
 )
 @group("files", _FILES, Files)
