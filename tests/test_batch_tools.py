@@ -160,3 +160,18 @@ def test_a_real_mcp_server_starts_once_for_concurrent_items(
     assert [rec["error"] for rec in records] == [None, None]
     assert len(calls) == 2 and {c["status"] for c in calls} == {"ok"}
     assert len({c["result"] for c in calls}) == 1  # one server process answered both
+
+
+def test_tool_flags_without_tools_are_one_line(server: FakeServer, gptcli: Any, tmp_path: Path) -> None:
+    src = str(_input(tmp_path, "x"))
+    r = gptcli("batch", src, "--max-steps", "3")
+    assert (r.code, r.stderr.splitlines()) == (
+        2,
+        ["gptcli: error: --max-steps: the profile declares no MCP servers, so there is no tool loop"],
+    )
+    r = gptcli("batch", src, "--allow", "fs.*")
+    assert r.code == 2 and "--allow: the profile declares no MCP servers" in r.stderr
+    assert server.chat_requests() == []
+    r = gptcli("batch", src)  # no tools: the request carries none
+    assert r.code == 0, r.stderr
+    assert "tools" not in server.chat_requests()[0] and '"tool_calls"' not in r.stdout
