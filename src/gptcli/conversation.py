@@ -7,7 +7,8 @@ and returns a ``Turn``; it never prints. History always carries the assistant's
 replies, so the model sees its own earlier answers. The server is reached through a
 ``backend.Backend``: the profile's (``client.backend_for``) unless one is passed in.
 The request itself (its body, the stream, interruption and errors) is ``sending``; the
-records a turn leaves (the log's reply fields, ``--json``) are ``turn_records``.
+records a turn leaves (the log's reply fields, ``--json``) are ``turn_records``; fitting
+the history into the context window is ``context_window``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import budget, client, prices, reasoning, sending, spend, store, tokens, turn_records
+from . import budget, client, context_window, reasoning, sending, spend, store, tokens, turn_records
 from .attachments import capable, parts, stash
 from .backend import Backend
+from .context_window import Context as Context  # chat's /tokens and status line
 from .errors import GptcliError, UsageError
 from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
 from .sending import Content, text_of
@@ -32,16 +34,6 @@ from .turn_records import estimate_record as estimate_record
 from .turn_records import turn_record as turn_record
 
 Event = Preflight | Notice | Delta
-
-
-@dataclass(frozen=True)
-class Context:
-    """How much of the context window the history takes (chat's /tokens and status line)."""
-
-    tokens: int
-    exact: bool
-    window: int | None
-    exchanges: int
 
 
 @dataclass(frozen=True)
@@ -298,17 +290,7 @@ class Session:
     ) -> tuple[float | None, bool]:
         """Add the reply to the history (unless ``history`` is false) and the log; return its cost
         and whether it is estimated (no usage from the server: priced from counted tokens)."""
-        info = prices.info_for(self.profile)
-        usage = completion.usage
-        cost = None
-        estimated = False
-        if usage is not None:
-            cost = prices.cost(
-                info.price_for(usage.prompt_tokens), usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
-            )
-        elif info.price is not None:
-            cost = spend.estimate_cost(self._counter(), info, messages, completion.texts)
-            estimated = cost is not None
+        cost, estimated = spend.reply_cost(self.profile, self._counter(), completion, messages)
         if cost is not None:
             self.total_cost += cost
         if history:
@@ -422,58 +404,19 @@ class Session:
             counter = self._counters[key] = budget.Counter.for_profile(self.profile)
         return counter
 
-    def _counts(self, messages: list[dict[str, Any]]) -> tuple[int, list[int], bool]:
-        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive."""
-        counter = self._counter()
-        each = counter.each(messages)
-        return counter.base(), each, counter.exact
-
     def context(self) -> Context:
         """The tokens the history takes (what the next request carries before its question)."""
-        info = prices.info_for(self.profile)
-        base, each, exact = self._counts(self.messages)
-        exchanges = sum(1 for m in self.messages if m["role"] == "user")
-        return Context(base + sum(each), exact, info.context_window, exchanges)
+        return context_window.context(self.profile, self._counter(), self.messages)
 
     def fit(self, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-        """``messages`` within the context window: the oldest exchanges left out; never a system message.
-
-        Returns the request and how many messages were left out. When even the system
-        prompt and the last question do not fit, nothing more is done: preflight says so.
-        """
-        info = prices.info_for(self.profile)
-        window = info.context_window
-        reserve = self.profile.max_tokens or 0
-        if window is None or budget.bound(messages).tokens + reserve <= window:
-            return messages, 0
-        base, each, _ = self._counts(messages)
-        total = base + sum(each)
-        last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=0)
-        keep = [True] * len(messages)
-        i = 0
-        while total + reserve > window:
-            while i < last_user and messages[i]["role"] == "system":
-                i += 1
-            if i >= last_user:
-                break
-            # One exchange: this message up to the next user message.
-            j = i + 1
-            while j < last_user and messages[j]["role"] != "user":
-                j += 1
-            for k in range(i, j):
-                if messages[k]["role"] != "system":
-                    keep[k] = False
-                    total -= each[k]
-            i = j
-        omitted = keep.count(False)
-        self._trim_window = window
-        return [m for m, k in zip(messages, keep, strict=True) if k], omitted
+        """``messages`` within the context window (``context_window.fit``); how many were left out."""
+        kept, omitted, window = context_window.fit(self.profile, self._counter(), messages)
+        if omitted:
+            self._trim_window = window or 0
+        return kept, omitted
 
     def _trim_text(self, omitted: int) -> str:
-        return (
-            f"context window: the {omitted} oldest message{'s' if omitted != 1 else ''} left out of this request "
-            f"to fit {self.profile.model}'s {self._trim_window:,} tokens (the system prompt is kept)"
-        )
+        return context_window.trim_text(omitted, self.profile.model, self._trim_window)
 
 
 def make_title(text: str) -> str:
