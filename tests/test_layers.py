@@ -46,7 +46,7 @@ MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
 # Over the limits when the tool loop and attachments (issues 19, 20) were merged in, not split yet:
 # each may shrink but not grow; take it off the list once it is under the limit.
-KNOWN_OVER = {"gptcli/cli/options.py": 455, "gptcli/cli/ask.py:ask": 99}
+KNOWN_OVER = {"gptcli/cli/ask.py:ask": 99}
 
 
 def test_modules_and_functions_stay_small() -> None:
