@@ -23,28 +23,18 @@ from .attachments import capable, parts, stash
 from .backend import Backend
 from .context_window import Context as Context  # chat's /tokens and status line
 from .errors import GptcliError, UsageError
-from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
+from .models import Completion, Delta, Notice, Preflight, Profile, Turn
 from .sending import Content, text_of
 
 # Moved out in the house split (issue 13); still importable from here for code written before it.
 from .structured import check_output as check_output
 from .structured import with_json_hint as with_json_hint
+from .turn_records import DryRun as DryRun
 from .turn_records import dry_run_record as dry_run_record
 from .turn_records import estimate_record as estimate_record
 from .turn_records import turn_record as turn_record
 
 Event = Preflight | Notice | Delta
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What ``--dry-run`` shows: the exact body, its estimate, and the adaptations made."""
-
-    body: dict[str, Any]
-    preflight: Preflight
-    notes: tuple[str, ...]
-    base_url: str
-    request: RequestDescription  # method, URL, headers (key redacted) and body, from the backend
 
 
 @dataclass
