@@ -23,6 +23,7 @@ from .attachments import capable, parts, stash
 from .backend import Backend
 from .context_window import Context as Context  # chat's /tokens and status line
 from .errors import GptcliError, UsageError
+from .history_edits import HistoryEdits
 from .models import Completion, Delta, Notice, Preflight, Profile, Turn
 from .sending import Content, text_of
 
@@ -38,7 +39,7 @@ Event = Preflight | Notice | Delta
 
 
 @dataclass
-class Session:
+class Session(HistoryEdits):
     profile: Profile
     messages: list[dict[str, Any]] = field(default_factory=list)
     log: bool = True
@@ -307,37 +308,13 @@ class Session:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""
         self.profile = profile
 
-    # -- chat: retry, undo, reset, the system prompt, the context window -------------------
-    #
-    # Changes to the history are logged as notes that ``store.load`` applies: a note with
-    # ``"drop": N`` withdraws the last N messages (``undo``, ``retry``); a note of kind
-    # ``"system"`` replaces the system prompt. A resumed conversation is the one the user saw.
+    # -- chat: retry, reset (undo, the title and the system prompt: ``HistoryEdits``) ---------
 
     def retry(self, **kwargs: Any) -> Generator[Event, None, Turn]:
         """Regenerate the last reply (or answer a question whose reply failed or was cut off)."""
         if self.failed_turn is None and not any(m["role"] == "user" for m in self.messages):
             raise UsageError("nothing to retry yet")
         return (yield from self.turn(None, **kwargs))
-
-    def _withdraw_reply(self) -> None:
-        if self.messages and self.messages[-1]["role"] == "assistant":
-            self.messages.pop()
-            self._log_change("retry: the last reply was withdrawn", kind="retry", drop=1)
-
-    def undo(self) -> list[dict[str, Any]]:
-        """Drop the last exchange (the last user message and the reply to it); return it."""
-        if self.failed_turn is not None:  # the failed question: it is the log's last message
-            dropped = [{"role": "user", "content": self.failed_turn["content"]}]
-            self.failed_turn = None
-            self._log_change("undo: the failed question was dropped", kind="undo", drop=1)
-            return dropped
-        last = max((i for i, m in enumerate(self.messages) if m["role"] == "user"), default=None)
-        if last is None:
-            raise UsageError("nothing to undo")
-        dropped = self.messages[last:]
-        del self.messages[last:]
-        self._log_change("undo: the last exchange was dropped", kind="undo", drop=len(dropped))
-        return dropped
 
     def reset(self) -> None:
         """Start a new conversation with the same settings and system prompt (a new log file on the next turn)."""
@@ -348,43 +325,6 @@ class Session:
         self._meta = {k: v for k, v in self._meta.items() if k == "output"}
         self._pending = []
         self.failed_turn = None
-
-    @property
-    def title(self) -> str | None:
-        return self._meta.get("title") or None
-
-    def set_title(self, title: str) -> None:
-        """Name this conversation (chat's /title, ``--title``); shown by the replay listing."""
-        title = make_title(title)
-        self._meta["title"] = title
-        if self._writer is not None:
-            self._writer.note(f"title: {title}", kind="title", title=title)
-
-    @property
-    def system(self) -> str | None:
-        for m in self.messages:
-            if m["role"] == "system":
-                return str(m["content"])
-        return None
-
-    def set_system(self, text: str | None) -> None:
-        """Replace (or, with None, remove) the system prompt of this conversation."""
-        text = text or None
-        first = next((i for i, m in enumerate(self.messages) if m["role"] == "system"), None)
-        if first is not None:
-            if text is None:
-                del self.messages[first]
-            else:
-                self.messages[first] = {"role": "system", "content": text}
-        elif text is not None:
-            self.messages.insert(0, {"role": "system", "content": text})
-        self._log_change("the system prompt was changed", kind="system", system=text)
-
-    def _log_change(self, text: str, **extra: Any) -> None:
-        if self._writer is not None:
-            self._writer.note(text, **extra)
-        elif self._pending:  # a copy not written yet: copy the history as it now stands
-            self._pending = list(self.messages)
 
     def _counter(self) -> budget.Counter:
         """The profile's ``budget.Counter`` (one per model and encoding: /model keeps the others' caches)."""
