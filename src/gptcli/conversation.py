@@ -7,7 +7,8 @@ and returns a ``Turn``; it never prints. History always carries the assistant's
 replies, so the model sees its own earlier answers. The server is reached through a
 ``backend.Backend``: the profile's (``client.backend_for``) unless one is passed in.
 The request itself (its body, the stream, interruption and errors) is ``sending``; the
-records a turn leaves (the log's reply fields, ``--json``) are ``turn_records``.
+records a turn leaves (the log's reply fields, ``--json``) are ``turn_records``; fitting
+the history into the context window is ``context_window``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import budget, client, prices, reasoning, sending, spend, store, tokens, turn_records
+from . import budget, client, context_window, reasoning, sending, spend, store, tokens, turn_records
 from .attachments import capable, parts, stash
 from .backend import Backend
+from .context_window import Context as Context  # chat's /tokens and status line
 from .errors import GptcliError, UsageError
-from .models import Completion, Delta, Notice, Preflight, Profile, RequestDescription, Turn
+from .history_edits import HistoryEdits
+from .models import Completion, Delta, Notice, Preflight, Profile, Turn
 from .sending import Content, text_of
 
 # Moved out in the house split (issue 13); still importable from here for code written before it.
 from .structured import check_output as check_output
 from .structured import with_json_hint as with_json_hint
+from .turn_records import DryRun as DryRun
 from .turn_records import dry_run_record as dry_run_record
 from .turn_records import estimate_record as estimate_record
 from .turn_records import turn_record as turn_record
@@ -34,29 +38,8 @@ from .turn_records import turn_record as turn_record
 Event = Preflight | Notice | Delta
 
 
-@dataclass(frozen=True)
-class Context:
-    """How much of the context window the history takes (chat's /tokens and status line)."""
-
-    tokens: int
-    exact: bool
-    window: int | None
-    exchanges: int
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What ``--dry-run`` shows: the exact body, its estimate, and the adaptations made."""
-
-    body: dict[str, Any]
-    preflight: Preflight
-    notes: tuple[str, ...]
-    base_url: str
-    request: RequestDescription  # method, URL, headers (key redacted) and body, from the backend
-
-
 @dataclass
-class Session:
+class Session(HistoryEdits):
     profile: Profile
     messages: list[dict[str, Any]] = field(default_factory=list)
     log: bool = True
@@ -298,17 +281,7 @@ class Session:
     ) -> tuple[float | None, bool]:
         """Add the reply to the history (unless ``history`` is false) and the log; return its cost
         and whether it is estimated (no usage from the server: priced from counted tokens)."""
-        info = prices.info_for(self.profile)
-        usage = completion.usage
-        cost = None
-        estimated = False
-        if usage is not None:
-            cost = prices.cost(
-                info.price_for(usage.prompt_tokens), usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
-            )
-        elif info.price is not None:
-            cost = spend.estimate_cost(self._counter(), info, messages, completion.texts)
-            estimated = cost is not None
+        cost, estimated = spend.reply_cost(self.profile, self._counter(), completion, messages)
         if cost is not None:
             self.total_cost += cost
         if history:
@@ -335,37 +308,13 @@ class Session:
         """Switch settings mid-conversation (chat's /model, /set, /profile)."""
         self.profile = profile
 
-    # -- chat: retry, undo, reset, the system prompt, the context window -------------------
-    #
-    # Changes to the history are logged as notes that ``store.load`` applies: a note with
-    # ``"drop": N`` withdraws the last N messages (``undo``, ``retry``); a note of kind
-    # ``"system"`` replaces the system prompt. A resumed conversation is the one the user saw.
+    # -- chat: retry, reset (undo, the title and the system prompt: ``HistoryEdits``) ---------
 
     def retry(self, **kwargs: Any) -> Generator[Event, None, Turn]:
         """Regenerate the last reply (or answer a question whose reply failed or was cut off)."""
         if self.failed_turn is None and not any(m["role"] == "user" for m in self.messages):
             raise UsageError("nothing to retry yet")
         return (yield from self.turn(None, **kwargs))
-
-    def _withdraw_reply(self) -> None:
-        if self.messages and self.messages[-1]["role"] == "assistant":
-            self.messages.pop()
-            self._log_change("retry: the last reply was withdrawn", kind="retry", drop=1)
-
-    def undo(self) -> list[dict[str, Any]]:
-        """Drop the last exchange (the last user message and the reply to it); return it."""
-        if self.failed_turn is not None:  # the failed question: it is the log's last message
-            dropped = [{"role": "user", "content": self.failed_turn["content"]}]
-            self.failed_turn = None
-            self._log_change("undo: the failed question was dropped", kind="undo", drop=1)
-            return dropped
-        last = max((i for i, m in enumerate(self.messages) if m["role"] == "user"), default=None)
-        if last is None:
-            raise UsageError("nothing to undo")
-        dropped = self.messages[last:]
-        del self.messages[last:]
-        self._log_change("undo: the last exchange was dropped", kind="undo", drop=len(dropped))
-        return dropped
 
     def reset(self) -> None:
         """Start a new conversation with the same settings and system prompt (a new log file on the next turn)."""
@@ -377,43 +326,6 @@ class Session:
         self._pending = []
         self.failed_turn = None
 
-    @property
-    def title(self) -> str | None:
-        return self._meta.get("title") or None
-
-    def set_title(self, title: str) -> None:
-        """Name this conversation (chat's /title, ``--title``); shown by the replay listing."""
-        title = make_title(title)
-        self._meta["title"] = title
-        if self._writer is not None:
-            self._writer.note(f"title: {title}", kind="title", title=title)
-
-    @property
-    def system(self) -> str | None:
-        for m in self.messages:
-            if m["role"] == "system":
-                return str(m["content"])
-        return None
-
-    def set_system(self, text: str | None) -> None:
-        """Replace (or, with None, remove) the system prompt of this conversation."""
-        text = text or None
-        first = next((i for i, m in enumerate(self.messages) if m["role"] == "system"), None)
-        if first is not None:
-            if text is None:
-                del self.messages[first]
-            else:
-                self.messages[first] = {"role": "system", "content": text}
-        elif text is not None:
-            self.messages.insert(0, {"role": "system", "content": text})
-        self._log_change("the system prompt was changed", kind="system", system=text)
-
-    def _log_change(self, text: str, **extra: Any) -> None:
-        if self._writer is not None:
-            self._writer.note(text, **extra)
-        elif self._pending:  # a copy not written yet: copy the history as it now stands
-            self._pending = list(self.messages)
-
     def _counter(self) -> budget.Counter:
         """The profile's ``budget.Counter`` (one per model and encoding: /model keeps the others' caches)."""
         key = (self.profile.model, self.profile.encoding)
@@ -422,58 +334,19 @@ class Session:
             counter = self._counters[key] = budget.Counter.for_profile(self.profile)
         return counter
 
-    def _counts(self, messages: list[dict[str, Any]]) -> tuple[int, list[int], bool]:
-        """(fixed overhead, tokens of each message, exact?): the chat format's count is additive."""
-        counter = self._counter()
-        each = counter.each(messages)
-        return counter.base(), each, counter.exact
-
     def context(self) -> Context:
         """The tokens the history takes (what the next request carries before its question)."""
-        info = prices.info_for(self.profile)
-        base, each, exact = self._counts(self.messages)
-        exchanges = sum(1 for m in self.messages if m["role"] == "user")
-        return Context(base + sum(each), exact, info.context_window, exchanges)
+        return context_window.context(self.profile, self._counter(), self.messages)
 
     def fit(self, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-        """``messages`` within the context window: the oldest exchanges left out; never a system message.
-
-        Returns the request and how many messages were left out. When even the system
-        prompt and the last question do not fit, nothing more is done: preflight says so.
-        """
-        info = prices.info_for(self.profile)
-        window = info.context_window
-        reserve = self.profile.max_tokens or 0
-        if window is None or budget.bound(messages).tokens + reserve <= window:
-            return messages, 0
-        base, each, _ = self._counts(messages)
-        total = base + sum(each)
-        last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=0)
-        keep = [True] * len(messages)
-        i = 0
-        while total + reserve > window:
-            while i < last_user and messages[i]["role"] == "system":
-                i += 1
-            if i >= last_user:
-                break
-            # One exchange: this message up to the next user message.
-            j = i + 1
-            while j < last_user and messages[j]["role"] != "user":
-                j += 1
-            for k in range(i, j):
-                if messages[k]["role"] != "system":
-                    keep[k] = False
-                    total -= each[k]
-            i = j
-        omitted = keep.count(False)
-        self._trim_window = window
-        return [m for m, k in zip(messages, keep, strict=True) if k], omitted
+        """``messages`` within the context window (``context_window.fit``); how many were left out."""
+        kept, omitted, window = context_window.fit(self.profile, self._counter(), messages)
+        if omitted:
+            self._trim_window = window or 0
+        return kept, omitted
 
     def _trim_text(self, omitted: int) -> str:
-        return (
-            f"context window: the {omitted} oldest message{'s' if omitted != 1 else ''} left out of this request "
-            f"to fit {self.profile.model}'s {self._trim_window:,} tokens (the system prompt is kept)"
-        )
+        return context_window.trim_text(omitted, self.profile.model, self._trim_window)
 
 
 def make_title(text: str) -> str:

@@ -10,6 +10,7 @@ and the cost of a reply whose server sent no usage.
   reserved worst case when the cost is unknown, nothing when no reply came).
 * ``sending``: the profile a request is built from (``max_tokens`` = the cap).
 * ``estimate_cost``: counted prompt and reply tokens at the model's price.
+* ``reply_cost``: a reply's cost from its usage, else estimated (``estimate_cost``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import budget, prices
-from .models import Preflight, Profile
+from .models import Completion, Preflight, Profile
 
 Settle = Callable[[float | None], None]
 
@@ -115,3 +116,20 @@ def estimate_cost(
     prompt = counter.tokens(messages)
     out = sum(counter.each([{"role": "assistant", "content": t}])[0] for t in replies)
     return prices.cost(info.price_for(prompt), prompt, out)
+
+
+def reply_cost(
+    profile: Profile, counter: budget.Counter, completion: Completion, messages: Sequence[Mapping[str, Any]]
+) -> tuple[float | None, bool]:
+    """A reply's cost and whether it is estimated (no usage from the server: priced from counted tokens)."""
+    info = prices.info_for(profile)
+    usage = completion.usage
+    if usage is not None:
+        cost = prices.cost(
+            info.price_for(usage.prompt_tokens), usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
+        )
+        return cost, False
+    if info.price is not None:
+        cost = estimate_cost(counter, info, messages, completion.texts)
+        return cost, cost is not None
+    return None, False

@@ -5,14 +5,23 @@ One place for these fields, so the log and ``--json`` keep one name per thing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from . import store
 from .errors import GptcliError
-from .models import Completion, Preflight, Profile, Turn, redact_url
+from .models import Completion, Preflight, Profile, RequestDescription, Turn, redact_url
 
-if TYPE_CHECKING:
-    from .conversation import DryRun
+
+@dataclass(frozen=True)
+class DryRun:
+    """What ``--dry-run`` shows: the exact body, its estimate, and the adaptations made."""
+
+    body: dict[str, Any]
+    preflight: Preflight
+    notes: tuple[str, ...]
+    base_url: str
+    request: RequestDescription  # method, URL, headers (key redacted) and body, from the backend
 
 
 def reply_record(

@@ -1,8 +1,8 @@
-"""``gptcli ask``: one question, one answer, made for scripts; and the printing of a turn.
+"""``gptcli ask``: one question, one answer, made for scripts.
 
-``-c/--continue`` is a plain flag (the last conversation); ``--cid ID`` names one. The
-turn printer here (``print_turn``) streams the reply as it arrives and is what a
-``render/turn`` module would hold; it is shared with no other command.
+``-c/--continue`` is a plain flag (the last conversation); ``--cid ID`` names one. Once
+the question is ready, ``ask_output.answer`` sends it and prints the turn (or shows the
+``--dry-run`` request).
 """
 
 from pathlib import Path
@@ -12,6 +12,7 @@ import typer
 
 from ..errors import UsageError
 from . import app
+from .ask_output import answer
 from .options import (
     AttachOpt,
     BudgetOpt,
@@ -38,7 +39,7 @@ from .options import (
     sampling,
     with_budget,
 )
-from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt, tool_run
+from .tool_flags import AllowOpt, MaxStepsOpt, ToolsOpt
 
 FileOpt = Annotated[
     list[Path] | None, typer.Option("--file", "-f", help="Add a file's text (repeatable).", metavar="FILE")
@@ -151,8 +152,7 @@ def ask(
     max_steps: MaxStepsOpt = 10,
 ) -> None:
     """Ask one question and print the answer: made for scripts."""
-    from .. import render, structured
-    from ..backends import retry_notice
+    from .. import render
 
     which = extract_mode(extract, extract_all)
     if which is not None and (json_object or schema is not None):
@@ -211,44 +211,24 @@ def ask(
     if retry and session.failed_turn is None and not any(m["role"] == "user" for m in session.messages):
         raise UsageError("nothing to retry yet")
     text = None if retry else _question(session, prompt, file, attach, atts, given, status)
-    if atts:
-        from ..attachments import capable
-
-        capable.check(prof, [a.kind for a in atts])  # exit 3 before anything is sent, or stored
-        _show_attachments(atts, prof.model, status)
-    if output is not None and output.kind == "json_object" and text is not None:
-        text, note = structured.with_json_hint(session, text)
-        if note:
-            status(note)
-    extra_body = output.extra_body() if output is not None else None
-    run = tool_run(session.profile, tools, allow, max_steps, warn=status.warn)  # None: no tools offered
-    if run is not None and dry_run:
-        extra_body = {**(extra_body or {}), "tools": run.definitions()}
-    try:
-        if dry_run:
-            _print_dry_run(session, text, max_cost=max_cost, extra_body=extra_body, attachments=atts)
-            return
-        from .ask_output import print_turn
-
-        with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
-            print_turn(
-                session,
-                text,
-                status=status,
-                json_out=json_out,
-                raw=raw,
-                stream=not no_stream,
-                max_cost=max_cost,
-                extra_body=extra_body,
-                output=output,
-                partial_ok=partial_ok,
-                extract=which,
-                tools=run,
-                attachments=atts,
-            )
-    finally:
-        if run is not None:
-            run.toolbox.close()  # the MCP servers stop here
+    _check_attachments(atts, prof, status)
+    answer(
+        session,
+        text,
+        atts,
+        output=output,
+        status=status,
+        tools=tools,
+        allow=allow,
+        max_steps=max_steps,
+        dry_run=dry_run,
+        max_cost=max_cost,
+        json_out=json_out,
+        raw=raw,
+        stream=not no_stream,
+        partial_ok=partial_ok,
+        extract=which,
+    )
 
 
 def _attachments(specs: list[str] | None, detail: str | None) -> list[Any]:
@@ -258,6 +238,16 @@ def _attachments(specs: list[str] | None, detail: str | None) -> list[Any]:
     from ..attachments.detect import load_all
 
     return load_all(specs, detail=detail)
+
+
+def _check_attachments(atts: list[Any], prof: Any, status: Any) -> None:
+    """The model takes them (exit 3 before anything is sent, or stored); shown with -v."""
+    if not atts:
+        return
+    from ..attachments import capable
+
+    capable.check(prof, [a.kind for a in atts])  # exit 3 before anything is sent, or stored
+    _show_attachments(atts, prof.model, status)
 
 
 def _show_attachments(atts: list[Any], model: str, status: Any) -> None:
@@ -324,28 +314,6 @@ def _open_session(
     session.profile = with_budget(session.profile, budget)
     session.tag = check_tag(tag)
     return session, output
-
-
-def _print_dry_run(
-    session: Any, text: str | None, *, max_cost: float | None, extra_body: Any, attachments: list[Any]
-) -> None:
-    """``--dry-run``: the request as it would be sent (the failed question for ``--retry``), as JSON."""
-    from .. import render
-    from ..turn_records import dry_run_record
-
-    failed = session.failed_turn["content"] if session.failed_turn else None
-    d = session.dry_run(
-        text if text is not None else failed, max_cost=max_cost, extra_body=extra_body, attachments=attachments
-    )
-    record = dry_run_record(d, session.profile)
-    if any(isinstance(m.get("content"), list) for m in record["body"].get("messages", [])):
-        from ..attachments.describe import without_bytes
-
-        body = record["body"]
-        record["body"] = {**body, "messages": without_bytes(body["messages"], session.profile.model)}
-    if session.profile.prompt and text is not None:
-        record["prompt"] = text  # the filled template, as the user message will carry it
-    render.print_json(record)
 
 
 def _question(

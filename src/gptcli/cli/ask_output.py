@@ -1,7 +1,9 @@
 """How ``gptcli ask`` shows a turn: streamed as it arrives, or whole; JSON, extracted code, the status line.
 
-``print_turn`` runs the turn (or a tool loop) and prints it; ``_stream`` (shared with
-``gptcli cmd``) drives the session's events into a printer, with the thinking shown or folded.
+``answer`` takes ``ask``'s ready question to the end: sent and printed, or ``--dry-run``'s
+request shown (``print_dry_run``). ``print_turn`` runs the turn (or a tool loop) and prints it;
+``_stream`` (shared with ``gptcli cmd``) drives the session's events into a printer, with the
+thinking shown or folded.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .tool_flags import show_tool_event
+from .tool_flags import show_tool_event, tool_run
 
 
 def print_turn(
@@ -98,6 +100,85 @@ def print_turn(
         _print_choices(c.texts, markdown)
     status(_status_line(turn))
     return turn
+
+
+def answer(
+    session: Any,
+    text: str | None,
+    atts: list[Any],
+    *,
+    output: Any,
+    status: Any,
+    tools: list[str] | None,
+    allow: list[str] | None,
+    max_steps: int,
+    dry_run: bool,
+    max_cost: float | None,
+    json_out: bool,
+    raw: bool,
+    stream: bool,
+    partial_ok: bool,
+    extract: str | None,
+) -> None:
+    """``ask``'s turn once its question is ready: the JSON hint and the tools (``--tools``) added,
+    then sent and printed (``print_turn``), or with ``--dry-run`` shown (``print_dry_run``);
+    the tools' MCP servers stop at the end."""
+    from .. import structured
+    from ..backends import retry_notice
+
+    if output is not None and output.kind == "json_object" and text is not None:
+        text, note = structured.with_json_hint(session, text)
+        if note:
+            status(note)
+    extra_body = output.extra_body() if output is not None else None
+    run = tool_run(session.profile, tools, allow, max_steps, warn=status.warn)  # None: no tools offered
+    if run is not None and dry_run:
+        extra_body = {**(extra_body or {}), "tools": run.definitions()}
+    try:
+        if dry_run:
+            print_dry_run(session, text, max_cost=max_cost, extra_body=extra_body, attachments=atts)
+            return
+        with retry_notice.shown(status):  # "request failed, retrying in 2 s, 1 of 2" on a terminal or with -v
+            print_turn(
+                session,
+                text,
+                status=status,
+                json_out=json_out,
+                raw=raw,
+                stream=stream,
+                max_cost=max_cost,
+                extra_body=extra_body,
+                output=output,
+                partial_ok=partial_ok,
+                extract=extract,
+                tools=run,
+                attachments=atts,
+            )
+    finally:
+        if run is not None:
+            run.toolbox.close()  # the MCP servers stop here
+
+
+def print_dry_run(
+    session: Any, text: str | None, *, max_cost: float | None, extra_body: Any, attachments: list[Any]
+) -> None:
+    """``--dry-run``: the request as it would be sent (the failed question for ``--retry``), as JSON."""
+    from .. import render
+    from ..turn_records import dry_run_record
+
+    failed = session.failed_turn["content"] if session.failed_turn else None
+    d = session.dry_run(
+        text if text is not None else failed, max_cost=max_cost, extra_body=extra_body, attachments=attachments
+    )
+    record = dry_run_record(d, session.profile)
+    if any(isinstance(m.get("content"), list) for m in record["body"].get("messages", [])):
+        from ..attachments.describe import without_bytes
+
+        body = record["body"]
+        record["body"] = {**body, "messages": without_bytes(body["messages"], session.profile.model)}
+    if session.profile.prompt and text is not None:
+        record["prompt"] = text  # the filled template, as the user message will carry it
+    render.print_json(record)
 
 
 def _print_record(turn: Any, prof: Any, attachments: list[Any] | None, code: str | None) -> None:

@@ -21,6 +21,14 @@ import typer
 from ..completions import complete_conversation, complete_model, complete_profile
 from ..errors import UsageError
 
+# Checking and parsing the values moved to flag_values (issue 13); importable from here as before.
+from .flag_values import check_detail as check_detail
+from .flag_values import check_tag as check_tag
+from .flag_values import extract_mode as extract_mode
+from .flag_values import parse_params
+from .flag_values import parse_vars as parse_vars
+from .flag_values import with_budget as with_budget
+
 ProfileOpt = Annotated[
     str | None,
     typer.Option(
@@ -163,12 +171,6 @@ DetailOpt = Annotated[
 ]
 
 
-def check_detail(detail: str | None) -> str | None:
-    if detail is not None and detail not in ("low", "high", "auto"):
-        raise UsageError(f"--detail must be low, high or auto, not {detail!r}")
-    return detail
-
-
 # ``--extract all`` as two words would be ambiguous with a prompt word (``ask -x all the files``),
 # so every-block extraction is its own flag.
 ExtractOpt = Annotated[
@@ -182,33 +184,6 @@ ExtractOpt = Annotated[
 ExtractAllOpt = Annotated[
     bool, typer.Option("--extract-all", help="Like -x, but every code block of the reply, a blank line apart.")
 ]
-
-
-def extract_mode(first: bool, every: bool) -> str | None:
-    """-x and --extract-all as one value: None, "first" or "all"."""
-    return "all" if every else ("first" if first else None)
-
-
-def parse_vars(items: list[str] | None) -> dict[str, str]:
-    """``--var NAME=VALUE`` values: ``@FILE`` is the file's text, ``@@...`` a literal ``@...``."""
-    from ..prompt_input import read_file_text
-
-    out: dict[str, str] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise UsageError(f"--var expects NAME=VALUE, got {item!r}")
-        if name == "input":
-            raise UsageError("--var input: {input} is the text of the arguments, stdin and -f files")
-        if value.startswith("@@"):
-            value = value[1:]
-        elif value.startswith("@"):
-            from pathlib import Path
-
-            value = read_file_text(Path(value[1:]).expanduser())
-        out[name] = value
-    return out
 
 
 ToServerOpt = Annotated[
@@ -301,55 +276,6 @@ class Overrides:
                 raise UsageError(f"{pair[1] if len(self.models) > 1 else pair[0]} is given twice")
             seen.add(pair)
         return [replace(self, profile=p, model=m, profiles=(), models=()) for p, m in pairs]
-
-
-def with_budget(profile: Any, spec: str | None) -> Any:
-    """The profile with ``--budget`` applied (checked: exit 2 on a bad value)."""
-    if spec is None:
-        return profile
-    from dataclasses import replace
-
-    from ..ledger import parse_budget
-
-    try:
-        parse_budget(spec)
-    except ValueError as e:
-        raise UsageError(f"--budget: {e}") from None
-    return replace(profile, budget=spec.strip(), sources={**profile.sources, "budget": "flag"})
-
-
-def check_tag(tag: str | None) -> str | None:
-    """``--tag``: a short printable name (it is a key of ``gptcli usage --by tag``)."""
-    if tag is not None and (not tag.strip() or len(tag) > 100 or not tag.isprintable()):
-        raise UsageError("--tag: must be 1-100 printable characters")
-    return tag.strip() if tag is not None else None
-
-
-def parse_params(items: list[str] | None) -> dict[str, Any] | None:
-    if not items:
-        return None
-    import json  # only when --param is given: --help and plain runs do without it
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(raw, parse_constant=_no_constant)
-        except ValueError:
-            out[key] = raw  # a bare word is a string
-        except _NotFinite:
-            raise UsageError(f"--param {key}: {raw} is not a finite number (JSON has no NaN or Infinity)") from None
-    return out
-
-
-class _NotFinite(Exception):
-    pass
-
-
-def _no_constant(name: str) -> Any:
-    raise _NotFinite(name)
 
 
 def _param(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
