@@ -623,6 +623,13 @@ def test_duplicate_ids_are_refused_up_front_with_both_lines(tmp_path: Path) -> N
     # 3 and "3" are different ids, as they are in JSON.
     src.write_text('{"id": 3, "prompt": "x"}\n{"id": "3", "prompt": "y"}\n')
     assert plan_of(src).items == 2
+    # Items numbered by their line (kept as bits, not ids) still clash with given ids, both ways.
+    src.write_text('{"id": 3, "prompt": "x"}\n{"prompt": "y"}\n{"prompt": "z"}\n')
+    with pytest.raises(UsageError, match=r"p\.jsonl:3: id 3 again \(first on line 1\)"):
+        plan_of(src)
+    src.write_text('{"prompt": "x"}\n{"id": 1, "prompt": "y"}\n')
+    with pytest.raises(UsageError, match=r"p\.jsonl:2: id 1 again \(first on line 1\)"):
+        plan_of(src)
 
 
 def _shell(command: str) -> subprocess.CompletedProcess[str]:

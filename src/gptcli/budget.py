@@ -114,6 +114,8 @@ class Counter:
                     share = self._raw([m]) - base
                     if self.approximate != was_approximate:
                         break  # the encoding failed just now: start again with estimates
+                    if len(self._cache) >= _CACHE_MAX:  # a batch's items are each new: keep memory flat
+                        del self._cache[next(iter(self._cache))]
                     self._cache[key] = share
                 shares.append(share)
             else:
@@ -128,6 +130,10 @@ class Counter:
         n = self.tokens(messages)
         exact = self.exact and not _approximate_parts(messages, self.model)
         return PromptCount(n, exact, None if self.approximate else self.encoding)
+
+
+# Messages whose share is remembered: a chat's whole history; the oldest entries go first.
+_CACHE_MAX = 4096
 
 
 def _approximate_parts(messages: Messages, model: str) -> bool:

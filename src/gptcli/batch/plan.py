@@ -220,6 +220,17 @@ class _Scan:
     mismatches: int = 0
     groups: dict[tuple[str, Any], _Group] = field(default_factory=dict)
     lines: dict[Any, int] = field(default_factory=dict)  # id -> the line it was first seen on
+    # Items numbered by their line (the usual case) are one bit each, not a dict entry:
+    # a million-line file keeps the plan's memory flat.
+    numbered: bytearray = field(default_factory=bytearray)
+
+    def mark(self, line: int) -> None:
+        if line // 8 >= len(self.numbered):
+            self.numbered.extend(bytes(line // 8 + 1 - len(self.numbered) + 4096))
+        self.numbered[line // 8] |= 1 << (line % 8)
+
+    def marked(self, line: int) -> bool:
+        return 0 <= line // 8 < len(self.numbered) and bool(self.numbered[line // 8] & (1 << (line % 8)))
 
 
 def scan(job: Batch, *, exact: bool, report: bool) -> Plan:
@@ -291,7 +302,14 @@ def _invalid(job: Batch, s: _Scan, entry: Invalid, report: bool) -> None:
 def _unique(job: Batch, s: _Scan, item: Item) -> None:
     """UsageError for an id seen before: its records could not tell the two items apart,
     and every --resume would stop on them."""
-    first = s.lines.setdefault(item_key(item), item.line)
+    by_line = item.target is None and type(item.id) is int and item.id == item.line
+    if by_line:  # an id that came before as another item's given id is the only clash
+        first = s.lines.get(item.id, item.line)
+        s.mark(item.line)
+    else:
+        first = s.lines.setdefault(item_key(item), item.line)
+        if first == item.line and item.target is None and type(item.id) is int and s.marked(item.id):
+            first = item.id  # the item on that line was numbered by it
     if first != item.line:
         raise UsageError(
             f"{job.source.name}:{item.line}: id {item.id!r} again (first on line {first}); ids must be unique",
